@@ -1,0 +1,54 @@
+"""The ``normlab`` command line.
+
+Each sub-command lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning an exit code. Modules are discovered, so adding a command
+means adding a module. Printing happens here, at the edge; the library returns values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from normlab import __version__
+from normlab.errors import NormlabError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every sub-command module registered."""
+    parser = argparse.ArgumentParser(
+        prog="normlab",
+        description="Understand and measure normalisation in convolutional networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"normlab {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except NormlabError as exc:
+        print(f"normlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("normlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Exception types shared across normlab.
+
+Every error a user can cause derives from :class:`NormlabError`, so the command line can print
+its message without a stack trace. Each also derives from the builtin type a Python caller
+would expect (``ValueError`` for bad input, ``ImportError`` for a missing extra).
+"""
+
+
+class NormlabError(Exception):
+    """Base class for errors whose message is meant for the user."""
+
+
+class ConfigError(NormlabError, ValueError):
+    """A configuration value is invalid; the message names it and lists what is valid."""
+
+
+class IDXFormatError(NormlabError, ValueError):
+    """An IDX file is malformed; the message names the file and the fault."""
+
+
+class DownloadError(NormlabError, OSError):
+    """No source could provide a verified file; the message lists every source tried."""
+
+
+class CheckpointError(NormlabError, ValueError):
+    """A checkpoint is unreadable, truncated, or belongs to another model or config."""
+
+
+class DivergenceError(NormlabError, FloatingPointError):
+    """Training produced a NaN or infinite loss."""
+
+    def __init__(self, message: str, *, epoch: int, batch: int):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+class MissingExtraError(NormlabError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+def require_extra(module: str, extra: str, feature: str):
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``pip install normlab[extra]``."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{feature} needs the optional dependency '{module}', which is not installed. "
+            f"Install it with: pip install 'normlab[{extra}]'"
+        ) from exc
