@@ -1,0 +1,61 @@
+"""Arguments shared by the commands that train (train, compare, study)."""
+
+from __future__ import annotations
+
+import argparse
+
+from normlab.train import TrainConfig
+
+_DEFAULTS = TrainConfig()
+
+
+def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
+    """Add the trainer's options; every help text ends with its default."""
+    d = _DEFAULTS
+    g = parser.add_argument_group("training")
+    if model:
+        g.add_argument("--model", default=d.model,
+                       help=f"registry name, optionally with overrides such as lenet5:norm=group (default: {d.model})")
+    g.add_argument("--protocol", choices=("standard", "blog"), default=d.protocol,
+                   help="blog reproduces the post exactly, flaws included (default: %(default)s)")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size (default: %(default)s)")
+    g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
+    g.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer, help="optimizer (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help="seed for weights and data order (default: %(default)s)")
+    g.add_argument("--transform", choices=("resize32", "pad32", "none"), default=d.transform,
+                   help="input transform: the post resizes to 32x32 (default: %(default)s)")
+    g.add_argument("--standardize", action="store_true",
+                   help="z-score inputs with the training split's mean and std (default: off)")
+    g.add_argument("--val-split", type=int, default=d.val_split,
+                   help="hold out the last N training images for validation; test is then evaluated once "
+                        "at the end (default: %(default)s, the post's protocol: test serves as validation)")
+    g.add_argument("--subset", type=int, default=None,
+                   help="train on the first N training images (default: all)")
+    g.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
+    g.add_argument("--data-dir", default=None,
+                   help="folder with the dataset files (default: $NORMLAB_DATA, then the cache, then download)")
+    g.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (default: off)")
+
+
+def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
+    """Build a validated :class:`TrainConfig` from parsed arguments."""
+    fields = dict(
+        model=getattr(args, "model", _DEFAULTS.model), dataset=args.dataset, protocol=args.protocol,
+        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        transform=args.transform, standardize=args.standardize, val_split=args.val_split, subset=args.subset,
+        device=args.device, threads=args.threads,
+    )
+    fields.update(overrides)
+    return TrainConfig(**fields)
+
+
+def epoch_line(name: str, epoch: int, result) -> str:
+    """One summary line after an epoch, like the post's."""
+    i = epoch - 1
+    return (f"{name} epoch {epoch}: training_loss: {result.train_loss[i]:.4f}  "
+            f"training_accuracy: {result.train_accuracy[i]:.3f}  validation_loss: {result.val_loss[i]:.4f}  "
+            f"validation_accuracy: {result.val_accuracy[i]:.3f}  ({result.epoch_seconds[i]:.1f}s, "
+            f"{result.images_per_second[i]:.0f} img/s)")

@@ -1,0 +1,62 @@
+"""The post's own API, so its readers' code runs unchanged after the imports.
+
+The post's code::
+
+    model = ConvolutionalNeuralNet(LeNet5())
+    log_dict = model.train(nn.CrossEntropyLoss(), epochs=10, batch_size=64,
+                           training_set=training_set, validation_set=validation_set)
+
+``ConvolutionalNeuralNet`` keeps that interface and the post's behaviour (``blog`` protocol:
+Xavier initialisation, Adam at 1e-3, no shuffling, full-training-set accuracy after each epoch,
+and the eval-mode bug) on top of normlab's fast loop. Datasets may be normlab datasets or any
+torch ``Dataset`` yielding ``(image, label)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from normlab.train.config import PROTOCOLS
+from normlab.train.loop import fit, resolve_device
+from normlab.train.result import RunResult
+
+
+class ConvolutionalNeuralNet:
+    """The post's training wrapper: ``train(...)`` returns its log dict, ``predict(x)`` the outputs."""
+
+    def __init__(self, network: nn.Module, *, device: str = "auto", progress: bool | None = None):
+        self.device = resolve_device(device)
+        self.network = network.to(self.device)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=1e-3)
+        self.progress = progress
+        self.result: RunResult | None = None
+
+    def train(self, loss_function, epochs: int, batch_size: int, training_set, validation_set) -> dict:
+        """Train as the post does and return its log dict.
+
+        Keys: ``training_loss_per_batch`` (loss of every training batch),
+        ``validation_loss_per_batch`` (loss of every validation batch, each epoch),
+        ``training_accuracy_per_epoch`` and ``validation_accuracy_per_epoch`` (fractions rounded
+        to 3 decimals, measured after each epoch in eval mode over the whole set).
+        """
+        from normlab.data import BatchLoader
+        from normlab.models import apply_blog_init
+
+        apply_blog_init(self.network)
+        train_loader = BatchLoader(training_set, batch_size, device=self.device)
+        val_loader = BatchLoader(validation_set, batch_size, device=self.device)
+        train_eval = BatchLoader(training_set, max(batch_size, 1000), device=self.device)
+        self.result = fit(
+            self.network, self.optimizer, loss_function, train_loader, val_loader,
+            epochs=epochs, protocol=PROTOCOLS["blog"], result=RunResult(config={}),
+            train_eval_loader=train_eval, progress=self.progress,
+        )
+        if self.result.status != "done":
+            raise FloatingPointError(self.result.message)
+        return self.result.log_dict()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the network's output for ``x`` (probabilities for the post's softmax head)."""
+        return self.network(x.to(self.device))
