@@ -1,0 +1,674 @@
+"""Tests for normlab.experiments.stats against worked examples with known answers.
+
+Expected numbers come from published examples (Student's sleep data) or are computed here from
+the textbook formulas with math/numpy, independently of the code under test.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import special
+from scipy import stats as sps
+
+import normlab.stats as nstats
+from normlab.errors import ConfigError, NormlabError
+from normlab.experiments.stats import (
+    ConfidenceInterval,
+    PairedComparison,
+    RunRecord,
+    VariantSummary,
+    bootstrap_ci,
+    coerce_run,
+    curve_band,
+    epochs_to_target,
+    format_p,
+    format_pp,
+    mean_ci,
+    paired_comparison,
+    summarize_variant,
+    time_to_target,
+    verdict,
+)
+
+# Student (1908) / Cushny & Peebles: extra hours of sleep under two drugs for the same 10 patients.
+SLEEP_GROUP1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_GROUP2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+SLEEP_DIFFS = [1.2, 2.4, 1.3, 1.3, 0.0, 1.0, 1.8, 0.8, 4.6, 1.4]
+# Published results (e.g. R: t.test(extra ~ group, data = sleep, paired = TRUE)).
+SLEEP_MEAN = 1.58
+SLEEP_T = 4.0621
+SLEEP_DF = 9
+SLEEP_P = 0.002833
+SLEEP_CI = (0.7001, 2.4599)
+
+
+def runs_from_finals(finals, seeds=None, *, status="done"):
+    """Two-epoch runs whose final accuracy is ``finals[i]`` (first epoch 0.5)."""
+    seeds = range(len(finals)) if seeds is None else seeds
+    return [
+        RunRecord(seed=s, val_accuracy=(0.5, f), epoch_seconds=(1.0, 1.0), status=status)
+        for s, f in zip(seeds, finals)
+    ]
+
+
+def sleep_as_accuracies():
+    """The sleep data mapped affinely into [0, 1]: t, p and d_z are unchanged, differences / 100."""
+    a = runs_from_finals([0.5 + x / 100 for x in SLEEP_GROUP1])
+    b = runs_from_finals([0.5 + x / 100 for x in SLEEP_GROUP2])
+    return a, b
+
+
+# ------------------------------------------------------------------------------------------
+# Published example: Student's sleep data
+# ------------------------------------------------------------------------------------------
+
+
+def test_sleep_data_differences_are_the_published_ones():
+    assert np.allclose(np.subtract(SLEEP_GROUP2, SLEEP_GROUP1), SLEEP_DIFFS)
+
+
+def test_sleep_data_paired_t_test_matches_published_values():
+    a, b = sleep_as_accuracies()
+    cmp = paired_comparison(a, b, "final")
+    assert cmp.n_pairs == 10
+    assert cmp.df == SLEEP_DF
+    assert cmp.mean_difference == pytest.approx(SLEEP_MEAN / 100, abs=1e-12)
+    assert cmp.t_statistic == pytest.approx(SLEEP_T, abs=5e-5)
+    assert cmp.t_pvalue == pytest.approx(SLEEP_P, abs=5e-7)
+    assert cmp.ci.low == pytest.approx(SLEEP_CI[0] / 100, abs=5e-7)
+    assert cmp.ci.high == pytest.approx(SLEEP_CI[1] / 100, abs=5e-7)
+    assert cmp.ci.method == "t"
+
+
+def test_sleep_data_by_hand_formula():
+    d = np.array(SLEEP_DIFFS)
+    n = d.size
+    mean = math.fsum(d) / n
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (n - 1))
+    t = mean / (sd / math.sqrt(n))
+    # Two-sided Student-t p-value via the regularised incomplete beta function.
+    p = special.betainc((n - 1) / 2, 0.5, (n - 1) / ((n - 1) + t * t))
+    assert t == pytest.approx(SLEEP_T, abs=5e-5)
+    assert p == pytest.approx(SLEEP_P, abs=5e-7)
+    cmp = paired_comparison(*sleep_as_accuracies())
+    assert cmp.t_statistic == pytest.approx(t, rel=1e-9)
+    assert cmp.t_pvalue == pytest.approx(p, rel=1e-9)
+    assert cmp.sd_difference == pytest.approx(sd / 100, rel=1e-9)
+    # Cross-check with scipy directly.
+    ref = sps.ttest_rel(SLEEP_GROUP2, SLEEP_GROUP1)
+    assert cmp.t_pvalue == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_sleep_data_effect_sizes():
+    cmp = paired_comparison(*sleep_as_accuracies())
+    d = np.array(SLEEP_DIFFS)
+    dz = d.mean() / d.std(ddof=1)
+    assert cmp.cohens_dz == pytest.approx(dz, rel=1e-9)
+    assert cmp.cohens_dz == pytest.approx(1.2846, abs=1e-4)
+    m = 9
+    j = math.gamma(m / 2) / (math.sqrt(m / 2) * math.gamma((m - 1) / 2))
+    assert j == pytest.approx(1 - 3 / (4 * m - 1), abs=1e-3)  # Hedges' usual approximation
+    assert cmp.hedges_gz == pytest.approx(dz * j, rel=1e-9)
+
+
+def test_sleep_data_wilcoxon_drops_zero_and_is_exact():
+    cmp = paired_comparison(*sleep_as_accuracies())
+    # One zero difference is discarded; the other nine are all positive, so W- = 0 and the
+    # (permutation) two-sided p-value is 2 / 2**9.
+    assert cmp.n_nonzero == 9
+    assert cmp.wilcoxon_statistic == 0.0
+    assert cmp.wilcoxon_pvalue == pytest.approx(2 / 2**9, rel=1e-12)
+    assert any("zero difference" in note for note in cmp.notes)
+
+
+def test_mean_ci_of_sleep_differences_matches_published_interval():
+    mean, low, high = mean_ci(SLEEP_DIFFS)
+    assert mean == pytest.approx(SLEEP_MEAN)
+    assert (low, high) == pytest.approx(SLEEP_CI, abs=5e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# Intervals
+# ------------------------------------------------------------------------------------------
+
+
+def test_mean_ci_known_sample_with_table_critical_value():
+    values = [0.97, 0.98, 0.99]
+    mean, low, high = mean_ci(values)
+    # t_{0.975, 2} = 4.303 from any t table; sd = 0.01 exactly.
+    half = 4.302653 * 0.01 / math.sqrt(3)
+    assert mean == pytest.approx(0.98)
+    assert low == pytest.approx(0.98 - half, abs=1e-8)
+    assert high == pytest.approx(0.98 + half, abs=1e-8)
+
+
+def test_mean_ci_confidence_level_changes_width():
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    _, lo95, hi95 = mean_ci(values, 0.95)
+    _, lo99, hi99 = mean_ci(values, confidence=0.99)
+    sem = np.std(values, ddof=1) / math.sqrt(5)
+    assert hi95 - 3.0 == pytest.approx(2.776445 * sem, rel=1e-6)  # t_{0.975,4}
+    assert hi99 - 3.0 == pytest.approx(4.604095 * sem, rel=1e-6)  # t_{0.995,4}
+    assert lo99 < lo95 and hi99 > hi95
+
+
+def test_mean_ci_small_samples_are_nan_not_errors():
+    assert all(math.isnan(x) for x in mean_ci([]))
+    mean, low, high = mean_ci([0.97])
+    assert mean == 0.97 and math.isnan(low) and math.isnan(high)
+    assert mean_ci([0.5, 0.5]) == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("confidence", [0, 1, 1.5, -0.1, "high"])
+def test_confidence_must_be_between_zero_and_one(confidence):
+    with pytest.raises(ConfigError, match="confidence"):
+        mean_ci([1.0, 2.0], confidence)
+
+
+def test_mean_ci_rejects_non_finite_values():
+    with pytest.raises(ConfigError, match="finite"):
+        mean_ci([0.9, float("nan")])
+    with pytest.raises(ConfigError):
+        mean_ci("0.9")
+
+
+def test_bootstrap_ci_is_reproducible_with_the_same_seed():
+    values = [0.981, 0.984, 0.979, 0.986, 0.983]
+    first = bootstrap_ci(values, 0.95, 2000, seed=7)
+    second = bootstrap_ci(values, 0.95, 2000, seed=7)
+    other = bootstrap_ci(values, 0.95, 2000, seed=8)
+    assert first == second
+    assert first != other
+    mean, low, high = first
+    assert mean == pytest.approx(np.mean(values))
+    # Percentile bootstrap of the mean lies within the range of the data and around the mean.
+    assert min(values) <= low < mean < high <= max(values)
+
+
+def test_bootstrap_ci_agrees_with_t_interval_for_a_large_normal_sample():
+    values = np.random.default_rng(0).normal(0.98, 0.002, size=400)
+    _, tlo, thi = mean_ci(values)
+    for method in ("percentile", "basic", "BCa"):
+        _, blo, bhi = bootstrap_ci(values, n_resamples=4000, seed=1, method=method)
+        assert blo == pytest.approx(tlo, abs=3e-5)
+        assert bhi == pytest.approx(thi, abs=3e-5)
+
+
+def test_bootstrap_ci_degenerate_inputs():
+    assert all(math.isnan(x) for x in bootstrap_ci([]))
+    mean, low, high = bootstrap_ci([0.9])
+    assert mean == 0.9 and math.isnan(low) and math.isnan(high)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bootstrap_ci([0.9, 0.9, 0.9], method="BCa") == (0.9, 0.9, 0.9)
+
+
+def test_bootstrap_ci_rejects_bad_arguments():
+    with pytest.raises(ConfigError, match="method"):
+        bootstrap_ci([1.0, 2.0], method="studentized")
+    with pytest.raises(ConfigError, match="n_resamples"):
+        bootstrap_ci([1.0, 2.0], n_resamples=0)
+
+
+def test_curve_band_handles_ragged_curves():
+    band = curve_band([[0.90, 0.95, 0.97], [0.92, 0.96], [0.94, 0.97]])
+    assert band.epochs.tolist() == [1, 2, 3]
+    assert band.n.tolist() == [3, 3, 1]
+    assert band.mean.tolist() == pytest.approx([0.92, 0.96, 0.97])
+    m, lo, hi = mean_ci([0.90, 0.92, 0.94])
+    assert band.low[0] == pytest.approx(lo) and band.high[0] == pytest.approx(hi)
+    assert math.isnan(band.low[2]) and math.isnan(band.high[2])
+    empty = curve_band([])
+    assert empty.epochs.size == 0
+
+
+# ------------------------------------------------------------------------------------------
+# Epochs and time to target
+# ------------------------------------------------------------------------------------------
+
+
+def test_epochs_to_target_is_first_epoch_at_or_above_target_one_based():
+    acc = [0.95, 0.975, 0.98, 0.99, 0.97]
+    assert epochs_to_target(acc) == 3  # exactly at 0.98 counts
+    assert epochs_to_target(acc, 0.985) == 4
+    assert epochs_to_target(acc, 0.95) == 1
+    assert epochs_to_target(acc, 0.995) is None
+    assert epochs_to_target([], 0.5) is None
+
+
+def test_time_to_target_is_cumulative_including_that_epoch():
+    acc = [0.95, 0.975, 0.981, 0.99]
+    secs = [10.0, 12.5, 11.0, 9.0]
+    assert time_to_target(acc, secs) == pytest.approx(33.5)
+    assert time_to_target(acc, secs, 0.95) == pytest.approx(10.0)
+    assert time_to_target(acc, secs, 0.999) is None
+    with pytest.raises(ConfigError, match="epoch_seconds"):
+        time_to_target(acc, [1.0, 1.0], 0.98)
+
+
+def test_target_must_be_a_fraction():
+    with pytest.raises(ConfigError, match="divided by 100"):
+        epochs_to_target([0.9], 98)
+    with pytest.raises(ConfigError):
+        epochs_to_target([0.9], 0)
+
+
+def test_variant_summary_counts_runs_that_never_reach_the_target():
+    runs = [
+        {"seed": 0, "val_accuracy": [0.96, 0.981, 0.985], "epoch_seconds": [10, 10, 10], "status": "done"},
+        {"seed": 1, "val_accuracy": [0.97, 0.975, 0.979], "epoch_seconds": [11, 11, 11], "status": "done"},
+        {"seed": 2, "val_accuracy": [0.982, 0.984, 0.983], "epoch_seconds": [9, 9, 9], "status": "done"},
+        {"seed": 3, "val_accuracy": [0.95, 0.97, 0.990], "epoch_seconds": [10, 12, 14], "status": "done"},
+        {"seed": 4, "val_accuracy": [0.90, 0.93, 0.95], "epoch_seconds": [10, 10, 10], "status": "done"},
+    ]
+    s = summarize_variant("lenet5", runs)
+    t = s.target
+    assert t.target == 0.98
+    assert t.epochs == (2, None, 1, 3, None)
+    assert t.seconds == (20.0, None, 9.0, 36.0, None)
+    assert (t.n_runs, t.n_reached, t.n_not_reached) == (5, 3, 2)
+    assert t.median_epochs == 2.0
+    assert t.mean_epochs == pytest.approx(2.0)
+    assert t.median_seconds == 20.0
+    assert t.mean_seconds == pytest.approx(65 / 3)
+    assert t.describe() == "3 of 5 runs reached 98%"
+    assert any("3 of 5 runs reached 98%; 2 did not" in n for n in s.notes)
+
+    t985 = summarize_variant("lenet5", runs, target=0.985).target
+    assert t985.epochs == (3, None, None, 3, None)
+    assert t985.describe() == "2 of 5 runs reached 98.5%"
+
+
+def test_variant_summary_no_run_reaches_target():
+    s = summarize_variant("x", runs_from_finals([0.9, 0.91]))
+    assert s.target.n_reached == 0
+    assert s.target.epochs == (None, None)
+    assert math.isnan(s.target.median_epochs) and math.isnan(s.target.mean_seconds)
+
+
+# ------------------------------------------------------------------------------------------
+# Variant summaries
+# ------------------------------------------------------------------------------------------
+
+
+def test_variant_summary_final_and_best_statistics():
+    runs = [
+        RunRecord(3, (0.97, 0.985, 0.982), (1, 1, 1)),
+        RunRecord(1, (0.96, 0.981, 0.984), (1, 1, 1)),
+        RunRecord(2, (0.975, 0.990, 0.986), (1, 1, 1)),
+        RunRecord(0, (0.95, 0.980, 0.980), (1, 1, 1)),
+    ]
+    s = summarize_variant("lenet5-bn", runs, n_resamples=2000)
+    assert isinstance(s, VariantSummary)
+    assert s.seeds == (0, 1, 2, 3)  # sorted; per-run values follow this order
+    assert s.n_runs == 4
+    finals = [0.980, 0.984, 0.986, 0.982]
+    bests = [0.980, 0.984, 0.990, 0.985]
+    assert s.final.values == pytest.approx(finals)
+    assert s.best.values == pytest.approx(bests)
+    for summary, vals in ((s.final, finals), (s.best, bests)):
+        mean = sum(vals) / 4
+        sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / 3)
+        half = 3.182446 * sd / 2  # t_{0.975,3}, sqrt(4) = 2
+        assert summary.mean == pytest.approx(mean)
+        assert summary.std == pytest.approx(sd)
+        assert summary.t_ci.low == pytest.approx(mean - half, abs=1e-8)
+        assert summary.t_ci.high == pytest.approx(mean + half, abs=1e-8)
+        assert summary.t_ci.method == "t" and summary.t_ci.confidence == 0.95
+        assert summary.bootstrap_ci.method == "bootstrap-percentile"
+        assert min(vals) <= summary.bootstrap_ci.low < mean < summary.bootstrap_ci.high <= max(vals)
+    assert s.metric("best") is s.best
+    assert s.bootstrap_method == "percentile" and s.n_resamples == 2000
+
+
+def test_variant_summary_is_reproducible_and_seed_dependent():
+    runs = runs_from_finals([0.981, 0.984, 0.979, 0.986, 0.983])
+    one = summarize_variant("v", runs, n_resamples=1000, seed=3)
+    two = summarize_variant("v", runs, n_resamples=1000, seed=3)
+    other = summarize_variant("v", runs, n_resamples=1000, seed=4)
+    assert one == two
+    assert one.final.bootstrap_ci != other.final.bootstrap_ci
+    # The bootstrap inside the summary is the public bootstrap_ci with the same seed.
+    assert bootstrap_ci(one.final.values, 0.95, 1000, seed=3)[1:] == (
+        one.final.bootstrap_ci.low,
+        one.final.bootstrap_ci.high,
+    )
+
+
+def test_variant_summary_single_run_has_undefined_intervals():
+    s = summarize_variant("v", runs_from_finals([0.985]))
+    assert s.n_runs == 1
+    assert s.final.mean == 0.985
+    assert math.isnan(s.final.std)
+    for ci in (s.final.t_ci, s.final.bootstrap_ci, s.best.t_ci):
+        assert isinstance(ci, ConfidenceInterval)
+        assert not ci.defined
+        assert math.isnan(ci.low) and math.isnan(ci.high)
+        assert "n = 1" in ci.note
+    assert any("only one run" in n for n in s.notes)
+
+
+def test_variant_summary_no_runs():
+    s = summarize_variant("v", [])
+    assert s.n_runs == 0 and s.seeds == ()
+    assert math.isnan(s.final.mean) and math.isnan(s.best.std)
+    assert not s.final.t_ci.defined and "n = 0" in s.final.t_ci.note
+    assert s.target.describe() == "0 of 0 runs reached 98%"
+    assert any("no runs" in n for n in s.notes)
+
+
+def test_variant_summary_excludes_failed_and_diverged_runs_and_says_so():
+    runs = runs_from_finals([0.98, 0.985]) + [
+        RunRecord(5, (), (), "failed"),
+        RunRecord(6, (0.3, float("nan")), (1.0, 1.0), "diverged"),
+    ]
+    s = summarize_variant("v", runs)
+    assert s.seeds == (0, 1)
+    assert s.excluded == ((5, "failed"), (6, "diverged"))
+    assert any("seed 5 (failed)" in n and "seed 6 (diverged)" in n for n in s.notes)
+    with pytest.raises(ConfigError, match="seed 6"):
+        # Including diverged runs validates them, and NaN is not an accuracy.
+        summarize_variant("v", runs, include_status=("done", "diverged"))
+    kept = runs[:2] + [RunRecord(7, (0.2, 0.1), (1, 1), "diverged")]
+    ok = summarize_variant("v", kept, include_status=("done", "diverged"))
+    assert ok.seeds == (0, 1, 7)
+
+
+def test_variant_summary_uses_the_confidence_parameter():
+    runs = runs_from_finals([0.981, 0.984, 0.979, 0.986, 0.983])
+    s90 = summarize_variant("v", runs, confidence=0.90, n_resamples=500)
+    s99 = summarize_variant("v", runs, confidence=0.99, n_resamples=500)
+    assert s90.final.t_ci.confidence == 0.90
+    assert (s99.final.t_ci.high - s99.final.t_ci.low) > (s90.final.t_ci.high - s90.final.t_ci.low)
+
+
+# ------------------------------------------------------------------------------------------
+# Input validation
+# ------------------------------------------------------------------------------------------
+
+
+def test_percent_accuracies_are_rejected_with_a_hint():
+    with pytest.raises(ConfigError, match=r"fractions in \[0, 1\] \(percentages\? divide by 100\)"):
+        summarize_variant("v", runs_from_finals([98.2, 98.4]))
+
+
+def test_duplicate_seeds_are_rejected():
+    with pytest.raises(ConfigError, match="seed 0"):
+        summarize_variant("v", runs_from_finals([0.98, 0.99], seeds=[0, 0]))
+
+
+def test_mismatched_epoch_seconds_are_rejected():
+    with pytest.raises(ConfigError, match="epoch_seconds has 1 entries"):
+        summarize_variant("v", [RunRecord(0, (0.9, 0.95), (1.0,))])
+
+
+def test_bad_runs_raise_config_error_not_raw_errors():
+    with pytest.raises(ConfigError, match="missing epoch_seconds"):
+        coerce_run({"seed": 1, "val_accuracy": [0.9]})
+    with pytest.raises(ConfigError, match="lacks"):
+        coerce_run(object())
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        RunRecord("a", (0.9,), (1.0,))
+    with pytest.raises(ConfigError, match="val_accuracy"):
+        RunRecord(0, ["x"], [1.0])
+    with pytest.raises(ConfigError, match="list of runs"):
+        summarize_variant("v", {"seed": 0})
+    with pytest.raises(ConfigError, match="metric"):
+        paired_comparison([], [], "mean")
+    assert issubclass(ConfigError, NormlabError)
+
+
+def test_coerce_run_accepts_objects_with_attributes():
+    class Row:
+        seed = 4
+        val_accuracy = [0.9, 0.99]
+        epoch_seconds = [2.0, 3.0]
+        status = "done"
+
+    r = coerce_run(Row())
+    assert r == RunRecord(4, (0.9, 0.99), (2.0, 3.0), "done")
+    assert r.final_accuracy == 0.99 and r.best_accuracy == 0.99
+
+
+# ------------------------------------------------------------------------------------------
+# Paired comparison
+# ------------------------------------------------------------------------------------------
+
+
+def test_paired_comparison_uses_shared_seeds_only_and_reports_the_rest():
+    a = runs_from_finals([0.980, 0.981, 0.982, 0.983], seeds=[0, 1, 2, 3])
+    b = runs_from_finals([0.984, 0.984, 0.987, 0.990], seeds=[1, 2, 3, 9])
+    cmp = paired_comparison(a, b, a_name="lenet5", b_name="lenet5-bn")
+    assert cmp.seeds == (1, 2, 3)
+    assert cmp.only_a_seeds == (0,)
+    assert cmp.only_b_seeds == (9,)
+    assert cmp.a_values == pytest.approx((0.981, 0.982, 0.983))
+    assert cmp.b_values == pytest.approx((0.984, 0.984, 0.987))
+    assert cmp.differences == pytest.approx((0.003, 0.002, 0.004))
+    assert cmp.mean_difference == pytest.approx(0.003)
+    assert cmp.mean_a == pytest.approx(0.982) and cmp.mean_b == pytest.approx(0.985)
+    assert any("only in lenet5: 0" in n and "only in lenet5-bn: 9" in n for n in cmp.notes)
+
+
+def test_paired_comparison_treats_a_failed_partner_as_unpaired():
+    a = runs_from_finals([0.980, 0.981, 0.982])
+    b = runs_from_finals([0.983, 0.985]) + [RunRecord(2, (), (), "failed")]
+    cmp = paired_comparison(a, b)
+    assert cmp.seeds == (0, 1)
+    assert cmp.only_a_seeds == (2,)
+    assert cmp.excluded_b == ((2, "failed"),)
+
+
+def test_paired_comparison_best_metric():
+    a = [RunRecord(0, (0.98, 0.97), (1, 1)), RunRecord(1, (0.975, 0.976), (1, 1))]
+    b = [RunRecord(0, (0.99, 0.98), (1, 1)), RunRecord(1, (0.985, 0.982), (1, 1))]
+    best = paired_comparison(a, b, "best")
+    final = paired_comparison(a, b, "final")
+    assert best.differences == pytest.approx((0.01, 0.009))
+    assert final.differences == pytest.approx((0.01, 0.006))
+
+
+def test_paired_comparison_matches_scipy_and_formulas():
+    a = [0.980, 0.982, 0.981, 0.979, 0.983]
+    d = [0.003, 0.004, 0.002, 0.0035, 0.0025]
+    b = [x + y for x, y in zip(a, d)]
+    cmp = paired_comparison(runs_from_finals(a), runs_from_finals(b))
+    n = 5
+    mean = sum(d) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    assert cmp.t_statistic == pytest.approx(mean / (sd / math.sqrt(n)), rel=1e-6)
+    assert cmp.t_pvalue == pytest.approx(sps.ttest_rel(b, a).pvalue, rel=1e-9)
+    assert cmp.cohens_dz == pytest.approx(mean / sd, rel=1e-6)
+    # All five differences positive and distinct: exact two-sided Wilcoxon p = 2 / 2**5.
+    assert cmp.wilcoxon_pvalue == pytest.approx(0.0625)
+    half = 2.776445 * sd / math.sqrt(n)
+    assert cmp.ci.low == pytest.approx(mean - half, abs=1e-8)
+    assert cmp.ci.high == pytest.approx(mean + half, abs=1e-8)
+
+
+def test_paired_comparison_with_one_or_no_pairs_is_nan_not_an_error():
+    one = paired_comparison(runs_from_finals([0.98]), runs_from_finals([0.99]))
+    assert one.n_pairs == 1 and one.df == 0
+    assert one.mean_difference == pytest.approx(0.01)
+    for x in (one.sd_difference, one.t_pvalue, one.wilcoxon_pvalue, one.cohens_dz, one.ci.low):
+        assert math.isnan(x)
+    assert any("at least 2 pairs" in n for n in one.notes)
+
+    none = paired_comparison(runs_from_finals([0.98], seeds=[0]), runs_from_finals([0.99], seeds=[1]))
+    assert none.n_pairs == 0 and none.seeds == ()
+    assert math.isnan(none.mean_difference) and math.isnan(none.mean_a)
+
+    empty = paired_comparison([], [])
+    assert empty.n_pairs == 0
+
+
+def test_paired_comparison_all_zero_differences():
+    a = runs_from_finals([0.98, 0.981, 0.982])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cmp = paired_comparison(a, a)
+    assert cmp.n_nonzero == 0
+    assert cmp.mean_difference == 0.0 and cmp.sd_difference == 0.0
+    assert (cmp.ci.low, cmp.ci.high) == (0.0, 0.0)
+    for x in (cmp.t_statistic, cmp.t_pvalue, cmp.wilcoxon_pvalue, cmp.cohens_dz, cmp.hedges_gz):
+        assert math.isnan(x)
+    assert any("Wilcoxon" in n and "zero" in n for n in cmp.notes)
+
+
+def test_paired_comparison_float_noise_counts_as_equal_differences():
+    a = [0.97, 0.98, 0.96]
+    b = [0.98, 0.99, 0.97]  # differences 0.01 up to float rounding
+    cmp = paired_comparison(runs_from_finals(a), runs_from_finals(b))
+    assert math.isnan(cmp.t_pvalue)
+    assert cmp.n_nonzero == 3
+    assert cmp.wilcoxon_pvalue == pytest.approx(0.25)  # 2 / 2**3
+    assert any("all paired differences are equal" in n for n in cmp.notes)
+
+
+# ------------------------------------------------------------------------------------------
+# Verdict and formatting
+# ------------------------------------------------------------------------------------------
+
+
+def _raise_case():
+    a = [0.980, 0.982, 0.981, 0.979, 0.983]
+    d = [0.003, 0.004, 0.002, 0.0035, 0.0025]
+    return runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)])
+
+
+def test_verdict_significant_raise():
+    a, b = _raise_case()
+    cmp = paired_comparison(a, b)
+    # mean 0.30 pp; CI 0.30 -/+ 2.776445 * 0.0790569 / sqrt(5) pp = 0.20 .. 0.40; p = 0.00106.
+    assert verdict(cmp, "lenet5", "lenet5-bn") == (
+        "lenet5-bn raised final validation accuracy by 0.30 pp over lenet5 "
+        "(95% CI 0.20 to 0.40; paired t-test p = 0.0011; Wilcoxon p = 0.062; d_z = 3.79; 5 seeds). "
+        "With 5 non-zero paired differences the Wilcoxon test cannot reach p < 0.05."
+    )
+
+
+def test_verdict_significant_lower():
+    a, b = _raise_case()
+    cmp = paired_comparison(b, a)
+    text = verdict(cmp, "lenet5-bn", "lenet5")
+    assert text.startswith(
+        "lenet5 lowered final validation accuracy by 0.30 pp relative to lenet5-bn "
+        "(95% CI -0.40 to -0.20; paired t-test p = 0.0011; Wilcoxon p = 0.062; d_z = -3.79; 5 seeds)."
+    )
+    assert "raised" not in text
+
+
+def test_verdict_no_significant_difference():
+    a = [0.980, 0.982, 0.981, 0.979, 0.983]
+    d = [0.001, -0.002, 0.0005, 0.0015, -0.001]  # mean 0, sd 0.001458
+    cmp = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]), "best")
+    half_pp = 2.776445 * float(np.std(d, ddof=1)) / math.sqrt(5) * 100
+    assert round(half_pp, 2) == 0.18
+    assert verdict(cmp, "lenet5", "lenet5-bn") == (
+        "No significant difference in best validation accuracy between lenet5-bn and lenet5: "
+        "0.00 pp (95% CI -0.18 to 0.18; paired t-test p = 1; Wilcoxon p = 1; 5 seeds)."
+    )
+
+
+def test_verdict_words_follow_the_numbers_not_the_names():
+    # A positive but noisy difference: p >= alpha, so no claim of a raise.
+    a = [0.980, 0.982, 0.981, 0.979, 0.983]
+    d = [0.004, -0.002, 0.003, 0.001, -0.001]
+    cmp = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]))
+    assert cmp.t_pvalue > 0.05 and cmp.ci.contains(0.0)
+    text = verdict(cmp, "lenet5", "lenet5-bn")
+    assert text.startswith(
+        "No significant difference in final validation accuracy between lenet5-bn and lenet5: +0.10 pp"
+    )
+    assert f"paired t-test {format_p(cmp.t_pvalue)}" in text
+    # The same numbers with a lax alpha become a raise, and alpha is not hard-coded.
+    lax = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]), confidence=0.5)
+    assert verdict(lax, "lenet5", "lenet5-bn", alpha=0.5).startswith("lenet5-bn raised")
+
+
+def test_verdict_requires_p_and_interval_to_agree():
+    a, b = _raise_case()
+    # At 99.99% confidence the interval includes 0 although p = 0.001 < 0.05: no claim.
+    cmp = paired_comparison(a, b, confidence=0.9999)
+    assert cmp.t_pvalue < 0.05 and cmp.ci.contains(0.0)
+    assert verdict(cmp, "a", "b").startswith("No significant difference")
+    assert "99.99% CI" in verdict(cmp, "a", "b")
+
+
+def test_verdict_with_too_few_pairs():
+    one = paired_comparison(runs_from_finals([0.98, 0.97], seeds=[0, 1]), runs_from_finals([0.99], seeds=[0]))
+    assert verdict(one, "lenet5", "lenet5-bn") == (
+        "Cannot compare final validation accuracy of lenet5-bn and lenet5: a comparison needs at "
+        "least 2 paired seeds, and they share 1 (seed 0). Unpaired seed excluded: 1 (lenet5 only)."
+    )
+    none = paired_comparison([], runs_from_finals([0.99]))
+    assert "needs at least 2 paired seeds, and they share none" in verdict(none, "a", "b")
+
+
+def test_verdict_names_unpaired_seeds():
+    a, b = _raise_case()
+    a = a + runs_from_finals([0.97], seeds=[10])
+    b = b + runs_from_finals([0.97, 0.96], seeds=[11, 12])
+    text = verdict(paired_comparison(a, b), "lenet5", "lenet5-bn")
+    assert "5 seeds" in text
+    assert text.endswith("Unpaired seeds excluded: 10 (lenet5 only); 11, 12 (lenet5-bn only).")
+
+
+def test_verdict_identical_results_and_constant_differences():
+    a = runs_from_finals([0.98, 0.981, 0.982])
+    assert verdict(paired_comparison(a, a), "x", "y") == (
+        "No difference in final validation accuracy between y and x: identical results on all "
+        "3 paired seeds, so no test applies."
+    )
+    b = runs_from_finals([0.99, 0.991, 0.992])
+    text = verdict(paired_comparison(a, b), "x", "y")
+    assert text.startswith("y raised final validation accuracy by 1.00 pp relative to x on every one of 3 paired seeds")
+
+
+def test_verdict_defaults_to_names_stored_in_the_comparison():
+    a, b = _raise_case()
+    cmp = paired_comparison(a, b, a_name="plain", b_name="bn")
+    assert isinstance(cmp, PairedComparison)
+    assert verdict(cmp).startswith("bn raised final validation accuracy by 0.30 pp over plain")
+    with pytest.raises(ConfigError, match="alpha"):
+        verdict(cmp, alpha=5)
+
+
+@pytest.mark.parametrize(
+    ("p", "alpha", "expected"),
+    [
+        (0.0004, None, "p < 0.001"),
+        (0.002833, None, "p = 0.0028"),
+        (0.41, None, "p = 0.41"),
+        (0.0496, 0.05, "p = 0.0496"),
+        (0.0504, 0.05, "p = 0.0504"),
+        (0.0496, None, "p = 0.05"),
+        (1.0, None, "p = 1"),
+        (float("nan"), None, "p = n/a"),
+    ],
+)
+def test_format_p(p, alpha, expected):
+    assert format_p(p, alpha) == expected
+
+
+@pytest.mark.parametrize(
+    ("diff", "signed", "expected"),
+    [
+        (0.0031, False, "0.31 pp"),
+        (0.0031, True, "+0.31 pp"),
+        (-0.0031, True, "-0.31 pp"),
+        (-1e-17, True, "0.00 pp"),
+        (0.00002, False, "0.002 pp"),
+        (float("nan"), False, "n/a"),
+    ],
+)
+def test_format_pp(diff, signed, expected):
+    assert format_pp(diff, signed=signed) == expected
+
+
+def test_normlab_stats_reexports_the_module():
+    assert nstats.paired_comparison is paired_comparison
+    assert nstats.verdict is verdict
+    assert set(nstats.__all__) >= {"summarize_variant", "paired_comparison", "verdict", "mean_ci", "bootstrap_ci"}
