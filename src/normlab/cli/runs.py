@@ -1,0 +1,154 @@
+"""``normlab runs``: look into a results database (list, show one run, export)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+from normlab.experiments.store import DB_FILENAME, EXPORT_FORMATS, ResultsDB, resolve_db_path
+from normlab.fileio import atomic_write_text
+
+DEFAULT_DB = "runs/study"
+
+
+def register(subparsers) -> None:
+    """Add the ``runs`` sub-command and its actions."""
+    p = subparsers.add_parser(
+        "runs", help="list, show and export the runs in a results database",
+        description=f"Read the results database that 'normlab study' writes ({DB_FILENAME} in its --out "
+                    "folder). Nothing here creates or changes a database.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    db_help = (f"the results database, or the folder holding {DB_FILENAME} "
+               f"(default: {DEFAULT_DB})")
+
+    ls = actions.add_parser("list", help="one line per run", description="One line per run, oldest first.")
+    ls.add_argument("db", nargs="?", default=DEFAULT_DB, metavar="DB_OR_DIR", help=db_help)
+    ls.add_argument("--study", default=None, help="only this study's runs (default: all studies)")
+    ls.set_defaults(func=run_list)
+
+    show = actions.add_parser("show", help="one run in detail: config, environment, epochs",
+                              description="One run in detail: config, environment and per-epoch metrics.")
+    show.add_argument("id", type=int, metavar="ID", help="the run's id, as 'normlab runs list' prints it")
+    show.add_argument("db", nargs="?", default=DEFAULT_DB, metavar="DB_OR_DIR", help=db_help)
+    show.set_defaults(func=run_show)
+
+    export = actions.add_parser(
+        "export", help="write the runs as CSV (one row per run and epoch) or JSON (everything)",
+        description="CSV has one row per (run, epoch) with the run's columns; JSON has every run in full, "
+                    "per-batch losses and diagnostics included.")
+    export.add_argument("db", nargs="?", default=DEFAULT_DB, metavar="DB_OR_DIR", help=db_help)
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="csv",
+                        help="output format (default: %(default)s)")
+    export.add_argument("--study", default=None, help="only this study's runs (default: all studies)")
+    export.add_argument("--out", default=None, help="file to write, atomically (default: standard output)")
+    export.set_defaults(func=run_export)
+
+    p.set_defaults(func=lambda args: _usage(p))
+
+
+def _usage(parser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _open(db_or_dir: str) -> ResultsDB:
+    # create=False: a typo must not leave an empty database behind.
+    return ResultsDB(resolve_db_path(db_or_dir), create=False)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
+
+
+def _num(value: float | None, fmt: str = ".4f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def format_table(rows: list[dict[str, str]], right: set[str] = frozenset()) -> str:
+    """Align rows of equal keys as a plain-text table; columns named in ``right`` align right."""
+    if not rows:
+        return "(no runs)"
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(str(r[h])) for r in rows)) for h in headers}
+
+    def cell(h, v):
+        return str(v).rjust(widths[h]) if h in right else str(v).ljust(widths[h])
+
+    lines = ["  ".join(cell(h, h) for h in headers).rstrip(),
+             "  ".join("-" * widths[h] for h in headers)]
+    lines += ["  ".join(cell(h, r[h]) for h in headers).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def run_list(args) -> int:
+    """Print one line per run."""
+    with _open(args.db) as db:
+        runs = db.list_runs(args.study)
+        path = db.path
+    if not runs:
+        print(f"no runs in {path}" + (f" for study {args.study!r}" if args.study else ""))
+        return 0
+    rows = [{
+        "id": r.id, "study": r.study, "variant": r.variant, "seed": r.seed, "status": r.status,
+        "epochs": len(r.epochs), "final val %": _pct(r.final_val_accuracy),
+        "best val %": _pct(r.best_val_accuracy), "seconds": _num(r.wall_seconds, ".1f"),
+        "finished": _when(r.finished_at),
+    } for r in runs]
+    print(format_table(rows, right={"id", "seed", "epochs", "final val %", "best val %", "seconds"}))
+    counts = {}
+    for r in runs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    print(f"\n{len(runs)} run(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return 0
+
+
+def run_show(args) -> int:
+    """Print one run: identity, environment, config, epochs."""
+    with _open(args.db) as db:
+        r = db.get_run(args.id)
+    print(f"run {r.id}: study {r.study!r}, variant {r.variant!r}, seed {r.seed}")
+    print(f"status:      {r.status}" + (f" ({r.message})" if r.message else ""))
+    if r.diverged_epoch is not None:
+        print(f"diverged at: epoch {r.diverged_epoch}, batch {r.diverged_batch}")
+    print(f"started:     {_when(r.started_at)}")
+    print(f"finished:    {_when(r.finished_at)}" + (f" ({r.wall_seconds:.1f}s)" if r.wall_seconds is not None else ""))
+    print(f"config hash: {r.config_hash}")
+    print("\nenvironment:")
+    for name in ("normlab_version", "git_rev", "torch_version", "device", "host"):
+        print(f"  {name:<16} {getattr(r, name) or '-'}")
+    print("\nconfig:")
+    for key, value in r.config.items():
+        print(f"  {key:<16} {json.dumps(value)}")
+    if r.epochs:
+        print("\nepochs:")
+        rows = [{
+            "epoch": e["epoch"], "train loss": _num(e["train_loss"]), "train acc %": _pct(e["train_accuracy"]),
+            "val loss": _num(e["val_loss"]), "val acc %": _pct(e["val_accuracy"]),
+            "seconds": _num(e["seconds"], ".1f"), "img/s": _num(e["images_per_second"], ".0f"),
+        } for e in r.epochs]
+        print(format_table(rows, right=set(rows[0])))
+    if r.test_accuracy is not None:
+        print(f"\ntest: accuracy {_pct(r.test_accuracy)}%, loss {_num(r.test_loss)} (evaluated once, with the "
+              f"weights of epoch {r.test_epoch}, best on the {r.val_split_name!r} split)")
+    print(f"\nper-batch losses: {len(r.train_loss_per_batch)} train, {len(r.val_loss_per_batch)} val")
+    if r.diagnostics:
+        print(f"diagnostics: {', '.join(sorted(r.diagnostics))}")
+    return 0
+
+
+def run_export(args) -> int:
+    """Write the export to --out (atomically) or standard output."""
+    with _open(args.db) as db:
+        text = db.export(args.format, args.study)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,527 @@
+"""The results database: round trips, resume semantics, schema checks, crash safety, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from normlab.cli import main
+from normlab.errors import ConfigError, NormlabError
+from normlab.experiments.store import (
+    SCHEMA_VERSION,
+    ResultsDB,
+    RunRecord,
+    StoreError,
+    decode_losses,
+    encode_losses,
+    resolve_db_path,
+)
+from normlab.train import RunResult, TrainConfig
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def make_result(config: TrainConfig, *, epochs: int = 3, n_train: int = 40, n_val: int = 8,
+                status: str = "done", **extra) -> dict:
+    """A synthetic RunResult dict with distinct, checkable numbers."""
+    s = config.seed
+    r = RunResult(
+        config=config.to_dict(),
+        train_loss_per_batch=[2.3 / (1 + i + s) + 1e-7 * i for i in range(n_train)],
+        val_loss_per_batch=[1.1 / (1 + i) + 0.01 * s for i in range(n_val)],
+        train_accuracy=[0.8 + 0.05 * e + 0.001 * s for e in range(epochs)],
+        val_accuracy=[0.85 + 0.04 * e + 0.001 * s for e in range(epochs)],
+        train_loss=[0.5 / (e + 1) for e in range(epochs)],
+        val_loss=[0.4 / (e + 1) for e in range(epochs)],
+        epoch_seconds=[10.0 + e for e in range(epochs)],
+        train_seconds=[8.0 + e for e in range(epochs)],
+        images_per_second=[7500.0 + e for e in range(epochs)],
+        status=status,
+        device="cpu",
+        **extra,
+    )
+    return r.to_dict()
+
+
+def start(db: ResultsDB, config: TrainConfig, study: str = "default", variant: str | None = None) -> int:
+    return db.start_run(study=study, variant=variant or config.model, seed=config.seed,
+                        config=config.to_dict(), config_hash=config.config_hash(), device="cpu")
+
+
+@pytest.fixture()
+def db_path(tmp_path) -> Path:
+    return tmp_path / "study" / "normlab.db"
+
+
+def test_roundtrip_full_result(db_path):
+    cfg = TrainConfig(model="lenet5-bn", seed=3, val_split=5000)
+    result = make_result(
+        cfg, epochs=4, n_train=937, n_val=157, val_split_name="val", test_accuracy=0.9912,
+        test_loss=0.031, test_epoch=3,
+        diagnostics={"grad_norm": {"layer1": [0.5, 0.25, float("inf")]}, "note": "ok"},
+    )
+    with ResultsDB(db_path) as db:
+        rid = start(db, cfg, study="bn-study")
+        db.finish_run(rid, result)
+    with ResultsDB(db_path) as db:  # reopened: the data is on disk, not in a cache
+        rec = db.get_run(rid)
+    assert isinstance(rec, RunRecord)
+    assert (rec.study, rec.variant, rec.seed, rec.status) == ("bn-study", "lenet5-bn", 3, "done")
+    assert rec.config == cfg.to_dict()
+    assert rec.config_hash == cfg.config_hash()
+    assert rec.finished_at >= rec.started_at > 0
+    assert rec.normlab_version and rec.torch_version and rec.host and rec.device == "cpu"
+    assert (rec.test_accuracy, rec.test_loss, rec.test_epoch, rec.val_split_name) == (0.9912, 0.031, 3, "val")
+    assert [e["epoch"] for e in rec.epochs] == [1, 2, 3, 4]
+    # Per-epoch values are float64 and exact.
+    assert rec.val_accuracy == result["val_accuracy"]
+    assert rec.train_accuracy == result["train_accuracy"]
+    assert rec.epoch_seconds == result["epoch_seconds"]
+    assert [e["train_seconds"] for e in rec.epochs] == result["train_seconds"]
+    assert [e["images_per_second"] for e in rec.epochs] == result["images_per_second"]
+    assert rec.train_loss == result["train_loss"] and rec.val_loss == result["val_loss"]
+    assert rec.final_val_accuracy == result["val_accuracy"][-1]
+    assert rec.best_val_accuracy == max(result["val_accuracy"])
+    # Per-batch losses are float32: equal within float32 precision, and exactly float32-rounded.
+    assert len(rec.train_loss_per_batch) == 937 and len(rec.val_loss_per_batch) == 157
+    for got, want in zip(rec.train_loss_per_batch, result["train_loss_per_batch"]):
+        assert got == pytest.approx(want, rel=2e-7)
+    assert rec.val_loss_per_batch == pytest.approx(result["val_loss_per_batch"], rel=2e-7)
+    assert rec.diagnostics == {"grad_norm": {"layer1": [0.5, 0.25, float("inf")]}, "note": "ok"}
+    # The record converts back to a RunResult.
+    back = RunResult.from_dict(rec.to_result_dict())
+    assert back.val_accuracy == result["val_accuracy"] and back.test_epoch == 3
+    assert back.epochs_done == 4 and len(back.train_loss_per_batch) == 937
+
+
+def test_blob_is_little_endian_float32(db_path):
+    data, encoding, count = encode_losses([1.0, -2.5, 0.1])
+    assert (encoding, count) == ("f32le", 3)
+    assert data == b"\x00\x00\x80\x3f" + b"\x00\x00\x20\xc0" + b"\xcd\xcc\xcc\x3d"
+    zdata, zenc, _ = encode_losses([0.5] * 1000, compress=True)
+    assert zenc == "f32le+zlib" and len(zdata) < 4000
+    assert decode_losses(zdata, zenc, 1000) == [0.5] * 1000
+    with pytest.raises(StoreError, match="expected 8 bytes"):
+        decode_losses(b"\x00" * 12, "f32le", 2)
+    cfg = TrainConfig(seed=1)
+    with ResultsDB(db_path, compress=True) as db:
+        rid = start(db, cfg)
+        db.finish_run(rid, make_result(cfg, n_train=500))
+        encodings = {row[0] for row in db.conn.execute("SELECT encoding FROM batch_losses")}
+        assert encodings == {"f32le+zlib"}
+        assert len(db.get_run(rid).train_loss_per_batch) == 500
+
+
+def test_list_runs_light_and_full(db_path):
+    cfgs = [TrainConfig(model=m, seed=s) for m in ("lenet5", "lenet5-bn") for s in range(2)]
+    with ResultsDB(db_path) as db:
+        for c in cfgs:
+            db.finish_run(start(db, c, study="a"), make_result(c))
+        other = TrainConfig(seed=9)
+        start(db, other, study="b")
+        light = db.list_runs("a")
+        assert [(r.variant, r.seed) for r in light] == [(c.model, c.seed) for c in cfgs]
+        assert all(len(r.epochs) == 3 and r.train_loss_per_batch == [] and r.diagnostics == {} for r in light)
+        full = db.list_runs(full=True)
+        assert len(full) == 5 and len(full[0].train_loss_per_batch) == 40
+        assert db.studies() == ["a", "b"]
+        assert db.list_runs("b")[0].status == "running" and db.list_runs("b")[0].epochs == []
+        with pytest.raises(StoreError, match="no run with id 999"):
+            db.get_run(999)
+
+
+def test_start_finish_fail_and_redo(db_path):
+    cfg = TrainConfig(seed=0)
+    with ResultsDB(db_path) as db:
+        rid = start(db, cfg)
+        assert db.status_by_hash("default") == {cfg.config_hash(): "running"}
+        db.fail_run(rid, "worker crashed: boom")
+        rec = db.get_run(rid)
+        assert (rec.status, rec.message, rec.epochs) == ("failed", "worker crashed: boom", [])
+        assert rec.finished_at is not None
+
+        again = start(db, cfg)  # redo: same row, reset
+        assert again == rid
+        rec = db.get_run(rid)
+        assert (rec.status, rec.message, rec.finished_at) == ("running", "", None)
+        db.finish_run(rid, make_result(cfg, epochs=5))
+        assert len(db.get_run(rid).epochs) == 5
+
+        # Redoing a finished run deletes its old epochs, batches and diagnostics in one go.
+        db.finish_run(rid, make_result(cfg, epochs=5, diagnostics={"x": 1}))
+        start(db, cfg)
+        counts = [db.conn.execute(f"SELECT COUNT(*) FROM {t} WHERE run_id = ?", (rid,)).fetchone()[0]
+                  for t in ("epochs", "batch_losses", "diagnostics")]
+        assert counts == [0, 0, 0]
+        db.finish_run(rid, make_result(cfg, epochs=2))
+        rec = db.get_run(rid)
+        assert len(rec.epochs) == 2 and rec.status == "done"
+        assert db.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+
+
+def test_diverged_result_and_failed_result(db_path):
+    cfg = TrainConfig(seed=0, lr=10.0)
+    diverged = make_result(cfg, epochs=2, status="diverged", message="loss became nan at epoch 3, batch 7",
+                           diverged_epoch=3, diverged_batch=7)
+    diverged["train_loss_per_batch"][-1] = float("nan")
+    diverged["train_loss"][-1] = float("nan")
+    with ResultsDB(db_path) as db:
+        rid = start(db, cfg)
+        db.finish_run(rid, diverged)
+        rec = db.get_run(rid)
+        assert (rec.status, rec.diverged_epoch, rec.diverged_batch) == ("diverged", 3, 7)
+        assert "nan" in rec.message
+        assert rec.train_loss_per_batch[-1] != rec.train_loss_per_batch[-1]  # NaN kept in the blob
+        assert rec.train_loss[-1] != rec.train_loss[-1]  # NaN comes back as a float NaN, not None
+        # A failed RunResult is recorded as a failure, without numbers.
+        cfg2 = TrainConfig(seed=1)
+        rid2 = start(db, cfg2)
+        db.finish_run(rid2, make_result(cfg2, status="failed", message="out of memory"))
+        rec2 = db.get_run(rid2)
+        assert (rec2.status, rec2.message, rec2.epochs) == ("failed", "out of memory", [])
+        with pytest.raises(StoreError, match="status 'running'"):
+            db.finish_run(rid2, make_result(cfg2, status="running"))
+        with pytest.raises(StoreError, match="no run with id 42"):
+            db.finish_run(42, make_result(cfg2))
+        with pytest.raises(StoreError, match="no run with id 42"):
+            db.fail_run(42, "x")
+        with pytest.raises(StoreError, match="not JSON-serialisable"):
+            db.finish_run(rid2, make_result(cfg2, diagnostics={"bad": object()}))
+        assert db.get_run(rid2).status == "failed"  # the refused write changed nothing
+
+
+def test_pending_skips_done_and_diverged(db_path):
+    cfgs = {name: TrainConfig(seed=i) for i, name in enumerate(["done", "diverged", "failed", "running", "new"])}
+    hashes = {name: c.config_hash() for name, c in cfgs.items()}
+    with ResultsDB(db_path) as db:
+        db.finish_run(start(db, cfgs["done"]), make_result(cfgs["done"]))
+        db.finish_run(start(db, cfgs["diverged"]), make_result(cfgs["diverged"], status="diverged"))
+        db.fail_run(start(db, cfgs["failed"]), "boom")
+        start(db, cfgs["running"])  # left running, as after a kill
+        assert db.pending("default", hashes.values()) == {hashes["failed"], hashes["running"], hashes["new"]}
+        # The same configs in another study are separate runs.
+        assert db.pending("other", hashes.values()) == set(hashes.values())
+        assert db.status_by_hash("default") == {
+            hashes["done"]: "done", hashes["diverged"]: "diverged", hashes["failed"]: "failed",
+            hashes["running"]: "running"}
+
+
+def test_unique_study_and_hash(db_path):
+    cfg = TrainConfig()
+    with ResultsDB(db_path) as db:
+        a = start(db, cfg, study="one")
+        b = start(db, cfg, study="two")
+        assert a != b
+        with pytest.raises(sqlite3.IntegrityError):
+            with db._transaction() as conn:
+                conn.execute("INSERT INTO runs (study, variant, seed, config_hash, config, status) "
+                             "VALUES ('one', 'v', 0, ?, '{}', 'running')", (cfg.config_hash(),))
+
+
+def test_wal_mode_foreign_keys_and_schema(db_path):
+    with ResultsDB(db_path) as db:
+        conn = db.conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        assert meta["schema_version"] == str(SCHEMA_VERSION) and meta["created_by"]
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO epochs (run_id, epoch) VALUES (12345, 1)")
+    with ResultsDB(db_path, synchronous="NORMAL") as db:  # reopening is idempotent
+        assert db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert db.list_runs() == []
+    with pytest.raises(ConfigError, match="synchronous"):
+        ResultsDB(db_path, synchronous="OFF")
+
+
+def test_newer_schema_refused(db_path):
+    ResultsDB(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError) as info:
+        ResultsDB(db_path)
+    msg = str(info.value)
+    assert str(db_path) in msg
+    assert f"schema version {SCHEMA_VERSION + 1}" in msg and f"schema version {SCHEMA_VERSION} at most" in msg
+    assert isinstance(info.value, NormlabError) and isinstance(info.value, ValueError)
+
+
+def test_inconsistent_schema_version_refused(db_path):
+    ResultsDB(db_path).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 0")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="unknown results schema"):
+        ResultsDB(db_path)
+
+
+def test_not_a_database_refused(tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("these are my notes, not a database\n" * 20)
+    with pytest.raises(StoreError, match="not an SQLite file") as info:
+        ResultsDB(text)
+    assert str(text) in str(info.value)
+    assert text.read_text().startswith("these are my notes")  # left untouched
+
+    other = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE customers (id INTEGER)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not a normlab results database.*customers"):
+        ResultsDB(other)
+
+
+def test_missing_file_with_create_false(tmp_path):
+    missing = tmp_path / "nope" / "normlab.db"
+    with pytest.raises(StoreError, match="does not exist"):
+        ResultsDB(missing, create=False)
+    with pytest.raises(StoreError, match="does not exist"):
+        ResultsDB(missing, readonly=True)
+    assert not missing.parent.exists()
+
+
+def test_readonly_open(db_path):
+    cfg = TrainConfig()
+    with ResultsDB(db_path) as db:
+        db.finish_run(start(db, cfg), make_result(cfg))
+    with ResultsDB(db_path, readonly=True) as db:
+        assert db.list_runs()[0].status == "done"
+        with pytest.raises(StoreError, match="read-only"):
+            db.fail_run(1, "x")
+
+
+def test_resolve_db_path(tmp_path, db_path):
+    ResultsDB(db_path).close()
+    assert resolve_db_path(db_path.parent) == db_path
+    assert resolve_db_path(db_path) == db_path
+    with pytest.raises(StoreError, match="does not exist"):
+        resolve_db_path(tmp_path / "missing")
+    with pytest.raises(StoreError, match="no results database in"):
+        resolve_db_path(tmp_path)
+
+
+def test_export_csv_and_json(db_path):
+    cfgs = [TrainConfig(model="lenet5", seed=0), TrainConfig(model="lenet5-bn", seed=0)]
+    with ResultsDB(db_path) as db:
+        for c in cfgs:
+            db.finish_run(start(db, c), make_result(c, epochs=3))
+        failed = TrainConfig(seed=7)
+        db.fail_run(start(db, failed), "boom, with a comma")
+        text = db.export("csv")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert len(rows) == 3 + 3 + 1
+        assert [r["epoch"] for r in rows[:3]] == ["1", "2", "3"]
+        assert rows[0]["variant"] == "lenet5" and rows[3]["variant"] == "lenet5-bn"
+        assert float(rows[2]["val_accuracy"]) == make_result(cfgs[0])["val_accuracy"][2]
+        assert rows[-1]["status"] == "failed" and rows[-1]["epoch"] == "" and rows[-1]["message"] == "boom, with a comma"
+        data = json.loads(db.export("json"))
+        assert [d["variant"] for d in data] == ["lenet5", "lenet5-bn", "lenet5-bn"]
+        assert len(data[0]["train_loss_per_batch"]) == 40 and data[0]["config"]["model"] == "lenet5"
+        with pytest.raises(ConfigError, match="unknown export format 'xml'; valid formats: csv, json"):
+            db.export("xml")
+
+
+def test_export_json_is_strict(db_path):
+    cfg = TrainConfig()
+    result = make_result(cfg, status="diverged", diagnostics={"g": float("nan")})
+    result["train_loss_per_batch"][0] = float("inf")
+    with ResultsDB(db_path) as db:
+        db.finish_run(start(db, cfg), result)
+        text = db.export("json")
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data[0]["train_loss_per_batch"][0] is None and data[0]["diagnostics"] == {"g": None}
+
+
+# -- the command line ------------------------------------------------------------------
+
+@pytest.fixture()
+def filled_db(db_path) -> Path:
+    with ResultsDB(db_path) as db:
+        for model in ("lenet5", "lenet5-bn"):
+            c = TrainConfig(model=model, seed=1)
+            db.finish_run(start(db, c, study="post"), make_result(c))
+        db.fail_run(start(db, TrainConfig(seed=5), study="post"), "boom")
+    return db_path
+
+
+def test_cli_list(filled_db, capsys):
+    assert main(["runs", "list", str(filled_db.parent)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["id", "study", "variant", "seed", "status"]
+    assert "lenet5-bn" in out and "93.10" in out and "failed" in out  # best val = 0.85 + 0.08 + 0.001
+    assert "3 run(s): 2 done, 1 failed" in out
+    assert main(["runs", "list", str(filled_db), "--study", "nothing"]) == 0
+    assert "no runs" in capsys.readouterr().out
+
+
+def test_cli_show(filled_db, capsys):
+    assert main(["runs", "show", "2", str(filled_db)]) == 0
+    out = capsys.readouterr().out
+    assert "variant 'lenet5-bn'" in out and "status:      done" in out
+    assert "torch_version" in out and '"lenet5-bn"' in out
+    assert "per-batch losses: 40 train, 8 val" in out
+    assert out.count("\n  ") >= 3 and "val acc %" in out
+    assert main(["runs", "show", "99", str(filled_db)]) == 2
+    assert "no run with id 99" in capsys.readouterr().err
+
+
+def test_cli_export(filled_db, tmp_path, capsys):
+    assert main(["runs", "export", str(filled_db.parent)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 7
+    out = tmp_path / "export" / "runs.json"
+    assert main(["runs", "export", str(filled_db), "--format", "json", "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())) == 3
+    assert not [p for p in out.parent.iterdir() if p.name != "runs.json"]  # no temp file left
+    with pytest.raises(SystemExit) as info:
+        main(["runs", "export", str(filled_db), "--format", "xml"])
+    assert info.value.code == 2
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_cli_missing_path(tmp_path, capsys):
+    missing = tmp_path / "no-such-study"
+    for argv in (["runs", "list", str(missing)], ["runs", "show", "1", str(missing)],
+                 ["runs", "export", str(missing)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("normlab: error:") and str(missing) in err
+    assert not missing.exists()  # reading never creates a database
+    assert main(["runs", "list", str(tmp_path)]) == 2
+    assert "no results database in" in capsys.readouterr().err
+    assert not (tmp_path / "normlab.db").exists()
+
+
+def test_cli_runs_without_action(capsys):
+    assert main(["runs"]) == 2
+    assert "list" in capsys.readouterr().err
+
+
+# -- crash safety ------------------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sys
+    from normlab.experiments.store import ResultsDB
+
+    path, start = sys.argv[1], int(sys.argv[2])
+    EPOCHS, N_TRAIN, N_VAL = 4, 3000, 500
+
+    def result(i):
+        return {
+            "status": "diverged" if i % 7 == 3 else "done",
+            "train_loss_per_batch": [i + k / N_TRAIN for k in range(N_TRAIN)],
+            "val_loss_per_batch": [i + k / N_VAL for k in range(N_VAL)],
+            "train_loss": [float(i)] * EPOCHS, "val_loss": [float(i)] * EPOCHS,
+            "train_accuracy": [0.9] * EPOCHS, "val_accuracy": [0.5 + e / 10 for e in range(EPOCHS)],
+            "epoch_seconds": [1.0] * EPOCHS, "train_seconds": [0.5] * EPOCHS,
+            "images_per_second": [100.0] * EPOCHS, "diagnostics": {"i": i, "big": list(range(200))},
+            "device": "cpu",
+        }
+
+    with ResultsDB(path) as db:
+        for i in range(start, start + 100000):
+            h = f"h{i:06d}"
+            if not db.pending("kill", [h]):
+                continue
+            rid = db.start_run(study="kill", variant="v", seed=i, config={"i": i}, config_hash=h)
+            if i % 5 == 4:
+                db.fail_run(rid, "synthetic failure")
+            else:
+                db.finish_run(rid, result(i))
+            print(i, flush=True)
+""")
+
+
+def _check_consistent(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        runs = conn.execute("SELECT id, seed, status FROM runs").fetchall()
+        counts: dict[str, int] = {}
+        for run_id, seed, status in runs:
+            counts[status] = counts.get(status, 0) + 1
+            n_epochs = conn.execute("SELECT COUNT(*) FROM epochs WHERE run_id = ?", (run_id,)).fetchone()[0]
+            blobs = dict((s, (c, e, d)) for s, c, e, d in conn.execute(
+                "SELECT split, count, encoding, data FROM batch_losses WHERE run_id = ?", (run_id,)))
+            n_diag = conn.execute("SELECT COUNT(*) FROM diagnostics WHERE run_id = ?", (run_id,)).fetchone()[0]
+            if status in ("done", "diverged"):
+                assert n_epochs == 4 and n_diag == 2, (run_id, status, n_epochs, n_diag)
+                assert set(blobs) == {"train", "val"}
+                train = decode_losses(blobs["train"][2], blobs["train"][1], blobs["train"][0])
+                assert len(train) == 3000 and train[0] == seed
+                assert len(decode_losses(blobs["val"][2], blobs["val"][1], blobs["val"][0])) == 500
+            else:
+                assert (n_epochs, blobs, n_diag) == (0, {}, 0), (run_id, status)
+        return counts
+    finally:
+        conn.close()
+
+
+def _read_lines(proc: subprocess.Popen, n: int, deadline: float) -> int:
+    """Read progress lines from the writer until ``n`` or the deadline; return how many."""
+    got = 0
+    while got < n and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            if not proc.stdout.readline():
+                break
+            got += 1
+    return got
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_kill_minus_9_leaves_consistent_db(tmp_path):
+    path = tmp_path / "normlab.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    committed = 0
+    # Kills at different points of the write loop; each restart resumes the study.
+    for delay in (0.0, 0.002, 0.005, 0.008, 0.011, 0.017):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "0"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        try:
+            got = _read_lines(proc, 8, time.monotonic() + 60)
+            assert got == 8, f"writer made no progress: {proc.stderr.read1(4000) if proc.poll() is not None else ''}"
+            time.sleep(delay)  # land the kill somewhere inside a later transaction
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+            proc.stdout.close()
+            proc.stderr.close()
+        counts = _check_consistent(path)
+        finished = counts.get("done", 0) + counts.get("diverged", 0)
+        assert finished > committed  # each round resumed and added results
+        committed = finished
+        assert counts.get("running", 0) <= 1  # at most the run the kill interrupted
+
+    with ResultsDB(path) as db:  # reopens for writing after the kill
+        statuses = db.status_by_hash("kill")
+        todo = db.pending("kill", statuses)
+        assert todo == {h for h, s in statuses.items() if s in ("running", "failed")}
+        for h in todo:
+            rid = db.start_run(study="kill", variant="v", seed=int(h[1:]), config={}, config_hash=h)
+            db.fail_run(rid, "checked")
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
