@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
 import torch
 
@@ -153,8 +151,7 @@ class _Evil:
 def test_checkpoint_never_runs_code(tmp_path, monkeypatch):
     monkeypatch.delenv("NORMLAB_PWNED", raising=False)
     path = tmp_path / "evil.pt"
-    torch.save({"format_version": 1, "config": {}, "model": {}, "epoch": 0, "x": _Evil()}, path,
-               pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    torch.save({"format_version": 1, "config": {}, "model": {}, "epoch": 0, "x": _Evil()}, path)
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
     import os
@@ -163,7 +160,7 @@ def test_checkpoint_never_runs_code(tmp_path, monkeypatch):
 
 
 def test_divergence_stops_with_epoch_and_batch(small_splits):
-    r = train(cfg(model="lenet5", optimizer="sgd", lr=1e6, epochs=2), splits=small_splits, progress=False)
+    r = train(cfg(model="lenet5:activation=relu", optimizer="sgd", lr=1e6, epochs=2), splits=small_splits, progress=False)
     assert r.status == "diverged"
     assert r.diverged_epoch == 1 and r.diverged_batch is not None
     assert f"epoch 1, batch {r.diverged_batch}" in r.message

@@ -62,8 +62,13 @@ def execute_task(task: RunTask) -> dict[str, Any]:
         torch.set_num_threads(task.threads)
     config = TrainConfig.from_dict(task.config)
     splits = _splits_for(config, task.data_dir)
+    callbacks = []
+    if task.extra.get("tensorboard"):
+        from normlab.train.tensorboard import TensorBoardCallback
+
+        callbacks.append(TensorBoardCallback(task.extra["tensorboard"]))
     result = train(config, splits=splits, checkpoint_path=task.checkpoint_path,
-                   resume=task.checkpoint_path is not None, progress=False)
+                   resume=task.checkpoint_path is not None, progress=False, callbacks=callbacks)
     return result.to_dict()
 
 

@@ -1,0 +1,745 @@
+"""Tests of normlab.normalize: the post's functions and the scalers (pinned to scikit-learn)."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+sklearn_preprocessing = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn is a test dependency")
+
+import normlab.normalize as nz
+from normlab.errors import ConfigError, NormlabError
+from normlab.normalize import (
+    MinMaxScaler,
+    NotFittedError,
+    StandardScaler,
+    min_max_normalize,
+    z_score_normalize,
+)
+
+TOL = dict(rtol=1e-6, atol=1e-6)
+
+
+def _data(shape, seed=0, nan_frac=0.0, constant_cols=(), loc=3.0, scale=2.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(loc, scale, shape)
+    if nan_frac:
+        x[rng.random(shape) < nan_frac] = np.nan
+    for c in constant_cols:
+        x[:, c] = 0.1  # 0.1 is not exact in binary: the computed variance is tiny, not zero
+    return x
+
+
+# ----------------------------------------------------------------------------------------------
+# The post's functions.
+
+
+AXIS_CASES = [
+    ((50,), None),
+    ((50,), 0),
+    ((20, 4), None),
+    ((20, 4), 0),
+    ((20, 4), 1),
+    ((20, 4), -1),
+    ((4, 3, 5, 6), (0, 2, 3)),
+    ((4, 3, 5, 6), (0, 1)),
+    ((4, 3, 5, 6), [-1, 0]),
+]
+
+
+@pytest.mark.parametrize("shape,axis", AXIS_CASES)
+def test_min_max_matches_numpy_formula(shape, axis):
+    x = _data(shape, seed=1)
+    ax = tuple(axis) if isinstance(axis, list) else axis
+    lo = x.min(axis=ax, keepdims=True)
+    hi = x.max(axis=ax, keepdims=True)
+    expected = (x - lo) / (hi - lo)
+    out = min_max_normalize(x, axis=axis)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert np.allclose(np.min(out, axis=ax), 0) and np.allclose(np.max(out, axis=ax), 1)
+
+
+@pytest.mark.parametrize("shape,axis", AXIS_CASES)
+def test_z_score_matches_numpy_formula(shape, axis):
+    x = _data(shape, seed=2)
+    ax = tuple(axis) if isinstance(axis, list) else axis
+    expected = (x - x.mean(axis=ax, keepdims=True)) / x.std(axis=ax, keepdims=True)
+    out = z_score_normalize(x, axis=axis)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.mean(axis=ax), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=ax), 1, atol=1e-12)  # population std (ddof=0)
+
+
+def test_hand_computed_values():
+    np.testing.assert_array_equal(min_max_normalize([2, 4, 6, 10]), [0.0, 0.25, 0.5, 1.0])
+    np.testing.assert_allclose(z_score_normalize([2, 4, 4, 4, 5, 5, 7, 9]),
+                               [-1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 1.0, 2.0], atol=1e-15)
+    # ddof=0: std of [1, 3] is 1, so the z-scores are exactly -1 and 1 (ddof=1 would give ±0.707)
+    np.testing.assert_array_equal(z_score_normalize([1.0, 3.0]), [-1.0, 1.0])
+
+
+def _post_min_max(data_points):
+    # The post's loop, kept as the reference the vectorised version must reproduce.
+    data_points = np.array(data_points)
+    minimum, maximum = min(data_points), max(data_points)
+    return [round((x - minimum) / (maximum - minimum), 2) for x in data_points]
+
+
+def _post_z_score(data_points):
+    data_points = np.array(data_points)
+    mean, std = np.mean(data_points), np.std(data_points)
+    return [round((x - mean) / std, 2) for x in data_points]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_post_rounding_is_reproduced(seed):
+    rng = np.random.default_rng(seed)
+    for data in (rng.uniform(0, 20, 50), rng.integers(0, 20, 50), rng.normal(0, 100, 200)):
+        as_list = data.tolist()
+        mm = min_max_normalize(as_list, decimals=2)
+        zs = z_score_normalize(as_list, decimals=2)
+        np.testing.assert_array_equal(mm, _post_min_max(as_list))
+        np.testing.assert_array_equal(zs, _post_z_score(as_list))
+        np.testing.assert_allclose(mm * 100, np.round(mm * 100), atol=1e-9)  # really two decimals
+
+
+def test_decimals_zero_and_negative():
+    np.testing.assert_array_equal(z_score_normalize([1, 2, 4], decimals=0), [-1.0, -0.0, 1.0])
+    np.testing.assert_array_equal(min_max_normalize(np.array([0.0, 73.0, 100.0]) * 1, decimals=-1),
+                                  [0.0, 0.0, 0.0])  # 0.73 rounds to 0 at tens
+
+
+def test_type_and_dtype_preservation():
+    lst = [[1, 2], [3, 4], [5, 7]]
+    out = min_max_normalize(lst)
+    assert type(out) is np.ndarray and out.dtype == np.float64 and out.shape == (3, 2)
+    assert type(z_score_normalize((1, 2, 3))) is np.ndarray
+
+    for dtype, expected in ((np.float32, np.float32), (np.float64, np.float64), (np.float16, np.float16),
+                            (np.int64, np.float64), (np.uint8, np.float64), (np.bool_, np.float64)):
+        arr = np.array([0, 1, 1, 0, 1], dtype=dtype)
+        for fn in (min_max_normalize, z_score_normalize):
+            res = fn(arr)
+            assert type(res) is np.ndarray and res.dtype == expected, (fn.__name__, dtype)
+
+    t32 = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
+    for fn in (min_max_normalize, z_score_normalize):
+        res = fn(t32, axis=0)
+        assert isinstance(res, torch.Tensor) and res.dtype == torch.float32 and res.device == t32.device
+        np.testing.assert_allclose(res.numpy(), fn(t32.numpy(), axis=0), rtol=1e-6, atol=1e-6)
+        assert fn(t32.double()).dtype == torch.float64
+        assert fn(t32.half()).dtype == torch.float16
+        assert fn(torch.tensor([1, 2, 3])).dtype == torch.get_default_dtype()
+        assert fn(torch.tensor([True, False])).dtype == torch.get_default_dtype()
+
+
+def test_input_is_not_modified():
+    arr = np.array([3.0, 1.0, 2.0])
+    t = torch.tensor([3.0, 1.0, 2.0])
+    for fn in (min_max_normalize, z_score_normalize):
+        fn(arr)
+        fn(t)
+    np.testing.assert_array_equal(arr, [3.0, 1.0, 2.0])
+    assert t.tolist() == [3.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("shape,axis", AXIS_CASES)
+def test_torch_matches_numpy(shape, axis):
+    x = _data(shape, seed=3, nan_frac=0.1)
+    t = torch.tensor(x)
+    for fn in (min_max_normalize, z_score_normalize):
+        res = fn(t, axis=axis)
+        assert res.dtype == torch.float64
+        np.testing.assert_allclose(res.numpy(), fn(x, axis=axis), rtol=1e-12, atol=1e-12, equal_nan=True)
+        res32 = fn(t.float(), axis=axis)
+        np.testing.assert_allclose(res32.numpy(), fn(x, axis=axis), rtol=1e-4, atol=1e-5, equal_nan=True)
+
+
+def test_torch_keeps_autograd():
+    t = torch.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    z_score_normalize(t).pow(2).sum().backward()
+    assert t.grad is not None and torch.isfinite(t.grad).all()
+
+
+def test_nan_is_ignored_and_passed_through():
+    x = np.array([[1.0, 10.0], [np.nan, 30.0], [3.0, np.nan], [5.0, 20.0]])
+    mm = min_max_normalize(x, axis=0)
+    np.testing.assert_array_equal(np.isnan(mm), np.isnan(x))
+    np.testing.assert_allclose(mm[[0, 2, 3], 0], [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(mm[[0, 1, 3], 1], [0.0, 1.0, 0.5])
+    zs = z_score_normalize(x, axis=0)
+    col = np.array([1.0, 3.0, 5.0])
+    np.testing.assert_allclose(zs[[0, 2, 3], 0], (col - col.mean()) / col.std())
+    np.testing.assert_array_equal(np.isnan(zs), np.isnan(x))
+    # an all-NaN slice has no statistics: its output stays NaN, the others are unaffected
+    y = np.array([[np.nan, 1.0], [np.nan, 3.0]])
+    out = z_score_normalize(y, axis=0)
+    assert np.isnan(out[:, 0]).all() and out[:, 1].tolist() == [-1.0, 1.0]
+    tout = min_max_normalize(torch.tensor(y), axis=0)
+    assert torch.isnan(tout[:, 0]).all() and tout[:, 1].tolist() == [0.0, 1.0]
+
+
+def test_constant_data_is_scaled_by_one():
+    for data in ([7, 7, 7], np.full((3, 4), 0.1), [0.1] * 1000, torch.full((5,), 0.1)):
+        for fn in (min_max_normalize, z_score_normalize):
+            out = np.asarray(fn(data))
+            # exactly x - mean: 0 up to the rounding of the mean (~1e-17 here), as in sklearn
+            np.testing.assert_allclose(out, 0.0, atol=1e-12, err_msg=fn.__name__)
+    # one constant column among varying ones
+    x = _data((30, 3), constant_cols=(1,))
+    np.testing.assert_allclose(z_score_normalize(x, axis=0)[:, 1], 0.0, atol=1e-12)
+    np.testing.assert_array_equal(min_max_normalize(x, axis=0)[:, 1], 0.0)
+    assert np.allclose(z_score_normalize(x, axis=0)[:, 0].std(), 1.0)
+
+
+def test_functions_agree_with_scalers():
+    x = _data((40, 5), seed=4, nan_frac=0.1, constant_cols=(2,))
+    np.testing.assert_allclose(min_max_normalize(x, axis=0), MinMaxScaler().fit_transform(x), equal_nan=True,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(z_score_normalize(x, axis=0), StandardScaler().fit_transform(x), equal_nan=True,
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("fn", [min_max_normalize, z_score_normalize])
+@pytest.mark.parametrize("data,fragment", [
+    ([], "empty"),
+    (np.zeros((0, 3)), "empty"),
+    (torch.zeros(2, 0), "empty"),
+    (["a", "b"], "real numbers"),
+    ([1.0, None], "real numbers"),
+    ([[1, 2], [3]], "numeric array-like"),
+    (np.array([1 + 2j, 3j]), "real numbers"),
+    (torch.tensor([1 + 2j]), "real numbers"),
+    (5.0, "at least one dimension"),
+    ([1.0, float("inf")], "infinity at index (1,)"),
+    (np.array([[1.0, 2.0], [-np.inf, 0.0]]), "infinity at index (1, 0)"),
+    (torch.tensor([0.0, -float("inf")]), "infinity at index (1,)"),
+])
+def test_bad_data_raises(fn, data, fragment):
+    with pytest.raises(ConfigError, match="data") as info:
+        fn(data)
+    assert fragment in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, NormlabError)
+
+
+@pytest.mark.parametrize("fn", [min_max_normalize, z_score_normalize])
+@pytest.mark.parametrize("axis,fragment", [
+    (2, "axis 2 is out of range for 2-D input"),
+    (-3, "axis -3 is out of range"),
+    ((0, 0), "same axis twice"),
+    ((0, -2), "same axis twice"),
+    ("0", "axis must be None, an int or a tuple of ints"),
+    (1.0, "axis must be None"),
+    (True, "axis must be None"),
+    ((), "names no axis"),
+])
+def test_bad_axis_raises(fn, axis, fragment):
+    with pytest.raises(ConfigError) as info:
+        fn(np.ones((3, 4)), axis=axis)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("decimals", ["2", 1.5, True])
+def test_bad_decimals_raises(decimals):
+    with pytest.raises(ConfigError, match="decimals must be None or an int"):
+        min_max_normalize([1, 2], decimals=decimals)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(nz, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 10 and result.failed == 0
+
+
+def test_import_does_not_import_torch():
+    code = "import sys, normlab.normalize; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------------------------
+# Scalers against scikit-learn.
+
+SHAPES = [(1, 1), (2, 3), (10, 1), (50, 4), (200, 7)]
+
+
+def _assert_same_minmax(ours, ref):
+    for name in ("data_min_", "data_max_", "data_range_", "scale_", "min_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), err_msg=name, **TOL)
+    assert ours.n_samples_seen_ == ref.n_samples_seen_
+    assert ours.n_features_in_ == ref.n_features_in_
+
+
+def _assert_same_standard(ours, ref):
+    for name in ("mean_", "var_", "scale_"):
+        a, b = getattr(ours, name), getattr(ref, name)
+        if b is None:
+            assert a is None, name
+        else:
+            np.testing.assert_allclose(a, b, err_msg=name, **TOL)
+    np.testing.assert_array_equal(ours.n_samples_seen_, ref.n_samples_seen_)
+    assert np.ndim(ours.n_samples_seen_) == np.ndim(ref.n_samples_seen_)
+    assert ours.n_features_in_ == ref.n_features_in_
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("variant", ["plain", "nan", "constant", "nan+constant"])
+@pytest.mark.parametrize("feature_range", [(0, 1), (-1, 1), (2.5, 7)])
+def test_minmax_matches_sklearn(shape, variant, feature_range):
+    x = _data(shape, seed=sum(shape), nan_frac=0.15 if "nan" in variant else 0.0,
+              constant_cols=(0,) if "constant" in variant else ())
+    ours = MinMaxScaler(feature_range=feature_range).fit(x)
+    ref = sklearn_preprocessing.MinMaxScaler(feature_range=feature_range).fit(x)
+    _assert_same_minmax(ours, ref)
+    new = _data((13, shape[1]), seed=99, loc=4.0, scale=5.0, nan_frac=0.1)
+    np.testing.assert_allclose(ours.transform(x), ref.transform(x), **TOL)
+    np.testing.assert_allclose(ours.transform(new), ref.transform(new), **TOL)
+    np.testing.assert_allclose(ours.inverse_transform(new), ref.inverse_transform(new), **TOL)
+    _assert_roundtrip(ours, new)
+    np.testing.assert_allclose(MinMaxScaler(feature_range=feature_range).fit_transform(x),
+                               ref.fit_transform(x), **TOL)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning:sklearn")
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("variant", ["plain", "nan", "constant", "nan+constant"])
+@pytest.mark.parametrize("with_mean,with_std", [(True, True), (False, True), (True, False), (False, False)])
+def test_standard_matches_sklearn(shape, variant, with_mean, with_std):
+    x = _data(shape, seed=sum(shape) + 1, nan_frac=0.15 if "nan" in variant else 0.0,
+              constant_cols=(0,) if "constant" in variant else ())
+    ours = StandardScaler(with_mean=with_mean, with_std=with_std).fit(x)
+    ref = sklearn_preprocessing.StandardScaler(with_mean=with_mean, with_std=with_std).fit(x)
+    _assert_same_standard(ours, ref)
+    new = _data((13, shape[1]), seed=98, loc=-1.0, scale=3.0, nan_frac=0.1)
+    np.testing.assert_allclose(ours.transform(x), ref.transform(x), **TOL)
+    np.testing.assert_allclose(ours.transform(new), ref.transform(new), **TOL)
+    np.testing.assert_allclose(ours.inverse_transform(new), ref.inverse_transform(new), **TOL)
+    _assert_roundtrip(ours, new)
+
+
+def _assert_roundtrip(scaler, new):
+    back = scaler.inverse_transform(scaler.transform(new))
+    stat = getattr(scaler, "data_min_", None)
+    if stat is None:
+        stat = scaler.mean_ if scaler.mean_ is not None else np.zeros(new.shape[1])
+    known = ~np.isnan(stat)  # a feature that was all-NaN in fitting has no statistics
+    np.testing.assert_allclose(back[:, known], new[:, known], **TOL)
+    assert np.isnan(back[:, ~known]).all()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning:sklearn")
+@pytest.mark.parametrize("n_chunks", [1, 2, 5, 17])
+@pytest.mark.parametrize("variant", ["plain", "nan", "nan+constant"])
+def test_streaming_matches_sklearn_partial_fit_and_full_fit(n_chunks, variant):
+    x = _data((120, 6), seed=n_chunks, nan_frac=0.2 if "nan" in variant else 0.0,
+              constant_cols=(3,) if "constant" in variant else ())
+    chunks = np.array_split(x, n_chunks)
+    for ours, ref, check in (
+        (MinMaxScaler(), sklearn_preprocessing.MinMaxScaler(), _assert_same_minmax),
+        (StandardScaler(), sklearn_preprocessing.StandardScaler(), _assert_same_standard),
+    ):
+        for chunk in chunks:
+            assert ours.partial_fit(chunk) is ours
+            ref.partial_fit(chunk)
+        check(ours, ref)
+        full = type(ours)().fit(x)
+        check(ours, full)
+        np.testing.assert_allclose(ours.transform(x), full.transform(x), rtol=1e-12, atol=1e-12)
+
+
+def test_streaming_is_numerically_stable():
+    # A large offset defeats naive sum-of-squares accumulation; Chan's merge keeps the variance.
+    rng = np.random.default_rng(5)
+    x = 1e8 + rng.normal(0, 1e-2, (3000, 2))
+    scaler = StandardScaler()
+    for chunk in np.array_split(x, 30):
+        scaler.partial_fit(chunk)
+    np.testing.assert_allclose(scaler.var_, x.var(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(scaler.mean_, x.mean(axis=0), rtol=1e-15)
+
+
+def test_nan_counts_are_per_feature_like_sklearn():
+    x = np.array([[1.0, np.nan], [2.0, 5.0], [np.nan, 7.0], [4.0, 8.0]])
+    scaler = StandardScaler().fit(x)
+    np.testing.assert_array_equal(scaler.n_samples_seen_, [3, 3])
+    assert isinstance(scaler.n_samples_seen_, int)  # equal counts collapse to an int, as sklearn
+    x[0, 0] = np.nan
+    scaler.fit(x)
+    np.testing.assert_array_equal(scaler.n_samples_seen_, [2, 3])
+    assert scaler.n_samples_seen_.dtype == np.int64
+    out = scaler.transform(x)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(x))
+    assert MinMaxScaler().fit(x).n_samples_seen_ == 4  # sklearn's MinMaxScaler counts rows
+
+
+def test_constant_and_near_constant_features_get_scale_one():
+    x = np.column_stack([np.full(1000, 0.1), np.full(1000, 5.0), np.arange(1000.0)])
+    std = StandardScaler().fit(x)
+    ref = sklearn_preprocessing.StandardScaler().fit(x)
+    np.testing.assert_array_equal(std.scale_[:2], [1.0, 1.0])
+    np.testing.assert_array_equal(std.scale_[:2], ref.scale_[:2])
+    np.testing.assert_allclose(std.transform(x), ref.transform(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std.transform(x)[:, :2], 0.0, atol=1e-12)
+    mm = MinMaxScaler(feature_range=(-1, 1)).fit(x)
+    np.testing.assert_array_equal(mm.scale_[:2], [2.0, 2.0])
+    np.testing.assert_array_equal(mm.transform(x)[:, :2], -1.0)  # maps to the range's lower end
+
+
+def test_all_nan_feature_like_sklearn():
+    x = np.array([[np.nan, 1.0], [np.nan, 2.0]])
+    for ours, ref in ((MinMaxScaler(), sklearn_preprocessing.MinMaxScaler()),
+                      (StandardScaler(), sklearn_preprocessing.StandardScaler())):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # sklearn's nanmin warns on all-NaN
+            ref.fit(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # ours stays quiet about all-NaN features
+            ours.fit(x)
+            ours.transform(x)
+        np.testing.assert_allclose(ours.scale_, ref.scale_, equal_nan=True)
+        np.testing.assert_allclose(ours.transform(x), ref.transform(x), equal_nan=True)
+
+
+def test_minmax_streaming_recovers_from_all_nan_chunk():
+    # sklearn keeps NaN forever once a feature's first batch was all-NaN (np.minimum); we use
+    # np.fmin so later batches fill it in, as fitting all at once would.
+    a = np.array([[np.nan, 1.0], [np.nan, 2.0]])
+    b = np.array([[3.0, 0.0], [5.0, 4.0]])
+    streamed = MinMaxScaler().partial_fit(a).partial_fit(b)
+    full = MinMaxScaler().fit(np.vstack([a, b]))
+    np.testing.assert_array_equal(streamed.data_min_, [3.0, 0.0])
+    np.testing.assert_array_equal(streamed.data_max_, full.data_max_)
+    std = StandardScaler().partial_fit(a).partial_fit(b)
+    np.testing.assert_allclose(std.mean_, [4.0, 1.75])
+    np.testing.assert_array_equal(std.n_samples_seen_, [2, 4])
+
+
+def test_clip():
+    x = np.array([[0.0, 10.0], [10.0, 20.0]])
+    new = np.array([[-5.0, 15.0], [20.0, 30.0], [np.nan, 0.0]])
+    ours = MinMaxScaler(feature_range=(-1, 1), clip=True).fit(x)
+    ref = sklearn_preprocessing.MinMaxScaler(feature_range=(-1, 1), clip=True).fit(x)
+    np.testing.assert_allclose(ours.transform(new), ref.transform(new), equal_nan=True)
+    np.testing.assert_array_equal(ours.transform(new)[:2], [[-1.0, 0.0], [1.0, 1.0]])
+    assert np.isnan(ours.transform(new)[2, 0])
+    unclipped = MinMaxScaler(feature_range=(-1, 1)).fit(x).transform(new)
+    assert unclipped[0, 0] == -2.0 and unclipped[1, 1] == 3.0
+    clipped_t = ours.transform(torch.tensor(new))
+    assert torch.equal(torch.nan_to_num(clipped_t, 9.0), torch.tensor([[-1.0, 0.0], [1.0, 1.0], [9.0, -1.0]],
+                                                                      dtype=torch.float64))
+
+
+def test_integer_and_float32_input():
+    xi = np.array([[1, 2], [3, 6], [5, 4]], dtype=np.int32)
+    for ours, ref in ((MinMaxScaler(), sklearn_preprocessing.MinMaxScaler()),
+                      (StandardScaler(), sklearn_preprocessing.StandardScaler())):
+        out = ours.fit_transform(xi)
+        assert out.dtype == np.float64
+        np.testing.assert_allclose(out, ref.fit_transform(xi), **TOL)
+        out32 = ours.fit_transform(xi.astype(np.float32))
+        assert out32.dtype == np.float32 == ref.fit_transform(xi.astype(np.float32)).dtype
+        lst = ours.fit_transform(xi.tolist())
+        assert type(lst) is np.ndarray and lst.dtype == np.float64
+        assert ours.inverse_transform(out).dtype == np.float64
+        np.testing.assert_allclose(ours.inverse_transform(out), xi, **TOL)
+
+
+def test_input_not_modified_by_scalers():
+    x = _data((20, 3), nan_frac=0.1)
+    copy = x.copy()
+    for scaler in (MinMaxScaler(), StandardScaler()):
+        scaler.fit(x)
+        scaler.transform(x)
+        scaler.inverse_transform(x)
+    np.testing.assert_array_equal(x, copy)
+
+
+def test_fit_resets_but_partial_fit_accumulates():
+    a, b = _data((10, 3), seed=1), _data((10, 3), seed=2)
+    scaler = StandardScaler().fit(a)
+    scaler.fit(b)
+    np.testing.assert_allclose(scaler.mean_, b.mean(axis=0), rtol=1e-12)
+    assert scaler.n_samples_seen_ == 10
+    scaler.fit(_data((5, 4)))  # fit forgets the old feature count too
+    assert scaler.n_features_in_ == 4
+
+
+# ----------------------------------------------------------------------------------------------
+# torch tensors and the channel (axis) mode.
+
+
+def test_scalers_accept_tensors():
+    x = _data((30, 4), seed=7, nan_frac=0.1)
+    t32 = torch.tensor(x, dtype=torch.float32)
+    for scaler in (MinMaxScaler(), StandardScaler()):
+        ref = type(scaler)().fit(x)
+        scaler.fit(t32)
+        out = scaler.transform(t32)
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.device == t32.device
+        np.testing.assert_allclose(out.numpy(), ref.transform(t32.numpy()), rtol=1e-5, atol=1e-5, equal_nan=True)
+        back = scaler.inverse_transform(out)
+        assert isinstance(back, torch.Tensor)
+        np.testing.assert_allclose(back.numpy(), t32.numpy(), rtol=1e-5, atol=1e-5, equal_nan=True)
+        assert scaler.transform(torch.tensor(x)).dtype == torch.float64
+        assert scaler.transform(torch.ones(2, 4, dtype=torch.int64)).dtype == torch.get_default_dtype()
+        assert isinstance(scaler.mean_ if hasattr(scaler, "mean_") else scaler.data_min_, np.ndarray)
+
+
+def test_channel_mode_streaming_matches_direct_statistics():
+    rng = np.random.default_rng(8)
+    images = rng.normal(0, 1, (24, 3, 5, 6)) * np.array([1.0, 5.0, 0.5])[:, None, None] \
+        + np.array([0.0, 10.0, -3.0])[:, None, None]
+    scaler = StandardScaler(axis=(0, 2, 3))
+    for batch in np.array_split(images, 5):
+        scaler.partial_fit(torch.tensor(batch, dtype=torch.float32))
+    assert scaler.feature_shape_ == (3,) and scaler.n_features_in_ == 3
+    assert scaler.n_samples_seen_ == 24 * 5 * 6  # values per channel
+    np.testing.assert_allclose(scaler.mean_, images.astype(np.float32).mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(scaler.scale_, images.astype(np.float32).std(axis=(0, 2, 3)), rtol=1e-5)
+    out = scaler.transform(torch.tensor(images))
+    np.testing.assert_allclose(out.mean(dim=(0, 2, 3)).numpy(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out.std(dim=(0, 2, 3), correction=0).numpy(), 1.0, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), z_score_normalize(images, axis=(0, 2, 3)), atol=1e-5)
+    # reduced axes may change size after fitting: only the channel count is fixed
+    assert scaler.transform(np.zeros((2, 3, 7, 7))).shape == (2, 3, 7, 7)
+    with pytest.raises(ConfigError, match="X has 4 features, but StandardScaler is expecting 3"):
+        scaler.transform(np.zeros((2, 4, 5, 6)))
+
+    mm = MinMaxScaler(axis=(0, 2, 3)).fit(images)
+    np.testing.assert_allclose(mm.transform(images), min_max_normalize(images, axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_nd_input_with_default_axis_keeps_trailing_shape():
+    x = _data((10, 3, 2), seed=9)
+    scaler = StandardScaler().fit(x)
+    assert scaler.feature_shape_ == (3, 2) and scaler.n_features_in_ == 6 and scaler.mean_.shape == (3, 2)
+    np.testing.assert_allclose(scaler.transform(x), z_score_normalize(x, axis=0), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ConfigError, match=r"feature shape \(3, 3\).*fitted on feature shape \(3, 2\)"):
+        scaler.transform(np.zeros((4, 3, 3)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors.
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, StandardScaler])
+def test_not_fitted(cls):
+    scaler = cls()
+    assert not hasattr(scaler, "n_samples_seen_") and not hasattr(scaler, "scale_")
+    for call in (scaler.transform, scaler.inverse_transform):
+        with pytest.raises(NotFittedError, match=f"This {cls.__name__} instance is not fitted yet"):
+            call([[1.0, 2.0]])
+    with pytest.raises(NotFittedError):
+        scaler.state_dict()
+    err = NotFittedError("x")
+    assert isinstance(err, ValueError) and isinstance(err, AttributeError) and isinstance(err, NormlabError)
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, StandardScaler])
+def test_feature_count_change(cls):
+    scaler = cls().fit(np.ones((5, 4)))
+    for call in (scaler.transform, scaler.inverse_transform, scaler.partial_fit):
+        with pytest.raises(ConfigError, match=f"X has 3 features, but {cls.__name__} is expecting 4 features"):
+            call(np.ones((5, 3)))
+    with pytest.raises(ConfigError, match=r"X is 3-D \(shape \(5, 4, 1\)\), but .* fitted on 2-D input"):
+        scaler.transform(np.ones((5, 4, 1)))
+    assert scaler.n_samples_seen_ == 5  # the failed partial_fit changed nothing
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, StandardScaler])
+@pytest.mark.parametrize("X,fragment", [
+    (np.zeros((0, 3)), "X is empty"),
+    (np.zeros((3, 0)), "X is empty"),
+    ([], "X is empty"),
+    ([[1.0, np.inf]], r"X contains infinity at index \(0, 1\)"),
+    (torch.tensor([[1.0], [-float("inf")]]), r"X contains infinity at index \(1, 0\)"),
+    ([["a", "b"]], "real numbers"),
+    ([[1.0], [2.0, 3.0]], "numeric array-like"),
+    ([1.0, 2.0, 3.0], r"expects 2-D input .* X\.reshape\(-1, 1\)"),
+    (3.0, "at least one dimension"),
+])
+def test_bad_input(cls, X, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        cls().fit(X)
+    scaler = cls().partial_fit(np.array([[0.0, 1.0], [1.0, 3.0]]))
+    with pytest.raises(ConfigError, match="X is 1-D .* fitted on 2-D input" if "expects 2-D" in fragment else fragment):
+        scaler.partial_fit(X)
+    assert scaler.n_samples_seen_ == 2  # a rejected batch changes nothing
+
+
+@pytest.mark.parametrize("cls", [MinMaxScaler, StandardScaler])
+@pytest.mark.parametrize("X,fragment", [
+    (np.zeros((0, 2)), "X is empty"),
+    ([["a", "b"]], "real numbers"),
+    ([[1.0, np.inf]], r"X contains infinity at index \(0, 1\)"),
+    (torch.tensor([[-float("inf"), 1.0]]), r"X contains infinity at index \(0, 0\)"),
+])
+def test_bad_input_to_transform(cls, X, fragment):
+    scaler = cls().fit(np.array([[0.0, 1.0], [1.0, 3.0]]))
+    for call in (scaler.transform, scaler.inverse_transform):
+        with pytest.raises(ConfigError, match=fragment):
+            call(X)
+
+
+def test_nan_is_allowed_inf_is_not_in_transform():
+    scaler = StandardScaler().fit([[0.0], [2.0]])
+    assert np.isnan(scaler.transform([[np.nan]])[0, 0])
+    with pytest.raises(ConfigError, match="infinity"):
+        scaler.transform([[np.inf]])
+    with pytest.raises(ConfigError, match="infinity"):
+        scaler.inverse_transform(np.array([[-np.inf]]))
+
+
+@pytest.mark.parametrize("feature_range,fragment", [
+    ((1, 0), "Minimum of desired feature range must be smaller than maximum. Got (1, 0)."),
+    ((2, 2), "Minimum of desired feature range must be smaller than maximum"),
+    ((0,), "feature_range must be a pair"),
+    ((0, 1, 2), "feature_range must be a pair"),
+    ("ab", "feature_range must be a pair"),
+    ((0, float("inf")), "feature_range must be a pair"),
+    ((False, True), "feature_range must be a pair"),
+])
+def test_bad_feature_range(feature_range, fragment):
+    scaler = MinMaxScaler(feature_range=feature_range)  # __init__ only stores, as in sklearn
+    assert scaler.feature_range == feature_range
+    with pytest.raises(ConfigError) as info:
+        scaler.fit([[0.0], [1.0]])
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda: MinMaxScaler(clip="yes"), "clip must be True or False"),
+    (lambda: StandardScaler(with_mean=1), "with_mean must be True or False"),
+    (lambda: StandardScaler(with_std=None), "with_std must be True or False"),
+    (lambda: StandardScaler(axis="0"), "axis must be an int or a non-empty tuple"),
+    (lambda: MinMaxScaler(axis=()), "axis must be an int or a non-empty tuple"),
+    (lambda: MinMaxScaler(axis=(0, 1)), "reduces every axis of 2-D input"),
+    (lambda: StandardScaler(axis=2), "axis 2 is out of range for 2-D input"),
+    (lambda: StandardScaler(axis=(1, -1)), "same axis twice"),
+])
+def test_bad_params(make, fragment):
+    with pytest.raises(ConfigError) as info:
+        make().fit(np.ones((3, 2)))
+    assert fragment in str(info.value)
+
+
+def test_get_set_params_and_repr():
+    scaler = MinMaxScaler(feature_range=(-1, 1), clip=True)
+    assert scaler.get_params() == {"feature_range": (-1, 1), "clip": True, "axis": 0}
+    assert repr(scaler) == "MinMaxScaler(feature_range=(-1, 1), clip=True)"
+    assert repr(StandardScaler()) == "StandardScaler()"
+    assert repr(StandardScaler(axis=(0, 2, 3))) == "StandardScaler(axis=(0, 2, 3))"
+    assert scaler.set_params(clip=False) is scaler and scaler.clip is False
+    with pytest.raises(ConfigError, match="has no parameter 'copy'"):
+        scaler.set_params(copy=True)
+    sk = sklearn_preprocessing.MinMaxScaler(feature_range=(-1, 1), clip=True)
+    assert set(MinMaxScaler().get_params()) - {"axis"} <= set(sk.get_params())
+
+
+# ----------------------------------------------------------------------------------------------
+# State dicts.
+
+
+def _json_roundtrip(state):
+    return json.loads(json.dumps(state))
+
+
+def _assert_same_learned(a, b):
+    for name in ("feature_shape_", "n_features_in_", "n_samples_seen_", "data_min_", "data_max_", "data_range_",
+                 "scale_", "min_", "mean_", "var_"):
+        if hasattr(a, name) or hasattr(b, name):
+            va, vb = getattr(a, name), getattr(b, name)
+            if va is None or vb is None:
+                assert va is None and vb is None, name
+            else:
+                np.testing.assert_array_equal(va, vb, err_msg=name)
+                assert np.ndim(va) == np.ndim(vb), name
+
+
+@pytest.mark.parametrize("make", [
+    MinMaxScaler,
+    lambda: MinMaxScaler(feature_range=(-2, 3), clip=True),
+    StandardScaler,
+    lambda: StandardScaler(with_mean=False),
+    lambda: StandardScaler(with_std=False),
+    lambda: StandardScaler(with_mean=False, with_std=False),
+])
+@pytest.mark.parametrize("nan_frac", [0.0, 0.2])
+def test_state_dict_roundtrip_through_json(make, nan_frac):
+    x = _data((40, 5), seed=11, nan_frac=nan_frac, constant_cols=(1,))
+    x[:, 4] = np.nan  # an all-NaN feature gives NaN statistics, which JSON must carry
+    a, b = np.array_split(x, 2)
+    scaler = make().partial_fit(a)
+    state = scaler.state_dict()
+    text = json.dumps(state)
+    assert "Infinity" not in text
+    restored = make().load_state_dict(json.loads(text))
+    _assert_same_learned(restored, scaler)
+    np.testing.assert_array_equal(restored.transform(x), scaler.transform(x))
+    # resuming a stream from a saved state gives what an uninterrupted stream gives
+    scaler.partial_fit(b)
+    restored.partial_fit(b)
+    _assert_same_learned(restored, scaler)
+    assert type(scaler).from_state_dict(_json_roundtrip(scaler.state_dict())).get_params() == scaler.get_params()
+
+
+def test_state_dict_contents_are_plain_python():
+    state = StandardScaler(axis=(0, 2, 3)).fit(np.arange(48.0).reshape(2, 3, 2, 4)).state_dict()
+    assert state == _json_roundtrip(state)
+    assert state["class"] == "StandardScaler" and state["version"] == 1
+    assert state["params"] == {"with_mean": True, "with_std": True, "axis": [0, 2, 3]}
+    assert state["feature_shape_"] == [3] and state["n_features_in_"] == 3 and state["n_samples_seen_"] == 16
+    assert all(type(v) is float for v in state["mean_"] + state["var_"])
+    restored = StandardScaler.from_state_dict(state)
+    assert restored.axis == (0, 2, 3)
+    np.testing.assert_allclose(restored.mean_, [15.5, 23.5, 31.5])
+
+
+def _valid_state():
+    return MinMaxScaler().fit(np.array([[0.0, 1.0, 2.0], [3.0, 5.0, 4.0]])).state_dict()
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda s: s.pop("data_max_"), "missing keys ['data_max_']"),
+    (lambda s: s.update(extra=1), "unexpected keys ['extra']"),
+    (lambda s: s.update({"class": "StandardScaler"}), "belongs to 'StandardScaler'"),
+    (lambda s: s.update(version=2), "format version 2"),
+    (lambda s: s["params"].update(clip=True), "saved with clip=True but this MinMaxScaler has clip=False"),
+    (lambda s: s["params"].update(feature_range=[-1.0, 1.0]), "from_state_dict"),
+    (lambda s: s.update(params=[1]), "'params' must be a dict"),
+    (lambda s: s.update(data_min_=[0.0, 1.0]), "'data_min_' has shape [2] but feature_shape_ is [3]"),
+    (lambda s: s.update(data_min_=["a", 1.0, 2.0]), "'data_min_' must be a (nested) list of numbers"),
+    (lambda s: s.update(data_min_=[0.0, float("inf"), 1.0]), "'data_min_' contains infinity"),
+    (lambda s: s.update(data_min_=[9.0, 1.0, 2.0]), "'data_min_' exceeds 'data_max_'"),
+    (lambda s: s.update(n_features_in_=4), "'n_features_in_' is 4"),
+    (lambda s: s.update(feature_shape_=[0]), "'feature_shape_' must be a non-empty list of positive ints"),
+    (lambda s: s.update(feature_shape_=[]), "'feature_shape_' must be a non-empty list of positive ints"),
+    (lambda s: s.update(n_samples_seen_=-1), "'n_samples_seen_' must not be negative"),
+    (lambda s: s.update(n_samples_seen_=[1, 2]), "'n_samples_seen_' has shape [2]"),
+])
+def test_load_state_dict_errors(mutate, fragment):
+    state = _valid_state()
+    mutate(state)
+    scaler = MinMaxScaler()
+    with pytest.raises(ConfigError) as info:
+        scaler.load_state_dict(state)
+    assert fragment in str(info.value)
+    assert not hasattr(scaler, "n_samples_seen_")  # nothing half-loaded
+
+
+def test_load_state_dict_errors_standard():
+    state = StandardScaler().fit([[1.0, 2.0], [3.0, 5.0]]).state_dict()
+    with pytest.raises(ConfigError, match="'var_' must not be negative"):
+        StandardScaler().load_state_dict({**state, "var_": [-1.0, 1.0]})
+    with pytest.raises(ConfigError, match="'var_' must be a list"):
+        StandardScaler().load_state_dict({**state, "var_": None})
+    with pytest.raises(ConfigError, match="expects a dict from state_dict"):
+        StandardScaler().load_state_dict([("mean_", 1)])
+    with pytest.raises(ConfigError, match="unknown parameters"):
+        StandardScaler.from_state_dict({**state, "params": {**state["params"], "copy": True}})
