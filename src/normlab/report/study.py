@@ -1,0 +1,1308 @@
+"""The study report's model: runs from the results database turned into sections of text, tables and figures.
+
+:func:`build_report` takes a study's runs (``RunRecord`` objects from
+:mod:`normlab.experiments.store`, or anything with the same attributes), computes the
+statistics once (:mod:`normlab.experiments.stats`) into a :class:`ReportContext`, and then calls
+every function in :data:`SECTION_BUILDERS` in turn. Each builder returns a :class:`Section` (a
+title, an anchor and an ordered list of paragraphs, tables and figures) or ``None`` when its data
+is absent. The HTML and Markdown renderers (:mod:`normlab.report.html`,
+:mod:`normlab.report.markdown`) only walk that model, so both show the same numbers.
+
+Adding a section is registering a builder::
+
+    from normlab.report import Section, register_section
+
+    @register_section
+    def lr_section(runs, ctx):
+        if not any("lr" in ...):
+            return None          # the section appears only when its data exists
+        return Section("Accuracy vs learning rate", "lr", paragraphs=[...], figures=[...])
+
+New builders go before the appendix (configuration, environment, methods) unless ``before``
+says otherwise.
+
+Comparisons: when the study holds exactly the variants ``lenet5`` and ``lenet5-bn``, BatchNorm
+(B = ``lenet5-bn``) is compared with the plain network (A = ``lenet5``). Otherwise every variant
+is compared with the *first* variant (the baseline: the variant of the lowest run id, which is
+the first one given to ``normlab study --variants``). Only runs with status ``done`` enter the
+statistics; the others are listed, never silently dropped.
+
+All text in the model is plain text: renderers escape it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from normlab.errors import ConfigError
+from normlab.experiments import stats
+from normlab.experiments.stats import PairedComparison, VariantSummary
+
+__all__ = [
+    "Column",
+    "Paragraph",
+    "Report",
+    "ReportContext",
+    "ReportFigure",
+    "SECTION_BUILDERS",
+    "Section",
+    "Table",
+    "build_report",
+    "fmt_interval",
+    "fmt_pct",
+    "fmt_pp",
+    "load_report",
+    "register_section",
+    "write_report",
+]
+
+#: Resolution of the embedded PNGs; CSS shows them at 96 px per inch, so they stay sharp on HiDPI screens.
+FIGURE_DPI = 144
+_CSS_DPI = 96
+BOOTSTRAP_RESAMPLES = stats.DEFAULT_N_RESAMPLES
+BOOTSTRAP_SEED = 0
+FORMATS = ("html", "md")
+PARAGRAPH_KINDS = ("text", "verdict", "reading", "note", "warning")
+_PLAIN, _BN = "lenet5", "lenet5-bn"
+
+
+# --------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Paragraph:
+    """A paragraph of plain text.
+
+    ``kind`` tells the renderer how to set it: ``"text"``, ``"verdict"`` (a computed conclusion,
+    highlighted), ``"reading"`` (a computed one-paragraph reading of a figure or table),
+    ``"note"`` (small print) or ``"warning"``. ``lead`` is an optional run-in heading.
+    """
+
+    text: str
+    kind: str = "text"
+    lead: str = ""  # an optional run-in heading, set in bold before the text
+
+    def __post_init__(self) -> None:
+        if self.kind not in PARAGRAPH_KINDS:
+            raise ConfigError(f"paragraph kind must be one of {', '.join(PARAGRAPH_KINDS)}; got {self.kind!r}")
+
+
+@dataclass
+class Column:
+    """A table column: its header (with the unit, e.g. ``"mean (%)"``), alignment and kind.
+
+    ``align`` is ``"left"`` or ``"right"`` (numbers). ``kind`` is ``"text"``, ``"variant"`` (the
+    HTML renderer adds the variant's colour swatch) or ``"mono"`` (hashes, messages, values).
+    ``nowrap`` keeps short texts ("about 93%") on one line; numbers and variants never wrap.
+    """
+
+    label: str
+    align: str = "left"
+    kind: str = "text"
+    nowrap: bool = False
+
+    def __post_init__(self) -> None:
+        if self.align not in ("left", "right"):
+            raise ConfigError(f"column align must be 'left' or 'right'; got {self.align!r}")
+        if self.kind not in ("text", "variant", "mono"):
+            raise ConfigError(f"column kind must be 'text', 'variant' or 'mono'; got {self.kind!r}")
+
+
+def num(label: str) -> Column:
+    """A right-aligned numeric column."""
+    return Column(label, "right")
+
+
+@dataclass
+class Table:
+    """A table of already formatted cells (strings), with a caption and notes printed below it.
+
+    ``columns`` may be given as plain strings (left-aligned text). ``groups`` optionally labels
+    runs of adjacent columns, as ``(label, span)`` pairs covering every column (use ``""`` for
+    columns without a group).
+    """
+
+    columns: list[Column]
+    rows: list[list[str]]
+    caption: str = ""
+    notes: list[str] = field(default_factory=list)
+    groups: list[tuple[str, int]] | None = None
+
+    def __post_init__(self) -> None:
+        self.columns = [c if isinstance(c, Column) else Column(str(c)) for c in self.columns]
+        width = len(self.columns)
+        for i, row in enumerate(self.rows):
+            if len(row) != width:
+                raise ConfigError(f"table {self.caption!r}: row {i} has {len(row)} cells, expected {width}")
+        if self.groups is not None and sum(span for _, span in self.groups) != width:
+            raise ConfigError(f"table {self.caption!r}: header groups must span all {width} columns")
+
+    def column(self, label: str) -> list[str]:
+        """The cells of the column whose header is ``label``."""
+        index = [c.label for c in self.columns].index(label)
+        return [row[index] for row in self.rows]
+
+
+@dataclass
+class ReportFigure:
+    """A figure as PNG bytes, its caption (what is drawn) and alt text; size in CSS pixels."""
+
+    png: bytes
+    caption: str
+    alt: str
+    width: int
+    height: int
+
+    @classmethod
+    def from_matplotlib(cls, fig: Any, caption: str, alt: str, *, dpi: int = FIGURE_DPI) -> "ReportFigure":
+        """Render a matplotlib ``Figure`` to PNG; it is shown at its inch size at 96 CSS px per inch."""
+        from normlab.report.figures import figure_png
+
+        png = figure_png(fig, dpi=dpi)
+        w, h = png_size(png)
+        return cls(png=png, caption=caption, alt=alt, width=round(w * _CSS_DPI / dpi), height=round(h * _CSS_DPI / dpi))
+
+
+Block = Paragraph | Table | ReportFigure
+
+
+class Section:
+    """One section of the report: a title, an anchor (its id in the page) and ordered blocks.
+
+    Blocks are :class:`Paragraph`, :class:`Table` and :class:`ReportFigure` objects, rendered in
+    order. ``paragraphs`` (strings or Paragraphs), ``figures`` and ``tables`` given to the
+    constructor are appended in that order; use :meth:`add` to interleave them.
+    """
+
+    def __init__(
+        self,
+        title: str,
+        anchor: str,
+        blocks: Iterable[Block] = (),
+        *,
+        paragraphs: Iterable[str | Paragraph] = (),
+        figures: Iterable[ReportFigure] = (),
+        tables: Iterable[Table] = (),
+    ) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", anchor or ""):
+            raise ConfigError(f"section anchor must be lowercase letters, digits and '-', starting with a letter; "
+                              f"got {anchor!r}")
+        self.title = title
+        self.anchor = anchor
+        self.blocks: list[Block] = []
+        for block in (*blocks, *paragraphs, *figures, *tables):
+            self.add(block)
+
+    def add(self, *blocks: Block | str) -> "Section":
+        """Append blocks (a string becomes a text paragraph); returns the section."""
+        for block in blocks:
+            if isinstance(block, str):
+                block = Paragraph(block)
+            if not isinstance(block, (Paragraph, Table, ReportFigure)):
+                raise ConfigError(f"a section holds Paragraph, Table or ReportFigure blocks; got {type(block).__name__}")
+            self.blocks.append(block)
+        return self
+
+    @property
+    def paragraphs(self) -> list[Paragraph]:
+        """The section's paragraphs, in order."""
+        return [b for b in self.blocks if isinstance(b, Paragraph)]
+
+    @property
+    def figures(self) -> list[ReportFigure]:
+        """The section's figures, in order."""
+        return [b for b in self.blocks if isinstance(b, ReportFigure)]
+
+    @property
+    def tables(self) -> list[Table]:
+        """The section's tables, in order."""
+        return [b for b in self.blocks if isinstance(b, Table)]
+
+    def __repr__(self) -> str:
+        return f"Section({self.title!r}, {self.anchor!r}, {len(self.blocks)} blocks)"
+
+
+@dataclass
+class Report:
+    """Everything the report shows; renderers only format it.
+
+    Attributes:
+        title: Page title.
+        study: Study name.
+        headline: The headline verdict sentence(s), shown at the top.
+        sections: Sections in page order.
+        summaries: Per-variant statistics (runs with status ``done``), by variant name.
+        comparisons: Paired comparisons (final and best accuracy of each B against its A).
+        verdicts: Verdict sentences, one per comparison in :attr:`comparisons`.
+        variant_colors: Colour of each variant in the figures (``#rrggbb``).
+        meta: Short facts for the page header (generated, database, runs, protocol), in order.
+        target: Target accuracy (fraction) of epochs- and time-to-target.
+        highlights: Key numbers shown under the headline (mean and interval of each variant).
+    """
+
+    title: str
+    study: str
+    headline: list[str]
+    sections: list[Section]
+    summaries: dict[str, VariantSummary]
+    comparisons: list[PairedComparison]
+    verdicts: list[str]
+    variant_colors: dict[str, str]
+    meta: dict[str, str]
+    target: float
+    highlights: list[str] = field(default_factory=list)
+
+    @property
+    def figures(self) -> list[ReportFigure]:
+        """Every figure of every section, in page order."""
+        return [f for s in self.sections for f in s.figures]
+
+    @property
+    def tables(self) -> list[Table]:
+        """Every table of every section, in page order."""
+        return [t for s in self.sections for t in s.tables]
+
+    def section(self, anchor: str) -> Section:
+        """The section with this anchor (KeyError naming the anchors there are)."""
+        for s in self.sections:
+            if s.anchor == anchor:
+                return s
+        raise KeyError(f"no section {anchor!r}; sections: {', '.join(s.anchor for s in self.sections)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting (accuracy in % with 2 decimals, differences in pp, seconds with 1 decimal)
+# --------------------------------------------------------------------------------------------
+
+NA = "n/a"
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float, np.floating, np.integer)) and math.isfinite(float(x))
+
+
+def fmt_pct(fraction: float | None, *, unit: bool = False) -> str:
+    """``0.98912 -> "98.91"`` (``"98.91%"`` with ``unit``); NaN or None gives ``"n/a"``."""
+    if fraction is None or not _finite(fraction):
+        return NA
+    return f"{fraction * 100:.2f}{'%' if unit else ''}"
+
+
+def fmt_pp(fraction: float | None, *, unit: bool = False, signed: bool = True) -> str:
+    """A difference of fractions in percentage points: ``0.0031 -> "+0.31"`` (``"+0.31 pp"``)."""
+    if fraction is None or not _finite(fraction):
+        return NA
+    text = f"{fraction * 100:+.2f}" if signed else f"{fraction * 100:.2f}"
+    if text in ("+0.00", "-0.00"):
+        text = "0.00"
+    return text + (" pp" if unit else "")
+
+
+def fmt_mean_sd(mean: float, sd: float) -> str:
+    """``"98.91 ± 0.12"`` in percent; the ``± sd`` part is left out when sd is undefined."""
+    if not _finite(mean):
+        return NA
+    return f"{mean * 100:.2f} ± {sd * 100:.2f}" if _finite(sd) else f"{mean * 100:.2f}"
+
+
+def fmt_interval(ci: stats.ConfidenceInterval | tuple[float, float], *, pp: bool = False) -> str:
+    """An interval as ``"98.80 – 99.02"`` (percent, or signed pp with ``pp``); undefined gives ``"n/a"``."""
+    low, high = (ci.low, ci.high) if isinstance(ci, stats.ConfidenceInterval) else ci
+    if not (_finite(low) and _finite(high)):
+        return NA
+    if pp:
+        return f"{fmt_pp(low)} to {fmt_pp(high)}"
+    return f"{low * 100:.2f} – {high * 100:.2f}"
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """Seconds with one decimal (``"41.2"``); the column header carries the unit."""
+    if seconds is None or not _finite(seconds):
+        return NA
+    return f"{seconds:.1f}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """A human duration: ``"41 s"``, ``"12.5 min"``, ``"3.2 h"``."""
+    if seconds is None or not _finite(seconds):
+        return NA
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fmt_time(unix: float | None) -> str:
+    """A unix time as ``"2025-01-31 14:05 UTC"``."""
+    if unix is None or not _finite(unix):
+        return NA
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(float(unix)))
+
+
+def fmt_p(p: float) -> str:
+    """A p-value without the ``"p = "`` prefix (``"0.012"``, ``"< 0.001"``)."""
+    return stats.format_p(p).removeprefix("p = ").replace("p < ", "< ")
+
+
+def fmt_value(value: Any) -> str:
+    """A config value as text: strings as-is, everything else as JSON (``null``, ``true``, ``{}``)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels from a PNG's IHDR chunk."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ConfigError("not a PNG image (missing signature or IHDR chunk)")
+    return struct.unpack(">II", png[16:24])
+
+
+# --------------------------------------------------------------------------------------------
+# Run access (RunRecord from the store, or any object with its attributes)
+# --------------------------------------------------------------------------------------------
+
+
+def _get(run: Any, name: str, default: Any = None) -> Any:
+    return getattr(run, name, default)
+
+
+def _epoch_series(run: Any, key: str) -> list[float]:
+    """Per-epoch values of ``key`` from ``run.epochs`` (NaN where missing)."""
+    out = []
+    for e in _get(run, "epochs", None) or []:
+        v = e.get(key) if isinstance(e, dict) else None
+        out.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan)
+    return out
+
+
+def _val_accuracy(run: Any) -> list[float]:
+    acc = _get(run, "val_accuracy", None)
+    return [float(v) for v in acc] if acc is not None else _epoch_series(run, "val_accuracy")
+
+
+# --------------------------------------------------------------------------------------------
+# Context: the statistics every section reads
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReportContext:
+    """What the section builders share, computed once by :func:`build_report`.
+
+    Attributes:
+        study: Study name.
+        target: Target accuracy (fraction) for epochs- and time-to-target.
+        confidence: Confidence level of every interval (0.95).
+        alpha: Significance level of the verdicts (0.05).
+        variants: Variant names in report order (the baseline first).
+        colors: Figure colour of each variant.
+        runs: One run per (variant, seed) (the latest done run where there are several), by variant.
+        superseded: Older runs of a (variant, seed) that a later run replaced.
+        summaries: :func:`~normlab.experiments.stats.summarize_variant` of each variant.
+        pairs: ``(A, B)`` variant pairs compared, B against A.
+        comparisons: Paired comparisons, ``final`` then ``best`` metric for each pair.
+        verdicts: :func:`~normlab.experiments.stats.verdict` of each comparison, same order.
+        val_label: How validation is named in figures: ``"validation"`` or ``"validation (test set)"``.
+        generated_at: Unix time the report was built.
+        db_path: The database the runs came from, when known.
+        extra: Free space for section builders to share results.
+    """
+
+    study: str
+    target: float
+    confidence: float
+    alpha: float
+    variants: list[str]
+    colors: dict[str, str]
+    runs: dict[str, list[Any]]
+    superseded: list[Any]
+    summaries: dict[str, VariantSummary]
+    pairs: list[tuple[str, str]]
+    comparisons: list[PairedComparison]
+    verdicts: list[str]
+    val_label: str
+    generated_at: float
+    db_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def done(self, variant: str) -> list[Any]:
+        """The variant's runs with status ``done``, by seed."""
+        return sorted((r for r in self.runs.get(variant, []) if r.status == "done"), key=lambda r: r.seed)
+
+    @property
+    def all_runs(self) -> list[Any]:
+        """Every run in the report, by variant order then seed."""
+        return [r for v in self.variants for r in sorted(self.runs[v], key=lambda r: r.seed)]
+
+    def figure(self, fig: Any, caption: str, alt: str) -> ReportFigure:
+        """Render a matplotlib figure into a :class:`ReportFigure`."""
+        return ReportFigure.from_matplotlib(fig, caption, alt)
+
+    def comparison(self, a: str, b: str, metric: str = "final") -> PairedComparison | None:
+        """The comparison of ``b`` against ``a`` on ``metric``, if it was made."""
+        for c in self.comparisons:
+            if c.a_name == a and c.b_name == b and c.metric == metric:
+                return c
+        return None
+
+
+SectionBuilder = Callable[[list[Any], ReportContext], "Section | None"]
+
+#: The section builders, called in order by :func:`build_report`; extend with :func:`register_section`.
+SECTION_BUILDERS: list[SectionBuilder] = []
+
+
+def _builder_name(builder: SectionBuilder | str) -> str:
+    return builder if isinstance(builder, str) else getattr(builder, "__name__", repr(builder))
+
+
+def register_section(builder: SectionBuilder | None = None, *, before: SectionBuilder | str | None = None):
+    """Add a section builder to :data:`SECTION_BUILDERS`; usable as a decorator, with or without arguments.
+
+    A builder is called as ``builder(runs, ctx)`` with the study's runs and the
+    :class:`ReportContext` and returns a :class:`Section`, or ``None`` to leave the section out
+    (when its data does not exist). By default it goes after the results and before the appendix
+    (configuration, environment, methods); ``before`` names a registered builder (the function
+    or its ``__name__``) to insert it before instead. Registering a builder again moves it.
+    Returns the builder.
+    """
+
+    def add(fn: SectionBuilder) -> SectionBuilder:
+        if not callable(fn):
+            raise ConfigError(f"a section builder must be callable; got {fn!r}")
+        if fn in SECTION_BUILDERS:
+            SECTION_BUILDERS.remove(fn)
+        if before is not None:
+            names = [_builder_name(b) for b in SECTION_BUILDERS]
+            target = _builder_name(before)
+            if target not in names:
+                raise ConfigError(f"no registered section builder {target!r}; registered: {', '.join(names)}")
+            index = names.index(target)
+        else:
+            index = next((i for i, b in enumerate(SECTION_BUILDERS) if getattr(b, "appendix", False)),
+                         len(SECTION_BUILDERS))
+        SECTION_BUILDERS.insert(index, fn)
+        return fn
+
+    return add if builder is None else add(builder)
+
+
+def _core(appendix: bool = False):
+    def deco(fn: SectionBuilder) -> SectionBuilder:
+        fn.appendix = appendix  # type: ignore[attr-defined]
+        SECTION_BUILDERS.append(fn)
+        return fn
+
+    return deco
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+# --------------------------------------------------------------------------------------------
+
+
+def _dedupe(runs: Sequence[Any]) -> tuple[dict[tuple[str, int], Any], list[Any]]:
+    """One run per (variant, seed): the latest done run, else the latest run."""
+    groups: dict[tuple[str, int], list[Any]] = {}
+    for r in runs:
+        groups.setdefault((r.variant, int(r.seed)), []).append(r)
+    chosen, superseded = {}, []
+    for key, group in groups.items():
+        group.sort(key=lambda r: (r.status == "done", _get(r, "id", 0) or 0))
+        chosen[key] = group[-1]
+        superseded.extend(group[:-1])
+    return chosen, superseded
+
+
+def _variant_order(runs: Sequence[Any]) -> list[str]:
+    order: list[str] = []
+    for r in sorted(runs, key=lambda r: (_get(r, "id", 0) or 0)):
+        if r.variant not in order:
+            order.append(r.variant)
+    if set(order) == {_PLAIN, _BN}:
+        order = [_PLAIN, _BN]
+    return order
+
+
+def _val_label(runs: Iterable[Any]) -> str:
+    names = {_get(r, "val_split_name", None) for r in runs if r.status == "done"} - {None}
+    if names == {"val"}:
+        return "validation"
+    if names == {"test"}:
+        return "validation (test set)"
+    return "validation"
+
+
+def build_report(
+    runs: Sequence[Any],
+    *,
+    target: float = stats.DEFAULT_TARGET,
+    study: str | None = None,
+    confidence: float = stats.DEFAULT_CONFIDENCE,
+    alpha: float = 0.05,
+    db_path: str | Path | None = None,
+    generated_at: float | None = None,
+    builders: Sequence[SectionBuilder] | None = None,
+) -> Report:
+    """Build the report model of one study from its runs.
+
+    ``runs`` are ``RunRecord`` objects of :mod:`normlab.experiments.store` (loaded with
+    ``full=True``) or objects with the same attributes; all must belong to one study. The
+    sections come from ``builders`` (default :data:`SECTION_BUILDERS`). Raises
+    :class:`~normlab.errors.ConfigError` for no runs, runs of several studies or a bad target.
+    """
+    runs = list(runs)
+    if not runs:
+        raise ConfigError("no runs to report on; run `normlab study` first")
+    names = sorted({str(_get(r, "study", study) or "") for r in runs})
+    if len(names) > 1:
+        raise ConfigError(f"the runs belong to several studies ({', '.join(names)}); report one study at a time")
+    study = study or names[0] or "default"
+    target = stats._check_target(target)
+    chosen, superseded = _dedupe(runs)
+    variants = _variant_order(list(chosen.values()))
+    by_variant = {v: sorted((r for (vv, _), r in chosen.items() if vv == v), key=lambda r: r.seed) for v in variants}
+    from normlab.report.study_figures import variant_color
+
+    colors = {v: variant_color(i) for i, v in enumerate(variants)}
+
+    summaries = {
+        v: stats.summarize_variant(v, [_stats_run(r) for r in by_variant[v]], target=target, confidence=confidence,
+                                   n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+        for v in variants
+    }
+    pairs = [(variants[0], v) for v in variants[1:]]
+    comparisons, verdicts = [], []
+    for a, b in pairs:
+        for metric in stats.METRICS:
+            cmp = stats.paired_comparison([_stats_run(r) for r in by_variant[a]],
+                                          [_stats_run(r) for r in by_variant[b]], metric,
+                                          confidence=confidence, a_name=a, b_name=b)
+            comparisons.append(cmp)
+            verdicts.append(stats.verdict(cmp, alpha=alpha))
+
+    ctx = ReportContext(
+        study=study, target=target, confidence=confidence, alpha=alpha, variants=variants, colors=colors,
+        runs=by_variant, superseded=superseded, summaries=summaries, pairs=pairs, comparisons=comparisons,
+        verdicts=verdicts, val_label=_val_label(chosen.values()),
+        generated_at=time.time() if generated_at is None else float(generated_at),
+        db_path=Path(db_path) if db_path is not None else None,
+    )
+    all_runs = ctx.all_runs
+    sections: list[Section] = []
+    seen: set[str] = set()
+    for builder in (SECTION_BUILDERS if builders is None else builders):
+        section = builder(all_runs, ctx)
+        if section is None:
+            continue
+        if section.anchor in seen:
+            raise ConfigError(f"two sections use the anchor {section.anchor!r}; anchors must be unique "
+                              f"(builder {_builder_name(builder)})")
+        seen.add(section.anchor)
+        sections.append(section)
+
+    return Report(
+        title=f"Study report: {study}",
+        study=study,
+        headline=_headline(ctx),
+        sections=sections,
+        summaries=summaries,
+        comparisons=comparisons,
+        verdicts=verdicts,
+        variant_colors=colors,
+        meta=_meta(ctx),
+        target=target,
+        highlights=_highlights(ctx),
+    )
+
+
+def _stats_run(run: Any) -> stats.RunRecord:
+    """The stats module's view of a run; a failed or diverged run may hold NaN or no epochs."""
+    acc = _val_accuracy(run)
+    secs = _get(run, "epoch_seconds", None)
+    secs = [float(s) for s in secs] if secs is not None else _epoch_series(run, "seconds")
+    return stats.RunRecord(seed=int(run.seed), val_accuracy=tuple(acc), epoch_seconds=tuple(secs), status=run.status)
+
+
+def _headline(ctx: ReportContext) -> list[str]:
+    lines = [v for c, v in zip(ctx.comparisons, ctx.verdicts) if c.metric == "final"]
+    if lines:
+        return lines
+    out = []
+    for v in ctx.variants:
+        s = ctx.summaries[v].final
+        if s.n == 0:
+            out.append(f"{v}: no finished runs to summarise.")
+        elif s.t_ci.defined:
+            out.append(f"{v}: final {ctx.val_label} accuracy {fmt_pct(s.mean, unit=True)} "
+                       f"({ctx.confidence * 100:g}% CI {fmt_interval(s.t_ci)}%, {s.n} runs). "
+                       "One variant only: nothing to compare.")
+        else:
+            out.append(f"{v}: final {ctx.val_label} accuracy {fmt_pct(s.mean, unit=True)} from {s.n} run(s). "
+                       "One variant only: nothing to compare.")
+    return out
+
+
+def _highlights(ctx: ReportContext) -> list[str]:
+    parts = []
+    for v in ctx.variants:
+        s = ctx.summaries[v].final
+        if s.n == 0:
+            continue
+        ci = f" ({fmt_interval(s.t_ci).replace(' – ', '–')}%)" if s.t_ci.defined else ""
+        parts.append(f"{v} {fmt_pct(s.mean, unit=True)}{ci}")
+    if not parts:
+        return []
+    return [f"Final {ctx.val_label} accuracy, mean over seeds and {ctx.confidence * 100:g}% t-interval: "
+            + "; ".join(parts) + "."]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _status_counts(runs: Iterable[Any]) -> Counter:
+    return Counter(r.status for r in runs)
+
+
+def _meta(ctx: ReportContext) -> dict[str, str]:
+    counts = _status_counts(ctx.all_runs)
+    parts = [f"{counts.get('done', 0)} done"]
+    parts += [f"{counts[s]} {s}" for s in ("failed", "diverged", "running") if counts.get(s)]
+    protocols = sorted({str(r.config.get("protocol", "?")) for r in ctx.all_runs if isinstance(_get(r, "config"), dict)})
+    meta = {
+        "Variants": ", ".join(ctx.variants),
+        "Runs": f"{len(ctx.all_runs)} ({', '.join(parts)})",
+        "Protocol": ", ".join(protocols) or NA,
+        "Validation": _val_source_short(ctx.all_runs),
+        "Target": f"{ctx.target * 100:g}%",
+        "Generated": fmt_time(ctx.generated_at),
+    }
+    if ctx.db_path is not None:
+        meta["Database"] = str(ctx.db_path)
+    return meta
+
+
+def _val_source_short(runs: Iterable[Any]) -> str:
+    names = sorted({_get(r, "val_split_name", None) for r in runs if r.status == "done"} - {None})
+    labels = {"val": "held-out split", "test": "test set (the post's protocol)"}
+    return ", ".join(labels.get(n, n) for n in names) or NA
+
+
+# --------------------------------------------------------------------------------------------
+# Core sections
+# --------------------------------------------------------------------------------------------
+
+PROTOCOL_TEXT = {
+    "blog": "blog: the post's procedure, flaws included (no shuffling, softmax fed to the "
+            "cross-entropy loss, the model left in eval mode after the first evaluation)",
+    "standard": "standard: shuffled batches, logits into the loss, train/eval modes set correctly",
+}
+
+
+def _val_text(run: Any) -> str:
+    name = _get(run, "val_split_name", None)
+    cfg = _get(run, "config", {}) or {}
+    if name == "val":
+        n = cfg.get("val_split")
+        held = f"the last {n} training images" if isinstance(n, int) and n > 0 else "a held-out part of the training set"
+        return f"held-out validation split ({held}); the test set is evaluated once per run"
+    if name == "test":
+        return "the test set (the post's protocol: no separate validation split)"
+    return NA
+
+
+def _val_short(run: Any) -> str:
+    name = _get(run, "val_split_name", None)
+    if name == "val":
+        n = (_get(run, "config", {}) or {}).get("val_split")
+        return f"held-out split ({n:,} images)" if isinstance(n, int) and n > 0 else "held-out split"
+    if name == "test":
+        return "test set"
+    return NA
+
+
+@_core()
+def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
+    """What ran: variants, seeds, statuses, protocol and what validation means here."""
+    sec = Section("Overview", "overview")
+    n_done = sum(1 for r in runs if r.status == "done")
+    sec.add(f"Study \u201c{ctx.study}\u201d: {_plural(len(ctx.variants), 'variant')} trained with paired seeds (seed s "
+            f"gives every variant the same data order and, where shapes agree, the same initial weights), "
+            f"{_plural(len(runs), 'run')} in all, {n_done} finished. Statistics use finished runs only; the others are listed under "
+            f"\"Failed and diverged runs\".")
+    if ctx.pairs:
+        if set(ctx.variants) == {_PLAIN, _BN}:
+            rule = f"The comparison is BatchNorm ({_BN}, B) against the plain network ({_PLAIN}, A)."
+        else:
+            rule = (f"Each variant (B) is compared with the first variant, the baseline {ctx.variants[0]!r} (A), "
+                    "seed by seed.")
+        sec.add(rule)
+    rows = []
+    for v in ctx.variants:
+        rs = ctx.runs[v]
+        counts = _status_counts(rs)
+        protocols = sorted({str((_get(r, "config") or {}).get("protocol", "?")) for r in rs})
+        vals = sorted({_val_short(r) for r in rs if r.status == "done"}) or [NA]
+        epochs = sorted({len(_val_accuracy(r)) for r in rs if r.status == "done"})
+        rows.append([v, _join_ints(sorted(r.seed for r in rs)), str(counts.get("done", 0)),
+                     str(counts.get("failed", 0)), str(counts.get("diverged", 0) + counts.get("running", 0)),
+                     ", ".join(protocols), "; ".join(vals), ", ".join(map(str, epochs)) or NA])
+    sec.add(Table([Column("Variant", kind="variant"), "Seeds", num("Done"), num("Failed"),
+                   num("Diverged / unfinished"), "Protocol", "Validation on", num("Epochs")], rows,
+                  caption="Runs per variant"))
+    protocols = sorted({str((_get(r, "config") or {}).get("protocol", "?")) for r in runs})
+    for p in protocols:
+        if p in PROTOCOL_TEXT:
+            sec.add(Paragraph(f"Protocol {PROTOCOL_TEXT[p]}.", "note"))
+    for text in sorted({_val_text(r) for r in runs if r.status == "done"} - {NA}):
+        sec.add(Paragraph(f"Validation on {text}.", "note"))
+    if len(protocols) > 1:
+        sec.add(Paragraph("The runs mix protocols; numbers from different protocols are not directly comparable.",
+                          "warning"))
+    val_names = {_get(r, "val_split_name", None) for r in runs if r.status == "done"} - {None}
+    if len(val_names) > 1:
+        sec.add(Paragraph("Some runs validated on a held-out split and others on the test set; their validation "
+                          "accuracies measure different things.", "warning"))
+    return sec
+
+
+def _join_ints(values: Iterable[int]) -> str:
+    """``0, 1, 2, 5`` as ``0-2, 5``."""
+    values = sorted(set(int(v) for v in values))
+    parts, i = [], 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        parts.append(str(values[i]) if j == i else (f"{values[i]}, {values[j]}" if j == i + 1 else f"{values[i]}-{values[j]}"))
+        i = j + 1
+    return ", ".join(parts)
+
+
+@_core()
+def curves_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """Accuracy and loss curves per variant: mean line, 95% t band, each seed as a thin line."""
+    from normlab.report.study_figures import accuracy_overlay_figure, variant_curves_figure
+
+    if not any(ctx.done(v) for v in ctx.variants):
+        return None
+    conf = f"{ctx.confidence * 100:g}%"
+    sec = Section("Learning curves", "curves")
+    sec.add(f"Per epoch, the thick line is the mean over seeds and the shaded band its {conf} t confidence band "
+            "(mean ± t·sd/√n over the seeds that reached that epoch); each thin line is one seed. Only finished "
+            "runs are drawn.")
+    if len(ctx.variants) > 1:
+        curves = {v: [_val_accuracy(r) for r in ctx.done(v)] for v in ctx.variants if ctx.done(v)}
+        sec.add(ctx.figure(
+            accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence, val_label=ctx.val_label),
+            f"Mean {ctx.val_label} accuracy per epoch of every variant; shaded: {conf} t band over seeds; "
+            "n = number of seeds.",
+            f"Mean {ctx.val_label} accuracy per epoch of {', '.join(curves)}"))
+        sec.add(Paragraph(_curves_reading(ctx), "reading"))
+    for v in ctx.variants:
+        done = ctx.done(v)
+        if not done:
+            continue
+        fig = variant_curves_figure(
+            v, [_val_accuracy(r) for r in done], [_epoch_series(r, "val_loss") for r in done],
+            [_epoch_series(r, "train_loss") for r in done], color=ctx.colors[v], confidence=ctx.confidence,
+            val_label=ctx.val_label, target=ctx.target)
+        sec.add(ctx.figure(
+            fig,
+            f"{v}: {ctx.val_label} accuracy (left) and loss (right) per epoch over {len(done)} seeds. Thick line: "
+            f"mean; shaded: {conf} t band; thin lines: individual seeds. Right: {ctx.val_label} loss solid, "
+            "training loss dashed grey (mean of the epoch's batches).",
+            f"Learning curves of {v}"))
+    return sec
+
+
+def _mean_at(runs: Sequence[Any], index: int) -> tuple[float, int]:
+    vals = [a[index] for a in (_val_accuracy(r) for r in runs) if len(a) > index and math.isfinite(a[index])]
+    return (float(np.mean(vals)) if vals else math.nan), len(vals)
+
+
+def _curves_reading(ctx: ReportContext) -> str:
+    parts = []
+    first = {v: _mean_at(ctx.done(v), 0)[0] for v in ctx.variants if ctx.done(v)}
+    last = {v: ctx.summaries[v].final.mean for v in first}
+    if first:
+        lead1 = max(first, key=first.get)
+        parts.append("After epoch 1 the mean accuracy is "
+                     + ", ".join(f"{fmt_pct(first[v], unit=True)} for {v}" for v in first)
+                     + f"; {lead1} starts ahead.")
+        leadn = max(last, key=last.get)
+        gap = last[leadn] - min(last.values())
+        parts.append("After the last epoch it is "
+                     + ", ".join(f"{fmt_pct(last[v], unit=True)} for {v}" for v in last)
+                     + f" ({leadn} ahead by {fmt_pp(gap, unit=True, signed=False)}; see the comparisons for whether "
+                       "that is more than seed-to-seed noise).")
+    return " ".join(parts)
+
+
+@_core()
+def distribution_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """Final validation accuracy per run: strip plot over a box plot."""
+    from normlab.report.study_figures import final_accuracy_figure
+
+    values = {v: ctx.summaries[v].final.values for v in ctx.variants if ctx.summaries[v].n_runs}
+    if not values:
+        return None
+    seeds = {v: ctx.summaries[v].seeds for v in values}
+    sec = Section("Final accuracy per run", "distribution")
+    sec.add(ctx.figure(
+        final_accuracy_figure(values, seeds=seeds, colors=ctx.colors, target=ctx.target, val_label=ctx.val_label),
+        f"Final {ctx.val_label} accuracy of every finished run. Dots: one seed each; box: quartiles with the "
+        "median line, whiskers to 1.5 × IQR; grey lines join the same seed in neighbouring variants "
+        "(the pairing the comparisons use); dotted line: the target, where it falls near the data.",
+        "Strip plot over box plot of the final accuracy per variant"))
+    readings = []
+    for v, vals in values.items():
+        s = ctx.summaries[v].final
+        if s.n >= 2:
+            readings.append(f"{v} ranges from {fmt_pct(min(vals), unit=True)} to {fmt_pct(max(vals), unit=True)} "
+                            f"(sd {fmt_pp(s.std, unit=True, signed=False)} over {s.n} seeds)")
+        else:
+            readings.append(f"{v} has {s.n} finished run, too few for a spread")
+    sec.add(Paragraph("; ".join(readings) + ".", "reading"))
+    return sec
+
+
+@_core()
+def statistics_section(runs: list[Any], ctx: ReportContext) -> Section:
+    """Per-variant statistics: n, mean ± sd, t and bootstrap intervals, epochs and time to target."""
+    conf = f"{ctx.confidence * 100:g}%"
+    sec = Section("Statistics per variant", "statistics")
+    sec.add(f"The headline interval is the {conf} Student-t interval of the mean over seeds "
+            f"(mean ± t·sd/√n). The {conf} percentile bootstrap interval ({BOOTSTRAP_RESAMPLES:,} resamples of the "
+            "seeds, fixed generator seed) is shown beside it as a cross-check; with few seeds it is too narrow, so "
+            "read it as a lower bound on the uncertainty. Accuracies are in percent, sd in percentage points.")
+    rows, notes = [], []
+    for v in ctx.variants:
+        s = ctx.summaries[v]
+        excl = f" (+{len(s.excluded)} excluded)" if s.excluded else ""
+        rows.append([v, f"{s.n_runs}{excl}",
+                     fmt_mean_sd(s.final.mean, s.final.std), fmt_interval(s.final.t_ci), fmt_interval(s.final.bootstrap_ci),
+                     fmt_mean_sd(s.best.mean, s.best.std), fmt_interval(s.best.t_ci), fmt_interval(s.best.bootstrap_ci)])
+        if s.excluded:
+            notes.append(f"{v}: excluded " + ", ".join(f"seed {seed} ({st})" for seed, st in s.excluded)
+                         + "; they are listed under \"Failed and diverged runs\".")
+        for n in s.notes:
+            if "excluded by status" not in n and "reached" not in n:
+                notes.append(f"{v}: {n}.")
+    sec.add(Table(
+        [Column("Variant", kind="variant"), num("Runs (n)"),
+         num("mean ± sd"), num(f"{conf} t-interval"), num(f"{conf} bootstrap"),
+         num("mean ± sd"), num(f"{conf} t-interval"), num(f"{conf} bootstrap")],
+        rows, caption=f"Final and best {ctx.val_label} accuracy (%)", notes=notes,
+        groups=[("", 2), ("Final: last epoch (%)", 3), ("Best: any epoch (%)", 3)]))
+
+    target = f"{ctx.target * 100:g}%"
+    trows = []
+    for v in ctx.variants:
+        t = ctx.summaries[v].target
+        reached_epochs = [e for e in t.epochs if e is not None]
+        rng = f"{min(reached_epochs)}–{max(reached_epochs)}" if reached_epochs else NA
+        trows.append([v, f"{t.n_reached} of {t.n_runs}", _fmt_num(t.median_epochs), _fmt_num(t.mean_epochs, 2), rng,
+                      fmt_seconds(t.median_seconds), fmt_seconds(t.mean_seconds)])
+    sec.add(Table(
+        [Column("Variant", kind="variant"), num(f"Reached {target}"), num("median epochs"), num("mean epochs"),
+         num("range (epochs)"), num("median time (s)"), num("mean time (s)")],
+        trows, caption=f"Epochs and time to reach {target} {ctx.val_label} accuracy",
+        notes=[f"Epochs to target: the first epoch (1-based) whose {ctx.val_label} accuracy is at least {target}. "
+               "Time to target: wall-clock seconds of the epochs up to and including it (training and evaluation). "
+               "Medians and means are over the runs that reached the target; \"k of n\" says how many did."]))
+    sec.add(Paragraph(_target_reading(ctx), "reading"))
+    return sec
+
+
+def _fmt_num(x: float, decimals: int = 1) -> str:
+    return f"{x:.{decimals}f}" if _finite(x) else NA
+
+
+def _target_reading(ctx: ReportContext) -> str:
+    target = f"{ctx.target * 100:g}%"
+    parts = []
+    for v in ctx.variants:
+        t = ctx.summaries[v].target
+        if t.n_runs == 0:
+            continue
+        if t.n_reached == 0:
+            parts.append(f"no run of {v} reached {target}")
+        else:
+            epochs = f"{t.median_epochs:g}"
+            parts.append(f"{t.n_reached} of {t.n_runs} runs of {v} reached {target}, after a median of "
+                         f"{epochs} epoch{'' if epochs == '1' else 's'} ({fmt_seconds(t.median_seconds)} s)")
+    return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
+
+
+@_core()
+def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """Paired comparisons (B - A per seed) with the computed verdicts."""
+    from normlab.report.study_figures import paired_differences_figure
+
+    if not ctx.pairs:
+        return None
+    conf = f"{ctx.confidence * 100:g}%"
+    sec = Section("Paired comparisons", "comparisons")
+    if set(ctx.variants) == {_PLAIN, _BN}:
+        sec.add(f"B = {_BN} (with BatchNorm) against A = {_PLAIN} (without), seed by seed: differences are B − A on "
+                "the same seed, so the seed-to-seed variation both share cancels.")
+    else:
+        sec.add(f"Each variant B against the baseline A = {ctx.variants[0]} (the first variant of the study), seed by "
+                "seed: differences are B − A on the same seed.")
+    sec.add(f"A verdict says \"raised\" or \"lowered\" only when the paired t-test gives p < {ctx.alpha:g} and the "
+            f"{conf} t-interval of the mean difference excludes zero; otherwise it says there is no significant "
+            "difference. The Wilcoxon signed-rank test is a rank-based cross-check; d_z is the mean difference "
+            "divided by the sd of the differences, g_z its small-sample-corrected version.")
+    for cmp, text in zip(ctx.comparisons, ctx.verdicts):
+        sec.add(Paragraph(text, "verdict" if cmp.metric == "final" else "text"))
+    rows = []
+    notes: list[str] = []
+    for cmp in ctx.comparisons:
+        rows.append([f"{cmp.b_name} − {cmp.a_name}", cmp.metric, str(cmp.n_pairs), fmt_pct(cmp.mean_a),
+                     fmt_pct(cmp.mean_b), fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True),
+                     fmt_p(cmp.t_pvalue), fmt_p(cmp.wilcoxon_pvalue), _fmt_num(cmp.cohens_dz, 2),
+                     _fmt_num(cmp.hedges_gz, 2)])
+        for n in cmp.notes:
+            line = f"{cmp.b_name} − {cmp.a_name}: {n}."
+            if line not in notes:
+                notes.append(line)
+    sec.add(Table(
+        [Column("Comparison (B − A)", nowrap=True), "Metric", num("Pairs"), num("mean A (%)"), num("mean B (%)"), num("difference (pp)"),
+         num(f"{conf} CI (pp)"), num("paired t p"), num("Wilcoxon p"), num("d_z"), num("g_z")],
+        rows, caption=f"Paired comparisons of {ctx.val_label} accuracy", notes=notes))
+    final = [c for c in ctx.comparisons if c.metric == "final"]
+    if any(c.n_pairs for c in final):
+        sec.add(ctx.figure(
+            paired_differences_figure(final),
+            f"Per-seed differences B − A of the final {ctx.val_label} accuracy, in percentage points. Dots: one "
+            f"seed each; black diamond and bar: mean difference and its {conf} t-interval; dashed line: no "
+            "difference.", "Paired differences per seed"))
+    return sec
+
+
+@_core()
+def post_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """The post's reported values beside ours (only for lenet5 / lenet5-bn)."""
+    from normlab.experiments.compare import POST_REPORTED
+
+    variants = [v for v in ctx.variants if v in POST_REPORTED and ctx.done(v)]
+    if not variants:
+        return None
+    conf = f"{ctx.confidence * 100:g}%"
+    sec = Section("Compared with the blog post", "post")
+    protocols = sorted({str((_get(r, "config") or {}).get("protocol", "?")) for v in variants for r in ctx.done(v)})
+    vals = sorted({_get(r, "val_split_name", None) or "?" for v in variants for r in ctx.done(v)})
+    where = " and ".join("a held-out split" if n == "val" else "the test set" if n == "test" else n for n in vals)
+    sec.add("The post reports a single run per model under its own procedure (the blog protocol: no shuffling, softmax "
+            "fed to the loss, the test set used as validation), read off its text and figures. Ours: the mean over "
+            f"seeds under the {', '.join(protocols)} protocol, validated on {where}.")
+    rows, notes = [], ["The post gives approximate values (\u201cabout 93%\u201d); the numeric column is the value its "
+                       "words name."]
+    outside: dict[str, list[str]] = {"above": [], "below": []}
+    for v in variants:
+        done = ctx.done(v)
+        post = POST_REPORTED[v]
+        n_epochs = max(len(_val_accuracy(r)) for r in done)
+        last = "epoch 10" if n_epochs == 10 else f"last epoch ({n_epochs})"
+        if n_epochs != 10 and not any(n.startswith("The post trained") for n in notes):
+            notes.append(f"The post trained 10 epochs and these runs {n_epochs}, so \u201clast epoch\u201d sets our "
+                         f"epoch {n_epochs} beside the post's epoch 10.")
+        for label, index, post_text, post_value in (("epoch 1", 0, post["epoch1"], post["epoch1_value"]),
+                                                    (last, -1, post["final"], post["final_value"])):
+            values = [a[index] for a in (_val_accuracy(r) for r in done) if a and math.isfinite(a[index])]
+            mean, lo, hi = stats.mean_ci(values, ctx.confidence) if values else (math.nan,) * 3
+            verdict = NA
+            if _finite(lo) and _finite(hi):
+                # Said from our side: "ours above" means the post's value is below our interval.
+                verdict = "inside" if lo <= post_value <= hi else ("ours above" if post_value < lo else "ours below")
+                if verdict != "inside":
+                    outside[verdict.split()[1]].append(f"{v} at {label}")
+            rows.append([v, label, post_text, fmt_pct(post_value), fmt_pct(mean), fmt_interval((lo, hi)),
+                         str(len(values)), fmt_pp(mean - post_value), verdict])
+    sec.add(Table(
+        [Column("Variant", kind="variant"), Column("Epoch", nowrap=True), Column("Post says", nowrap=True),
+         num("post (%)"), num("ours: mean (%)"), num(f"ours: {conf} t-interval (%)"), num("n"),
+         num("ours − post (pp)"), "Post vs our interval"],
+        rows, caption=f"{ctx.val_label.capitalize()} accuracy: the post's values beside ours", notes=notes))
+    reading = []
+    for direction in ("above", "below"):
+        if outside[direction]:
+            reading.append(f"our mean is {direction} the post's value, which lies outside our {conf} interval, for "
+                           + ", ".join(outside[direction]))
+    if reading:
+        text = "; ".join(reading)
+        sec.add(Paragraph(text[0].upper() + text[1:] + ". The post's numbers come from one run each, so they also "
+                          "carry one seed's luck; read this as a check of the level, not a test.", "reading"))
+    else:
+        sec.add(Paragraph(f"Every value of the post lies inside our {conf} interval of the mean (or the interval is "
+                          "undefined).", "reading"))
+    return sec
+
+
+@_core()
+def test_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """Test accuracy, when it was measured apart from validation (val_split > 0)."""
+    have = {v: [r for r in ctx.done(v) if _finite(_get(r, "test_accuracy", None))] for v in ctx.variants}
+    if not any(have.values()):
+        return None
+    conf = f"{ctx.confidence * 100:g}%"
+    sec = Section("Test accuracy", "test")
+    sec.add("These runs validated on a held-out split of the training set, so the test set was evaluated once per run, "
+            "with the weights of the epoch with the best validation accuracy. Unlike the validation numbers above, "
+            "these were not used to pick anything and estimate accuracy on unseen data.")
+    rows = []
+    for v in ctx.variants:
+        rs = have[v]
+        vals = [float(r.test_accuracy) for r in rs]
+        if not vals:
+            rows.append([v, "0", NA, NA, NA, NA])
+            continue
+        mean, lo, hi = stats.mean_ci(vals, ctx.confidence)
+        sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan
+        epochs = sorted({int(e) for e in (_get(r, "test_epoch", None) for r in rs) if e is not None})
+        rows.append([v, str(len(vals)), fmt_mean_sd(mean, sd), fmt_interval((lo, hi)),
+                     f"{min(vals) * 100:.2f} – {max(vals) * 100:.2f}", ", ".join(map(str, epochs)) or NA])
+    sec.add(Table([Column("Variant", kind="variant"), num("Runs (n)"), num("mean ± sd (%)"),
+                   num(f"{conf} t-interval (%)"), num("min – max (%)"), num("tested epoch(s)")],
+                  rows, caption="Test accuracy (evaluated once per run)"))
+    crow = []
+    for a, b in ctx.pairs:
+        ra = [stats.RunRecord(r.seed, (float(r.test_accuracy),), (0.0,)) for r in have[a]]
+        rb = [stats.RunRecord(r.seed, (float(r.test_accuracy),), (0.0,)) for r in have[b]]
+        if not ra or not rb:
+            continue
+        cmp = stats.paired_comparison(ra, rb, "final", confidence=ctx.confidence, a_name=a, b_name=b)
+        crow.append([f"{b} − {a}", str(cmp.n_pairs), fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True),
+                     fmt_p(cmp.t_pvalue), fmt_p(cmp.wilcoxon_pvalue)])
+    if crow:
+        sec.add(Table(["Comparison (B − A)", num("Pairs"), num("difference (pp)"), num(f"{conf} CI (pp)"),
+                       num("paired t p"), num("Wilcoxon p")], crow, caption="Paired differences in test accuracy"))
+    return sec
+
+
+@_core(appendix=True)
+def problems_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """Failed, diverged and unfinished runs with their messages, and superseded reruns."""
+    bad = [r for r in runs if r.status != "done"]
+    if not bad and not ctx.superseded:
+        return None
+    sec = Section("Failed and diverged runs", "problems")
+    if bad:
+        sec.add("These runs are left out of every statistic and figure above.")
+        rows = []
+        for r in bad:
+            where = NA
+            if r.status == "diverged":
+                e, b = _get(r, "diverged_epoch", None), _get(r, "diverged_batch", None)
+                where = f"epoch {e}" + (f", batch {b}" if b is not None else "") if e is not None else NA
+            elif r.status == "running":
+                where = f"after {len(_val_accuracy(r))} epoch(s); unfinished or interrupted"
+            elif _val_accuracy(r):
+                where = f"after {len(_val_accuracy(r))} epoch(s)"
+            rows.append([r.variant, str(r.seed), r.status, where, _short_message(_get(r, "message", "") or "")])
+        sec.add(Table([Column("Variant", kind="variant"), num("Seed"), "Status", "Where", Column("Message", kind="mono")],
+                      rows, caption="Runs not included in the statistics"))
+    if ctx.superseded:
+        rows = [[r.variant, str(r.seed), r.status, str(_get(r, "id", NA)), str(_get(r, "config_hash", NA))]
+                for r in ctx.superseded]
+        sec.add(Paragraph("Some (variant, seed) pairs were run more than once (for example with another config); the "
+                          "latest finished run is used and the older ones below are ignored.", "note"))
+        sec.add(Table([Column("Variant", kind="variant"), num("Seed"), "Status", num("Run id"),
+                       Column("Config hash", kind="mono")], rows, caption="Superseded runs"))
+    return sec
+
+
+_MESSAGE_LIMIT = 600
+
+
+def _short_message(message: str) -> str:
+    """A message for a table cell: a traceback's last line, and at most a few hundred characters."""
+    text = message.strip()
+    lines = [l for l in text.splitlines() if l.strip()]
+    if len(lines) > 3 and lines[0].startswith("Traceback"):
+        text = f"{lines[-1].strip()} (traceback of {len(lines)} lines omitted)"
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[:_MESSAGE_LIMIT].rstrip() + "…"
+    return text or "(no message)"
+
+
+@_core(appendix=True)
+def config_section(runs: list[Any], ctx: ReportContext) -> Section | None:
+    """The config fields shared by all runs and the per-variant differences."""
+    configs = [(r.variant, _get(r, "config", None)) for r in runs]
+    configs = [(v, c) for v, c in configs if isinstance(c, dict)]
+    if not configs:
+        return None
+    sec = Section("Configuration", "config")
+    keys = sorted({k for _, c in configs for k in c} - {"seed"})
+    shared, differing = [], []
+    for k in keys:
+        values = {fmt_value(c[k]) if k in c else "(absent)" for _, c in configs}
+        (shared if len(values) == 1 else differing).append(k)
+    sec.add("Every run's full config is stored in the database. Fields with the same value in every run are listed "
+            "first; fields that differ follow, per variant. The seed is per run (see the overview).")
+    sec.add(Table(["Field", Column("Value", kind="mono")],
+                  [[k, fmt_value(configs[0][1][k])] for k in shared], caption="Shared by all runs"))
+    if differing:
+        rows = []
+        for k in differing:
+            row = [k]
+            for v in ctx.variants:
+                vals = sorted({fmt_value(c[k]) if k in c else "(absent)" for vv, c in configs if vv == v})
+                row.append(" / ".join(vals) if vals else NA)
+            rows.append(row)
+        sec.add(Table(["Field", *[Column(v, kind="mono") for v in ctx.variants]], rows,
+                      caption="Different between variants (a / b: the variant's runs differ)"))
+    return sec
+
+
+
+@_core(appendix=True)
+def environment_section(runs: list[Any], ctx: ReportContext) -> Section:
+    """Versions, devices, hosts and the time span of the runs."""
+    sec = Section("Environment", "environment")
+    rows = []
+    for label, attr in (("normlab version", "normlab_version"), ("git revision", "git_rev"),
+                        ("torch version", "torch_version"), ("device", "device"), ("host", "host")):
+        counts = Counter(str(_get(r, attr, None)) for r in runs if _get(r, attr, None) not in (None, ""))
+        if not counts:
+            rows.append([label, NA])
+        elif len(counts) == 1:
+            rows.append([label, next(iter(counts))])
+        else:
+            rows.append([label, ", ".join(f"{k} ({n} run{'' if n == 1 else 's'})" for k, n in sorted(counts.items()))])
+    starts = [float(r.started_at) for r in runs if _finite(_get(r, "started_at", None))]
+    ends = [float(r.finished_at) for r in runs if _finite(_get(r, "finished_at", None))]
+    durations = [float(r.finished_at) - float(r.started_at) for r in runs
+                 if _finite(_get(r, "started_at", None)) and _finite(_get(r, "finished_at", None))]
+    rows.append(["first run started", fmt_time(min(starts)) if starts else NA])
+    rows.append(["last run finished", fmt_time(max(ends)) if ends else NA])
+    if starts and ends:
+        rows.append(["wall-clock span", fmt_duration(max(ends) - min(starts))])
+    if durations:
+        rows.append(["run time, all runs together", fmt_duration(sum(durations))])
+    rows.append(["report generated", fmt_time(ctx.generated_at)])
+    if ctx.db_path is not None:
+        rows.append(["database", str(ctx.db_path)])
+    sec.add(Table(["Item", Column("Value", kind="mono")], rows, caption="Where and when the runs ran"))
+    return sec
+
+
+@_core(appendix=True)
+def methods_section(runs: list[Any], ctx: ReportContext) -> Section:
+    """How every number was computed."""
+    conf = f"{ctx.confidence * 100:g}%"
+    sec = Section("Methods", "methods")
+    sec.add(
+        Paragraph("Only runs with status done enter the statistics; failed, diverged and unfinished runs are listed "
+                  "with their messages. Where a (variant, seed) was run more than once, the latest finished run is "
+                  "used.", lead="Runs."),
+        Paragraph(f"The headline interval of a mean is the {conf} Student-t interval, mean ± t(1 − α/2, n − 1) · "
+                  f"sd/√n with the sample sd (ddof = 1). The percentile bootstrap interval of the mean "
+                  f"({BOOTSTRAP_RESAMPLES:,} resamples, generator seed {BOOTSTRAP_SEED}) is shown beside it as a "
+                  "cross-check. With one run an interval is undefined and shown as n/a.", lead="Intervals."),
+        Paragraph("Seeds are paired: seed s gives every variant the same data order and initial weights. When the "
+                  f"study holds exactly {_PLAIN} and {_BN}, B = {_BN} is compared with A = {_PLAIN}; otherwise every "
+                  "variant is compared with the first one (the baseline). Differences are B − A per shared seed; the "
+                  "tests are the paired t-test and the Wilcoxon signed-rank test (two-sided, zero differences "
+                  "discarded), the effect sizes Cohen's d_z and Hedges' g_z. A verdict calls a difference "
+                  f"significant when p < {ctx.alpha:g} and the {conf} interval of the mean difference excludes "
+                  "zero.", lead="Comparisons."),
+        Paragraph(f"Epochs to target is the first epoch whose {ctx.val_label} accuracy reaches "
+                  f"{ctx.target * 100:g}%; time to target adds the wall-clock seconds of the epochs up to it.",
+                  lead="Target."),
+        Paragraph("Accuracies are in percent with two decimals, differences in percentage points (pp), times in "
+                  "seconds.", lead="Units."),
+    )
+    return sec
+
+
+# --------------------------------------------------------------------------------------------
+# Database and files
+# --------------------------------------------------------------------------------------------
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ConfigError(f"report format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    return fmt
+
+
+def load_report(
+    db_path: str | Path, *, study: str | None = None, target: float = stats.DEFAULT_TARGET, **kwargs: Any
+) -> Report:
+    """Read one study from a results database (the ``.db`` or its folder) and build its report.
+
+    With ``study=None`` the database must hold exactly one study. Raises
+    :class:`~normlab.experiments.store.StoreError` for a missing or unreadable database and
+    :class:`~normlab.errors.ConfigError` for an unknown study or no runs;
+    ``kwargs`` go to :func:`build_report`.
+    """
+    from normlab.experiments.store import ResultsDB, resolve_db_path
+
+    path = resolve_db_path(db_path)  # a StoreError naming the path when it is missing
+    with ResultsDB(path, create=False) as db:
+        studies = list(db.studies())
+        if not studies:
+            raise ConfigError(f"the results database {path} holds no runs yet; run `normlab study` first")
+        if study is None:
+            if len(studies) > 1:
+                raise ConfigError(f"the results database {path} holds several studies ({', '.join(studies)}); "
+                                  "choose one with --study NAME")
+            study = studies[0]
+        elif study not in studies:
+            raise ConfigError(f"no study {study!r} in {path}; studies there: {', '.join(studies)}")
+        runs = db.list_runs(study, full=True)
+    if not runs:
+        raise ConfigError(f"study {study!r} in {path} has no runs")
+    return build_report(runs, target=target, study=study, db_path=path, **kwargs)
+
+
+def render(report: Report, fmt: str = "html") -> str:
+    """Render the report as ``"html"`` (one self-contained page) or ``"md"`` (Markdown)."""
+    if _check_format(fmt) == "html":
+        from normlab.report.html import render_html
+
+        return render_html(report)
+    from normlab.report.markdown import render_markdown
+
+    return render_markdown(report)
+
+
+def write_report(
+    db_path: str | Path,
+    out_path: str | Path,
+    *,
+    study: str | None = None,
+    target: float = stats.DEFAULT_TARGET,
+    fmt: str = "html",
+) -> Path:
+    """Build the report of ``study`` in the database at ``db_path`` and write it atomically to ``out_path``.
+
+    ``fmt`` is ``"html"`` (a single self-contained file: inline figures, inline style, no network
+    requests) or ``"md"`` (Markdown for terminals and CI logs). Returns ``out_path``.
+    """
+    _check_format(fmt)
+    from normlab.fileio import atomic_write_text
+
+    report = load_report(db_path, study=study, target=target)
+    return atomic_write_text(Path(out_path), render(report, fmt))

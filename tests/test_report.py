@@ -1,0 +1,574 @@
+"""Tests for the study report: the model (normlab.report.study), HTML, Markdown and the CLI.
+
+A synthetic study with hand-written curves (2 variants x 3 seeds, plus a failed and a diverged
+run) is reported on; expected numbers are computed here from the same lists with numpy/scipy,
+independently of the code under test. BatchNorm is made clearly better so the verdict is
+decided. The same study is also written through the results database (normlab.experiments.store)
+and reported with ``write_report`` and ``normlab report``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as htmllib
+import math
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from normlab.errors import ConfigError
+
+# --------------------------------------------------------------------------------------------
+# The synthetic study
+# --------------------------------------------------------------------------------------------
+
+EVIL = "<script>alert(1)</script>"
+EVIL_HOST = '<img src=x onerror="window.__pwned=true">'
+
+# Validation accuracy per epoch, per seed. lenet5 seed 1 peaks before its last epoch (best != final).
+CURVES = {
+    "lenet5": {
+        0: [0.9312, 0.9705, 0.9801, 0.9850],
+        1: [0.9288, 0.9690, 0.9871, 0.9862],
+        2: [0.9330, 0.9712, 0.9796, 0.9841],
+    },
+    "lenet5-bn": {
+        0: [0.9603, 0.9840, 0.9889, 0.9901],
+        1: [0.9581, 0.9851, 0.9902, 0.9915],
+        2: [0.9615, 0.9833, 0.9895, 0.9908],
+    },
+}
+EPOCH_SECONDS = {"lenet5": 10.0, "lenet5-bn": 12.0}
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+def _config(variant: str, seed: int, **extra) -> dict:
+    from normlab.train import TrainConfig
+
+    return TrainConfig(model=variant, seed=seed, epochs=4, subset=2048, device="cpu", **extra).to_dict()
+
+
+def _epochs(variant: str, accs: list[float]) -> list[dict]:
+    return [dict(epoch=i + 1, train_loss=0.5 / (i + 1), train_accuracy=min(1.0, a + 0.004),
+                 val_loss=0.4 / (i + 1) + 0.03, val_accuracy=a, seconds=EPOCH_SECONDS[variant],
+                 train_seconds=EPOCH_SECONDS[variant] - 1, images_per_second=2000.0)
+            for i, a in enumerate(accs)]
+
+
+@dataclass
+class FakeRun:
+    """Stands in for normlab.experiments.store.RunRecord (same attributes)."""
+
+    id: int
+    study: str
+    variant: str
+    seed: int
+    config: dict
+    config_hash: str
+    status: str
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str = ""
+    normlab_version: str | None = "0.1.0"
+    git_rev: str | None = "1a2b3c4"
+    torch_version: str | None = "2.13.0+cpu"
+    device: str | None = "cpu"
+    host: str | None = "lab-box-7"
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    test_epoch: int | None = None
+    val_split_name: str | None = "test"
+    diverged_epoch: int | None = None
+    diverged_batch: int | None = None
+    epochs: list = field(default_factory=list)
+    train_loss_per_batch: list = field(default_factory=list)
+    val_loss_per_batch: list = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def val_accuracy(self) -> list[float]:
+        return [e["val_accuracy"] for e in self.epochs]
+
+    @property
+    def epoch_seconds(self) -> list[float]:
+        return [e["seconds"] for e in self.epochs]
+
+
+def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None = None) -> list[FakeRun]:
+    """The synthetic study as RunRecord-like objects; ``names`` renames variants."""
+    names = names or {}
+    runs, rid = [], 0
+    for variant, per_seed in CURVES.items():
+        for seed, accs in per_seed.items():
+            rid += 1
+            extra = {"val_split": 5000} if held_out else {}
+            runs.append(FakeRun(
+                id=rid, study="default", variant=names.get(variant, variant), seed=seed,
+                config=_config(variant, seed, **extra), config_hash=f"{rid:016x}", status="done",
+                started_at=T0 + 100 * rid, finished_at=T0 + 100 * rid + 45,
+                host=EVIL_HOST if evil and rid == 1 else "lab-box-7",
+                val_split_name="val" if held_out else "test",
+                test_accuracy=(accs[-1] - 0.001) if held_out else None, test_epoch=4 if held_out else None,
+                epochs=_epochs(variant, accs)))
+    a, b = names.get("lenet5", "lenet5"), names.get("lenet5-bn", "lenet5-bn")
+    runs.append(FakeRun(id=rid + 1, study="default", variant=a, seed=3, config=_config("lenet5", 3),
+                        config_hash="f" * 16, status="failed", started_at=T0 + 900, finished_at=T0 + 905,
+                        message=f"RuntimeError: worker crashed {EVIL}" if evil else "RuntimeError: worker crashed"))
+    runs.append(FakeRun(id=rid + 2, study="default", variant=b, seed=3, config=_config("lenet5-bn", 3),
+                        config_hash="e" * 16, status="diverged", started_at=T0 + 1000, finished_at=T0 + 1030,
+                        message="loss became nan", diverged_epoch=2, diverged_batch=17,
+                        epochs=_epochs("lenet5-bn", [0.95])))
+    return runs
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.2f}"
+
+
+def t_interval(values) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    half = sps.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return v.mean() - half, v.mean() + half
+
+
+@pytest.fixture(scope="module")
+def report():
+    from normlab.report import build_report
+
+    return build_report(fake_runs(evil=True), target=0.98, generated_at=T0 + 5000)
+
+
+@pytest.fixture(scope="module")
+def page(report) -> str:
+    from normlab.report import render_html
+
+    return render_html(report)
+
+
+@pytest.fixture(scope="module")
+def markdown(report) -> str:
+    from normlab.report import render_markdown
+
+    return render_markdown(report)
+
+
+def _text(page: str) -> str:
+    """The page's visible text with tags stripped and entities decoded (for number checks)."""
+    return htmllib.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+def test_model_sections_and_statistics(report):
+    anchors = [s.anchor for s in report.sections]
+    assert anchors == ["overview", "curves", "distribution", "statistics", "comparisons", "post", "problems",
+                       "config", "environment", "methods"]
+    assert list(report.summaries) == ["lenet5", "lenet5-bn"]
+    for variant, per_seed in CURVES.items():
+        s = report.summaries[variant]
+        finals = [c[-1] for c in per_seed.values()]
+        assert s.n_runs == 3
+        assert s.final.mean == pytest.approx(np.mean(finals))
+        assert s.final.std == pytest.approx(np.std(finals, ddof=1))
+        assert (s.final.t_ci.low, s.final.t_ci.high) == pytest.approx(t_interval(finals))
+        assert s.best.mean == pytest.approx(np.mean([max(c) for c in per_seed.values()]))
+    assert report.summaries["lenet5"].excluded == ((3, "failed"),)
+    assert report.summaries["lenet5-bn"].excluded == ((3, "diverged"),)
+    # B = lenet5-bn against A = lenet5, final then best.
+    assert [(c.a_name, c.b_name, c.metric) for c in report.comparisons] == [
+        ("lenet5", "lenet5-bn", "final"), ("lenet5", "lenet5-bn", "best")]
+    diffs = [CURVES["lenet5-bn"][s][-1] - CURVES["lenet5"][s][-1] for s in (0, 1, 2)]
+    assert report.comparisons[0].mean_difference == pytest.approx(np.mean(diffs))
+    assert report.comparisons[0].t_pvalue == pytest.approx(sps.ttest_rel(
+        [CURVES["lenet5-bn"][s][-1] for s in (0, 1, 2)], [CURVES["lenet5"][s][-1] for s in (0, 1, 2)]).pvalue)
+    assert report.comparisons[0].t_pvalue < 0.05
+    assert report.headline == [report.verdicts[0]]
+    assert report.headline[0].startswith(f"lenet5-bn raised final validation accuracy by {np.mean(diffs) * 100:.2f} pp")
+    # Figures: overlay, one curve figure per variant, distribution, paired differences; all PNG.
+    assert len(report.figures) == 5
+    assert all(f.png.startswith(b"\x89PNG\r\n\x1a\n") and f.width > 300 and f.caption for f in report.figures)
+
+
+def test_baseline_is_first_variant_in_general():
+    from normlab.report import build_report
+
+    runs = fake_runs(names={"lenet5": "lenet5:norm=group", "lenet5-bn": "lenet5:norm=layer"})
+    # A third variant that equals the baseline on every seed.
+    extra = [FakeRun(id=100 + s, study="default", variant="lenet5:norm=instance", seed=s, config=_config("lenet5", s),
+                     config_hash=f"{100 + s:016x}", status="done", epochs=_epochs("lenet5", c))
+             for s, c in CURVES["lenet5"].items()]
+    report = build_report(runs + extra, target=0.98)
+    assert [(c.a_name, c.b_name) for c in report.comparisons if c.metric == "final"] == [
+        ("lenet5:norm=group", "lenet5:norm=layer"), ("lenet5:norm=group", "lenet5:norm=instance")]
+    assert "No difference in final validation accuracy" in report.headline[1]
+    # No post section: neither lenet5 nor lenet5-bn is in the study.
+    assert "post" not in [s.anchor for s in report.sections]
+
+
+def test_lenet_pair_is_bn_against_plain_whatever_the_order():
+    from normlab.report import build_report
+
+    runs = fake_runs()
+    for r in runs:  # lenet5-bn ran first
+        r.id = -r.id if r.variant == "lenet5-bn" else r.id
+    report = build_report(runs, target=0.98)
+    assert (report.comparisons[0].a_name, report.comparisons[0].b_name) == ("lenet5", "lenet5-bn")
+
+
+def test_one_variant_headline_summarises_it():
+    from normlab.report import build_report
+
+    report = build_report([r for r in fake_runs() if r.variant == "lenet5"], target=0.98)
+    finals = [c[-1] for c in CURVES["lenet5"].values()]
+    assert report.comparisons == []
+    assert report.headline[0].startswith(f"lenet5: final validation (test set) accuracy {pct(np.mean(finals))}%")
+    assert "comparisons" not in [s.anchor for s in report.sections]
+
+
+def test_bad_input_is_a_config_error():
+    from normlab.report import build_report
+
+    with pytest.raises(ConfigError, match="no runs"):
+        build_report([], target=0.98)
+    with pytest.raises(ConfigError, match="fraction"):
+        build_report(fake_runs(), target=98)
+    runs = fake_runs()
+    runs[0].study = "other"
+    with pytest.raises(ConfigError, match="several studies"):
+        build_report(runs)
+
+
+def test_register_section_adds_a_section_before_the_appendix(monkeypatch):
+    from normlab.report import study as rs
+    from normlab.report import Section, build_report, register_section, render_html, render_markdown
+
+    monkeypatch.setattr(rs, "SECTION_BUILDERS", list(rs.SECTION_BUILDERS))
+
+    @register_section
+    def lr_section(runs, ctx):
+        lrs = {r.config["lr"] for r in runs}
+        if len(lrs) < 2:
+            return None  # only when its data exists
+        return Section("Accuracy vs learning rate", "lr", paragraphs=["reading"])
+
+    @register_section
+    def seeds_section(runs, ctx):
+        return Section("Seeds", "seeds", paragraphs=[f"{len(ctx.variants)} variants, seeds "
+                                                     f"{sorted({r.seed for r in runs})}"])
+
+    report = build_report(fake_runs(), target=0.98)
+    anchors = [s.anchor for s in report.sections]
+    assert "lr" not in anchors
+    assert anchors.index("seeds") == anchors.index("post") + 1
+    assert anchors.index("seeds") < anchors.index("problems")
+    assert report.section("seeds").paragraphs[0].text == "2 variants, seeds [0, 1, 2, 3]"
+    assert '<section id="seeds">' in render_html(report)
+    assert "Seeds" in render_markdown(report)
+
+    register_section(seeds_section, before="overview_section")
+    assert [s.anchor for s in build_report(fake_runs(), target=0.98).sections][0] == "seeds"
+    with pytest.raises(ConfigError, match="no registered section builder"):
+        register_section(lr_section, before="nope")
+
+
+def test_section_rejects_bad_anchor_and_blocks():
+    from normlab.report import Section
+
+    with pytest.raises(ConfigError, match="anchor"):
+        Section("x", 'a" onclick="x')
+    with pytest.raises(ConfigError, match="Paragraph, Table or ReportFigure"):
+        Section("x", "x", blocks=[42])
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+
+def test_html_embeds_figures_as_png_data_uris(page, report):
+    imgs = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(imgs) == len(report.figures) == 5
+    for data in imgs:
+        assert base64.b64decode(data).startswith(b"\x89PNG\r\n\x1a\n")
+    # Captions say what is drawn.
+    assert page.count("<figcaption>") == 5
+    assert "thin lines: individual seeds" in page and "95% t band" in page
+    assert "strip" in report.section("distribution").figures[0].alt.lower()
+
+
+def test_html_stats_table_numbers(page):
+    text = _text(page)
+    for variant, per_seed in CURVES.items():
+        finals = [c[-1] for c in per_seed.values()]
+        bests = [max(c) for c in per_seed.values()]
+        lo, hi = t_interval(finals)
+        assert f"{pct(np.mean(finals))} ± {pct(np.std(finals, ddof=1))}" in text
+        assert f"{pct(lo)} – {pct(hi)}" in text
+        assert f"{pct(np.mean(bests))} ± {pct(np.std(bests, ddof=1))}" in text
+    # n with exclusions, and the headline interval named.
+    assert "3 (+1 excluded)" in text
+    assert "The headline interval is the 95% Student-t interval" in text
+    assert "bootstrap interval" in text and "shown beside it" in text
+    # Epochs and time to target: lenet5 reaches 98% at epochs 3, 3, 4 (10 s each); BN at 2, 2, 2 (12 s each).
+    assert re.search(r"lenet5\s+3 of 3\s+3\.0\s+3\.33\s+3–4\s+30\.0\s+33\.3", text)
+    assert re.search(r"lenet5-bn\s+3 of 3\s+2\.0\s+2\.00\s+2–2\s+24\.0\s+24\.0", text)
+    # Numbers are right-aligned.
+    assert '<td class="r">' in page
+
+
+def test_html_verdict_and_comparison(page, report):
+    diffs = [CURVES["lenet5-bn"][s][-1] - CURVES["lenet5"][s][-1] for s in (0, 1, 2)]
+    verdict = report.verdicts[0]
+    assert htmllib.escape(verdict) in page
+    assert f"{np.mean(diffs) * 100:+.2f}" in _text(page)
+    # The headline box at the top holds the verdict.
+    head = page.split("<main>")[0]
+    assert 'class="headline"' in head and htmllib.escape(verdict) in head
+    assert "B = lenet5-bn (with BatchNorm) against A = lenet5" in _text(page)
+
+
+def test_html_post_values_beside_ours(page):
+    from normlab.experiments.compare import POST_REPORTED
+
+    text = _text(page)
+    for variant in ("lenet5", "lenet5-bn"):
+        post = POST_REPORTED[variant]
+        assert post["epoch1"] in text and post["final"] in text
+        assert pct(post["epoch1_value"]) in text
+        ep1 = np.mean([c[0] for c in CURVES[variant].values()])
+        last = np.mean([c[-1] for c in CURVES[variant].values()])
+        assert re.search(rf"{re.escape(variant)}\s+epoch 1\s+{re.escape(post['epoch1'])}\s+"
+                         rf"{pct(post['epoch1_value'])}\s+{pct(ep1)}", text)
+        assert re.search(rf"last epoch \(4\)\s+{re.escape(post['final'])}\s+"
+                         rf"{pct(post['final_value'])}\s+{pct(last)}", text)
+    assert "The post trained 10 epochs and these runs 4" in text
+    # lenet5-bn's epoch-1 mean (96.00%) is above the post's 95% and outside our interval.
+    assert re.search(r"lenet5-bn\s+epoch 1\s+just above 95%\s+95\.00\s+96\.00\s+[\d.]+ – [\d.]+\s+3\s+\+1\.00\s+ours above",
+                     text)
+
+
+def test_html_protocol_naming(page):
+    text = _text(page)
+    assert "the test set (the post's protocol" in text
+    assert "Protocol standard:" in text
+    # No held-out split here, so no separate test-accuracy table.
+    assert 'id="test"' not in page
+
+
+def test_html_test_accuracy_table_with_held_out_split():
+    from normlab.report import build_report, render_html
+
+    report = build_report(fake_runs(held_out=True), target=0.98)
+    text = _text(render_html(report))
+    assert "held-out validation split (the last 5000 training images)" in text
+    assert report.section("overview").tables[0].column("Validation on") == ["held-out split (5,000 images)"] * 2
+    sec = report.section("test")
+    finals = [c[-1] - 0.001 for c in CURVES["lenet5-bn"].values()]
+    assert f"{pct(np.mean(finals))} ± {pct(np.std(finals, ddof=1))}" in sec.tables[0].column("mean ± sd (%)")
+    assert "Test accuracy (evaluated once per run)" in text
+
+
+def test_html_configs_and_environment(page, report):
+    text = _text(page)
+    shared = dict(zip(*[report.section("config").tables[0].column(c) for c in ("Field", "Value")]))
+    assert shared["protocol"] == "standard" and shared["epochs"] == "4" and shared["subset"] == "2048"
+    assert "seed" not in shared and "model" not in shared
+    diff = report.section("config").tables[1]
+    assert diff.rows == [["model", "lenet5", "lenet5-bn"]]
+    env = dict(zip(*[report.section("environment").tables[0].column(c) for c in ("Item", "Value")]))
+    assert env["normlab version"] == "0.1.0" and env["git revision"] == "1a2b3c4"
+    assert env["torch version"] == "2.13.0+cpu" and env["device"] == "cpu"
+    assert env["host"] == f"{EVIL_HOST} (1 run), lab-box-7 (7 runs)"
+    assert env["first run started"] == "2023-11-14 22:15 UTC"
+    assert "2.13.0+cpu" in text
+
+
+def test_html_lists_failed_and_diverged_runs(report):
+    table = report.section("problems").tables[0]
+    assert table.column("Status") == ["failed", "diverged"]
+    assert table.column("Where")[1] == "epoch 2, batch 17"
+    assert table.column("Message") == [f"RuntimeError: worker crashed {EVIL}", "loss became nan"]
+
+
+def test_html_escapes_everything_embedded(page):
+    assert "<script" not in page.lower()
+    assert "onerror=" not in page.replace("onerror=&quot;", "")
+    assert htmllib.escape(EVIL) in page  # the message is shown, as text
+    assert htmllib.escape(EVIL_HOST) in page
+
+
+def test_html_escapes_variant_names():
+    from normlab.report import build_report, render_html, render_markdown
+
+    report = build_report(fake_runs(names={"lenet5-bn": EVIL}), target=0.98)
+    page = render_html(report)
+    assert "<script" not in page.lower()
+    assert htmllib.escape(EVIL) in page
+    assert not re.search(r"(?<!\\)<script", render_markdown(report))
+
+
+class _Tags(HTMLParser):
+    """Collects the real tags and attributes of a page (escaped text is not a tag)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+
+def test_html_makes_no_network_requests(page):
+    parser = _Tags()
+    parser.feed(page)
+    tags = parser.tags
+    assert {t for t, _ in tags} >= {"html", "style", "img", "table", "a"}
+    assert not {t for t, _ in tags} & {"script", "link", "iframe", "object", "embed", "base", "video", "audio"}
+    refs = [(t, k, v) for t, attrs in tags for k, v in attrs.items()
+            if k in ("src", "href", "srcset", "action", "poster", "data", "background")]
+    assert refs
+    for tag, attr, value in refs:
+        assert not re.match(r"(?i)\s*(https?:)?//", value), (tag, attr, value)
+        assert value.startswith("#") if attr == "href" else value.startswith("data:image/png;base64,"), value
+    for _, attrs in tags:
+        assert not any(k.startswith("on") for k in attrs)  # no event handlers
+        assert "url(" not in attrs.get("style", "")
+    # The raw file as a whole: no URL a browser would fetch, no @import.
+    assert not re.search(r"""(?i)(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    assert not re.search(r"(?i)url\(|@import", page)
+
+
+def test_html_has_toc_style_and_print_rules(page, report):
+    for s in report.sections:
+        assert f'<a href="#{s.anchor}">' in page and f'<section id="{s.anchor}">' in page
+    assert "<style>" in page and "@media print" in page and 'name="viewport"' in page
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------
+
+
+def test_markdown_has_the_same_content(markdown, report):
+    assert markdown.startswith("# Study report: default\n")
+    assert f"> **Verdict:** {report.verdicts[0]}" in markdown.replace("\\", "")
+    for s in report.sections:
+        assert re.search(rf"^## \d+\. {re.escape(s.title)}$", markdown, flags=re.M)
+    finals = [c[-1] for c in CURVES["lenet5-bn"].values()]
+    assert re.search(rf"^\| lenet5-bn \| 3 \(\+1 excluded\) \| {pct(np.mean(finals))} ± "
+                     rf"{pct(np.std(finals, ddof=1))} \|", markdown, flags=re.M)
+    assert "|---|---:|" in markdown  # numbers right-aligned
+    assert "*Figure 1 (in the HTML report):*" in markdown
+    assert "about 93%" in markdown
+    assert "\\<script>alert(1)\\</script>" in markdown  # a literal "<script>" in Markdown, not a tag
+    assert not re.search(r"(?<!\\)<(script|img)", markdown)
+    assert "p < 0.05" in markdown  # comparison signs stay readable in a terminal
+    assert "| Variant | Runs (n) | Final mean ± sd | Final 95% t-interval | Final 95% bootstrap | Best mean ± sd |" \
+        in markdown
+
+
+# --------------------------------------------------------------------------------------------
+# Through the results database: write_report and `normlab report`
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory) -> Path:
+    """The synthetic study written through the results database's API."""
+    store = pytest.importorskip("normlab.experiments.store",
+                                reason="normlab.experiments.store (the results database) is not available")
+    from normlab.train import RunResult
+
+    path = tmp_path_factory.mktemp("db") / "normlab.db"
+    with store.ResultsDB(path) as db:
+        for run in fake_runs(evil=True):
+            rid = db.start_run(study="default", variant=run.variant, seed=run.seed, config=run.config,
+                               config_hash=run.config_hash, device="cpu")
+            if run.status == "failed":
+                db.fail_run(rid, run.message)
+                continue
+            eps = run.epochs
+            result = RunResult(
+                config=run.config, train_loss_per_batch=[0.5, 0.4], val_loss_per_batch=[0.45, 0.35],
+                train_accuracy=[e["train_accuracy"] for e in eps], val_accuracy=[e["val_accuracy"] for e in eps],
+                train_loss=[e["train_loss"] for e in eps], val_loss=[e["val_loss"] for e in eps],
+                epoch_seconds=[e["seconds"] for e in eps], train_seconds=[e["train_seconds"] for e in eps],
+                images_per_second=[e["images_per_second"] for e in eps], val_split_name="test",
+                status=run.status, message=run.message, diverged_epoch=run.diverged_epoch,
+                diverged_batch=run.diverged_batch, device="cpu")
+            db.finish_run(rid, result.to_dict())
+    return path
+
+
+def test_write_report_from_database(db_path, tmp_path):
+    from normlab.experiments.store import ResultsDB
+    from normlab.report import write_report
+
+    out = write_report(db_path.parent, tmp_path / "out" / "report.html", target=0.98)
+    assert out == tmp_path / "out" / "report.html"
+    page = out.read_text(encoding="utf-8")
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 5
+    assert "lenet5-bn raised final validation accuracy" in page
+    text = _text(page)
+    finals = [c[-1] for c in CURVES["lenet5"].values()]
+    assert f"{pct(np.mean(finals))} ± {pct(np.std(finals, ddof=1))}" in text
+    assert "<script" not in page.lower() and htmllib.escape(EVIL) in page
+    # Whatever the database recorded about the environment is shown.
+    with ResultsDB(db_path, create=False) as db:
+        runs = db.list_runs("default", full=True)
+    for attr in ("normlab_version", "git_rev", "torch_version", "device", "host"):
+        for value in {getattr(r, attr) for r in runs} - {None, ""}:
+            assert htmllib.escape(str(value)) in page, attr
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # written atomically, nothing left behind
+
+    md = write_report(db_path, tmp_path / "report.md", fmt="md")
+    assert "> **Verdict:** lenet5-bn raised final validation accuracy" in md.read_text()
+
+
+def test_write_report_unknown_study_names_the_studies(db_path, tmp_path):
+    from normlab.report import write_report
+
+    with pytest.raises(ConfigError, match=r"no study 'nope'.*default"):
+        write_report(db_path, tmp_path / "r.html", study="nope")
+    with pytest.raises(ConfigError, match="format"):
+        write_report(db_path, tmp_path / "r.pdf", fmt="pdf")
+
+
+def test_cli_report_html_and_markdown(db_path, tmp_path, capsys):
+    from normlab.cli import main
+
+    out = tmp_path / "r.html"
+    assert main(["report", str(db_path), "--out", str(out), "--target", "0.98"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert str(out) in capsys.readouterr().out
+    assert main(["report", str(db_path.parent), "--format", "md", "--out", "-", "--study", "default"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# Study report: default")
+    assert "lenet5-bn raised final validation accuracy" in printed
+
+
+def test_cli_report_missing_database_exits_2_naming_it(tmp_path, capsys):
+    from normlab.cli import main
+
+    missing = tmp_path / "nowhere" / "normlab.db"
+    assert main(["report", str(missing), "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("normlab: error:") and str(missing) in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_report_stdout_needs_markdown(tmp_path, capsys):
+    from normlab.cli import main
+
+    assert main(["report", str(tmp_path), "--out", "-"]) == 2
+    assert "--format md" in capsys.readouterr().err
