@@ -1,0 +1,476 @@
+"""Finding a dataset's files on disk, downloading them from mirrors, and verifying them.
+
+Where the files of a dataset come from, in order:
+
+1. the ``data_dir`` argument, when given;
+2. otherwise the directory in the environment variable ``NORMLAB_DATA``, when set;
+3. otherwise the cache, ``$XDG_CACHE_HOME/normlab/<name>`` (``~/.cache/normlab/<name>``
+   when ``XDG_CACHE_HOME`` is unset);
+4. files missing from the cache are downloaded into it from the spec's mirrors, in turn.
+
+A directory provides a file when it holds either the decompressed name
+(``train-images-idx3-ubyte``) or the gzip one (``train-images-idx3-ubyte.gz``). A directory
+that the user chose (1 or 2) and that lacks files is an error naming the directory and the
+missing files: normlab does not silently fetch the data somewhere else. Pass
+``download=True`` to fetch the missing files into that directory instead.
+
+Downloads go to a temporary file in the target directory, are verified against the
+checksums of the DECOMPRESSED content (so a mirror that recompressed the files passes), and
+only then renamed into place: a partial or corrupt file is never left where a later run
+would trust it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from normlab import __version__
+from normlab.data.idx import gunzip_bytes, inspect_idx, read_decompressed
+from normlab.data.registry import FILE_KEYS, DatasetSpec, FileSpec, get_dataset_spec
+from normlab.errors import ConfigError, DownloadError, IDXFormatError
+
+__all__ = [
+    "ENV_VAR",
+    "DownloadConfig",
+    "FileCheck",
+    "cache_dir",
+    "data_directory",
+    "find_file",
+    "resolve_files",
+    "download_file",
+    "check_content",
+    "check_file",
+    "verify_files",
+]
+
+#: Environment variable naming a directory that holds the dataset's files.
+ENV_VAR = "NORMLAB_DATA"
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """How downloads behave.
+
+    ``timeout`` (seconds) bounds each network operation (connecting, each read); a mirror
+    that fails with a transient fault (timeout, connection error, HTTP 5xx, truncated
+    transfer) is tried ``retries`` more times, sleeping ``backoff * 2**attempt`` seconds in
+    between, before the next mirror is tried.
+    """
+
+    timeout: float = 30.0
+    retries: int = 2
+    backoff: float = 1.0
+    chunk_size: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ConfigError(f"download timeout must be > 0 seconds, got {self.timeout}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigError(f"download retries must be an integer >= 0, got {self.retries!r}")
+        if not self.backoff >= 0:
+            raise ConfigError(f"download backoff must be >= 0 seconds, got {self.backoff}")
+        if self.chunk_size <= 0:
+            raise ConfigError(f"download chunk_size must be > 0, got {self.chunk_size}")
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The result of checking one file of a dataset.
+
+    ``size``, ``md5`` and ``sha256`` describe the decompressed content (``None`` when the
+    file is missing or unreadable). ``checked`` names what was compared with the spec
+    (``size``, ``md5``, ``sha256``, ``gz-md5``, ``idx``); ``fault`` says what is wrong.
+    """
+
+    key: str
+    path: Path | None
+    size: int | None
+    md5: str | None
+    sha256: str | None
+    ok: bool
+    fault: str | None = None
+    checked: tuple[str, ...] = ()
+
+
+class _Transient(Exception):
+    """A fault worth retrying on the same mirror."""
+
+
+class _Permanent(Exception):
+    """A fault that retrying the same mirror will not fix."""
+
+
+class _WriteError(Exception):
+    """Writing the downloaded data to disk failed: no mirror can fix that."""
+
+
+def cache_dir(name: str) -> Path:
+    """The cache directory of dataset ``name``: ``$XDG_CACHE_HOME/normlab/<name>``.
+
+    Falls back to ``~/.cache`` when ``XDG_CACHE_HOME`` is unset, empty or relative (as the
+    XDG specification requires).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "normlab" / name
+
+
+def data_directory(name: str, data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Return the directory to use for dataset ``name`` and where that choice came from.
+
+    The second item is ``"argument"``, ``"NORMLAB_DATA"`` or ``"cache"``.
+    """
+    if data_dir is not None and str(data_dir) != "":
+        return Path(data_dir).expanduser(), "argument"
+    env = os.environ.get(ENV_VAR, "")
+    if env:
+        return Path(env).expanduser(), ENV_VAR
+    return cache_dir(name), "cache"
+
+
+def find_file(directory: Path, fspec: FileSpec) -> Path | None:
+    """The path of ``fspec`` in ``directory`` (decompressed name first, then ``.gz``), or None."""
+    for candidate in (directory / fspec.filename, directory / fspec.gz_name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _describe_source(directory: Path, source: str) -> str:
+    if source == "argument":
+        return f"data directory {directory}"
+    if source == ENV_VAR:
+        return f"directory {directory} (from ${ENV_VAR})"
+    return f"cache directory {directory}"
+
+
+def resolve_files(
+    name: str | DatasetSpec,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool | None = None,
+    config: DownloadConfig | None = None,
+    log: Log | None = None,
+) -> dict[str, Path]:
+    """Return the path of each of the dataset's four files, downloading missing ones if allowed.
+
+    ``download=None`` (the default) downloads only into the cache, i.e. when neither
+    ``data_dir`` nor ``$NORMLAB_DATA`` is given; ``True`` also downloads the missing files
+    into a chosen directory; ``False`` never downloads. Files that are found are returned as
+    they are (see :func:`verify_files` / ``verify=True`` in the loaders to check them);
+    downloaded files are always verified. Raises :class:`DownloadError` naming the directory
+    and the missing files when they may not be downloaded, or listing every URL tried and why
+    it failed when the download fails.
+    """
+    spec = get_dataset_spec(name)
+    directory, source = data_directory(spec.name, data_dir)
+    if directory.exists() and not directory.is_dir():
+        raise DownloadError(f"{_describe_source(directory, source)} is not a directory")
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for key in FILE_KEYS:
+        path = find_file(directory, spec.files[key])
+        if path is None:
+            missing.append(key)
+        else:
+            found[key] = path
+    if not missing:
+        return found
+    allowed = download if download is not None else source == "cache"
+    if not allowed:
+        names = ", ".join(f"{spec.files[k].filename} (or {spec.files[k].gz_name})" for k in missing)
+        if source == "argument":
+            command = f"normlab data download --dataset {spec.name} --data-dir {directory}"
+        else:
+            command = f"normlab data download --dataset {spec.name}"
+        hint = f"pass download=True or run `{command}` to fetch them into it"
+        raise DownloadError(
+            f"dataset {spec.name!r}: {_describe_source(directory, source)} lacks {names}; "
+            f"put the files there, or {hint}"
+        )
+    failures: list[str] = []
+    for key in missing:
+        try:
+            found[key] = download_file(spec, key, directory, config=config, log=log)
+        except DownloadError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise DownloadError("\n".join(failures))
+    return {key: found[key] for key in FILE_KEYS}
+
+
+def _fetch(url: str, fh, cfg: DownloadConfig) -> int:
+    """Stream ``url`` into the open file ``fh``; return the number of bytes."""
+    request = urllib.request.Request(url, headers={"User-Agent": f"normlab/{__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=cfg.timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = 0
+            while True:
+                block = response.read(cfg.chunk_size)
+                if not block:
+                    break
+                try:
+                    fh.write(block)
+                except OSError as exc:
+                    raise _WriteError(exc) from exc
+                total += len(block)
+    except ValueError as exc:  # urllib rejects malformed URLs with ValueError
+        raise _Permanent(f"invalid URL ({exc})") from None
+    except urllib.error.HTTPError as exc:
+        reason = f"HTTP {exc.code} {exc.reason}"
+        if 500 <= exc.code < 600 or exc.code in (408, 429):
+            raise _Transient(reason) from None
+        raise _Permanent(reason) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise _Transient(f"timed out after {cfg.timeout:g} s") from None
+        if isinstance(exc.reason, socket.gaierror):
+            raise _Permanent(f"host not found ({exc.reason})") from None
+        raise _Transient(f"connection failed ({exc.reason})") from None
+    except TimeoutError:
+        raise _Transient(f"timed out after {cfg.timeout:g} s") from None
+    except http.client.IncompleteRead as exc:
+        raise _Transient(
+            f"truncated transfer: got {len(exc.partial)} more bytes, expected {exc.expected} more"
+        ) from None
+    except (http.client.HTTPException, ConnectionError) as exc:
+        raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from None
+    except _WriteError:
+        raise
+    except OSError as exc:  # other socket or TLS errors while reading
+        raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from None
+    if length is not None and length.isdigit() and total != int(length):
+        raise _Transient(f"truncated transfer: got {total} of {length} bytes")
+    return total
+
+
+def download_file(
+    spec: DatasetSpec | str,
+    key: str,
+    directory: str | os.PathLike,
+    *,
+    config: DownloadConfig | None = None,
+    log: Log | None = None,
+) -> Path:
+    """Download file ``key`` of ``spec`` into ``directory``, trying each mirror in turn.
+
+    The data go to a temporary file in ``directory``, are verified with :func:`check_content`
+    and are renamed into place only when they pass. Returns the final path. Raises
+    :class:`DownloadError` listing every URL tried and why each failed; no temporary file is
+    left behind in any case.
+    """
+    spec = get_dataset_spec(spec)
+    cfg = config or DownloadConfig()
+    fspec = spec.files[key]
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create the data directory {directory}: {exc}") from None
+    tried: list[str] = []
+    for mirror in spec.mirrors:
+        url = spec.url(mirror, key)
+        reason = "not tried"
+        for attempt in range(cfg.retries + 1):
+            if attempt:
+                time.sleep(cfg.backoff * 2 ** (attempt - 1))
+            if log:
+                retry = f" (attempt {attempt + 1} of {cfg.retries + 1})" if attempt else ""
+                log(f"downloading {url}{retry}")
+            try:
+                fd, tmp_name = tempfile.mkstemp(
+                    prefix=f".{fspec.gz_name}.", suffix=".part", dir=directory
+                )
+            except OSError as exc:
+                raise DownloadError(
+                    f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {exc}"
+                ) from None
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    _fetch(url, fh, cfg)
+                    try:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    except OSError as exc:
+                        raise _WriteError(exc) from exc
+                is_gzip = _verify_download(fspec, tmp, url)
+                # Keep the name that matches the content: a mirror may serve it uncompressed.
+                final = directory / (fspec.gz_name if is_gzip else fspec.filename)
+                os.replace(tmp, final)
+                if log:
+                    log(f"saved {final}")
+                return final
+            except _Transient as exc:
+                reason = str(exc)
+                if attempt < cfg.retries:
+                    continue
+                if cfg.retries:
+                    reason += f" ({cfg.retries + 1} attempts)"
+            except _Permanent as exc:
+                reason = str(exc)
+            except (_WriteError, OSError) as exc:  # disk full, permissions, ...
+                cause = exc.args[0] if isinstance(exc, _WriteError) else exc
+                raise DownloadError(
+                    f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {cause}"
+                ) from None
+            finally:
+                tmp.unlink(missing_ok=True)
+            break
+        tried.append(f"  {url}: {reason}")
+        if log:
+            log(f"failed {url}: {reason}")
+    listing = "\n".join(tried) if tried else "  (the dataset lists no mirrors)"
+    raise DownloadError(
+        f"could not download {spec.name} file {fspec.gz_name} into {directory}; tried:\n{listing}"
+    )
+
+
+def _verify_download(fspec: FileSpec, tmp: Path, url: str) -> bool:
+    """Raise :class:`_Permanent` unless the data downloaded into ``tmp`` match ``fspec``.
+
+    Returns whether the data are gzip-compressed.
+    """
+    raw = tmp.read_bytes()
+    is_gzip = raw[:2] == b"\x1f\x8b"
+    name = "downloaded " + fspec.gz_name  # the URL heads the error line already
+    try:
+        content = gunzip_bytes(raw, name) if is_gzip else np.frombuffer(raw, dtype=np.uint8)
+    except IDXFormatError as exc:
+        raise _Permanent(f"verification failed: {exc}") from None
+    gz_md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest() if is_gzip else None
+    del raw
+    _, _, fault, _ = check_content(fspec, content, gz_md5=gz_md5, name=name)
+    if fault:
+        raise _Permanent(f"verification failed: {fault}")
+    return is_gzip
+
+
+def _hashes(content: np.ndarray) -> tuple[str, str]:
+    # hashlib releases the GIL on large buffers, so both digests could run in parallel, but
+    # at ~0.1 s for the largest MNIST file the thread start-up is not worth it.
+    return hashlib.md5(content, usedforsecurity=False).hexdigest(), hashlib.sha256(
+        content
+    ).hexdigest()
+
+
+def check_content(
+    fspec: FileSpec,
+    content: np.ndarray,
+    *,
+    gz_md5: str | None = None,
+    name: str = "<content>",
+) -> tuple[str, str, str | None, tuple[str, ...]]:
+    """Compare decompressed ``content`` with ``fspec``; return ``(md5, sha256, fault, checked)``.
+
+    Known values are compared: the size, the MD5 and the SHA-256 of the decompressed bytes,
+    and the IDX structure. When the spec has no decompressed checksum, the MD5 of the ``.gz``
+    file as served by the original mirrors is compared instead, if the caller passes the
+    file's ``gz_md5``. ``fault`` is None when everything compared equal.
+    """
+    md5, sha256 = _hashes(content)
+    checked: list[str] = []
+    faults: list[str] = []
+    if fspec.size is not None:
+        checked.append("size")
+        if len(content) != fspec.size:
+            faults.append(f"size {len(content)} bytes, expected {fspec.size}")
+    if fspec.md5:
+        checked.append("md5")
+        if md5 != fspec.md5:
+            faults.append(f"MD5 {md5}, expected {fspec.md5}")
+    if fspec.sha256:
+        checked.append("sha256")
+        if sha256 != fspec.sha256:
+            faults.append(f"SHA-256 {sha256}, expected {fspec.sha256}")
+    if not fspec.has_content_hash and fspec.gz_md5 and gz_md5 is not None:
+        checked.append("gz-md5")
+        if gz_md5 != fspec.gz_md5:
+            faults.append(
+                f"MD5 of the .gz file {gz_md5}, expected the published {fspec.gz_md5} "
+                f"(no checksum of the decompressed file is published, so a recompressed "
+                f"copy cannot be verified)"
+            )
+    try:
+        inspect_idx(content, name)
+        checked.append("idx")
+    except IDXFormatError as exc:
+        faults.append(str(exc))
+    return md5, sha256, ("; ".join(faults) or None), tuple(checked)
+
+
+def check_file(
+    spec: DatasetSpec | str,
+    key: str,
+    path: str | os.PathLike,
+    *,
+    content: np.ndarray | None = None,
+) -> FileCheck:
+    """Read, decompress and check file ``key`` of ``spec`` at ``path``; never raises for bad data.
+
+    Pass ``content`` (from :func:`~normlab.data.idx.read_decompressed`) when it is already in
+    memory, to avoid decompressing the file twice.
+    """
+    spec = get_dataset_spec(spec)
+    fspec = spec.files[key]
+    path = Path(path)
+    try:
+        if content is None:
+            content = read_decompressed(path)
+        gz_md5 = None
+        if not fspec.has_content_hash and fspec.gz_md5:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+            if raw[:2] == b"\x1f\x8b":
+                gz_md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+    except (IDXFormatError, OSError) as exc:
+        return FileCheck(key, path, None, None, None, False, str(exc))
+    md5, sha256, fault, checked = check_content(fspec, content, gz_md5=gz_md5, name=str(path))
+    return FileCheck(key, path, len(content), md5, sha256, fault is None, fault, checked)
+
+
+def verify_files(
+    name: str | DatasetSpec, data_dir: str | os.PathLike | None = None
+) -> list[FileCheck]:
+    """Check every file of ``name`` where :func:`resolve_files` would look; download nothing.
+
+    Returns one :class:`FileCheck` per file in the order train images, train labels, test
+    images, test labels; missing files are reported as faults.
+    """
+    spec = get_dataset_spec(name)
+    directory, source = data_directory(spec.name, data_dir)
+    checks = []
+    for key in FILE_KEYS:
+        fspec = spec.files[key]
+        path = find_file(directory, fspec)
+        if path is None:
+            checks.append(
+                FileCheck(
+                    key,
+                    None,
+                    None,
+                    None,
+                    None,
+                    False,
+                    f"missing: neither {fspec.filename} nor {fspec.gz_name} in "
+                    f"{_describe_source(directory, source)}",
+                )
+            )
+        else:
+            checks.append(check_file(spec, key, path))
+    return checks
