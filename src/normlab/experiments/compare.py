@@ -72,7 +72,7 @@ def comparison_table(result: CompareResult) -> list[dict[str, str]]:
             "model": name,
             "epoch 1": f"{run.val_accuracy[0] * 100:.2f}%" if run.val_accuracy else "-",
             "post, epoch 1": post.get("epoch1", "-"),
-            f"epoch {len(run.val_accuracy)}": f"{run.val_accuracy[-1] * 100:.2f}%" if run.val_accuracy else "-",
+            "last epoch": f"{run.val_accuracy[-1] * 100:.2f}% ({len(run.val_accuracy)})" if run.val_accuracy else "-",
             "post, epoch 10": post.get("final", "-"),
             "status": run.status,
         })

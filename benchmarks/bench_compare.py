@@ -1,0 +1,71 @@
+"""End-to-end speed of ``normlab compare --protocol blog`` against the post's own pipeline.
+
+Both run side by side in this one process tree, on the same data, so the ratio is meaningful on
+a noisy machine. ``normlab compare`` is timed as a subprocess, start-up included (end to end).
+
+    NORMLAB_DATA=../shared/datasets/mnist python benchmarks/bench_compare.py --epochs 10
+
+``--workers`` lists the normlab configurations to time: 2 (two processes, one thread each,
+the default on a 2-core CPU) and 1 (the models in turn, torch's default threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def time_normlab(epochs: int, workers: int, out: str) -> dict:
+    cmd = [sys.executable, "-m", "normlab", "compare", "--protocol", "blog", "--epochs", str(epochs),
+           "--workers", str(workers), "--device", "cpu", "--quiet", "--out", out]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"normlab compare failed:\n{proc.stdout}\n{proc.stderr}")
+    metrics = json.loads(Path(out, "metrics.json").read_text())
+    return {"seconds": seconds, "final_val_accuracy": {k: v["val_accuracy"][-1] for k, v in metrics["runs"].items()},
+            "peak_rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per model (default: %(default)s)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 1], help="normlab worker counts to time (default: 2 1)")
+    parser.add_argument("--skip-baseline", action="store_true", help="time normlab only")
+    args = parser.parse_args()
+    data_dir = os.environ.get("NORMLAB_DATA")
+    if not data_dir:
+        raise SystemExit("set NORMLAB_DATA to the MNIST folder")
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in args.workers:
+            rows[f"normlab compare --protocol blog, {w} worker(s)"] = time_normlab(args.epochs, w, f"{tmp}/w{w}")
+    if not args.skip_baseline:
+        import post_baseline
+
+        start = time.perf_counter()
+        base = post_baseline.run(data_dir, args.epochs)
+        rows["post's pipeline (baseline)"] = {"seconds": time.perf_counter() - start,
+                                              "final_val_accuracy": {k: base[k]["val_accuracy"][-1] for k in ("lenet5", "lenet5-bn")}}
+    base_s = rows.get("post's pipeline (baseline)", {}).get("seconds")
+    print(f"{'configuration':48s} {'seconds':>9s} {'speed-up':>9s}  final val acc")
+    for name, row in rows.items():
+        ratio = f"{base_s / row['seconds']:.2f}x" if base_s else "-"
+        accs = ", ".join(f"{k} {v:.3f}" for k, v in row["final_val_accuracy"].items())
+        print(f"{name:48s} {row['seconds']:9.1f} {ratio:>9s}  {accs}")
+    peak = max((r.get("peak_rss_children_mb", 0) for r in rows.values()), default=0)
+    print(f"peak RSS of the largest normlab process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
