@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# LeNet-5's layers are too small for intra-op threads to pay off, and on a busy machine
+# OpenMP's spinning threads slow the tests down many times over; one thread keeps them fast.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
