@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from normlab.cli._common import add_train_args, config_from_args, epoch_line
 from normlab.experiments.compare import DEFAULT_MODELS, comparison_table, format_table, run_compare, write_outputs
@@ -45,7 +46,8 @@ def run(args) -> int:
     if not args.quiet:
         print(f"training {', '.join(args.models)} ({base.protocol} protocol, {base.epochs} epochs, "
               f"{workers} worker(s))...", flush=True)
-    result = run_compare(base, args.models, workers=workers, data_dir=args.data_dir, on_done=on_done)
+    result = run_compare(base, args.models, workers=workers, data_dir=args.data_dir,
+                         checkpoint_dir=Path(args.out) / "checkpoints", on_done=on_done)
     written = write_outputs(args.out, result)
     print()
     print(format_table(comparison_table(result)))

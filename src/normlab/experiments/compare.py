@@ -44,6 +44,7 @@ def run_compare(
     *,
     workers: int = 1,
     data_dir: str | None = None,
+    checkpoint_dir: str | Path | None = None,
     on_done: Callable[[TaskOutcome], None] | None = None,
 ) -> CompareResult:
     """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights).
