@@ -7,6 +7,7 @@ from pathlib import Path
 
 from normlab.cli._common import add_train_args, config_from_args, epoch_line
 from normlab.experiments.compare import DEFAULT_MODELS, comparison_table, format_table, run_compare, write_outputs
+from normlab.errors import ConfigError
 from normlab.experiments.engines.local import default_workers
 
 
@@ -23,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes, one torch thread each; 1 trains the models in turn "
                         "with all threads (default: one per core on the CPU, 1 on a GPU)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="N > 1 makes it a small study over seeds 0..N-1: results in OUT/normlab.db and "
+                        "OUT/report.html with statistics and a verdict (default: one run per model)")
     p.set_defaults(func=run)
 
 
@@ -30,6 +34,10 @@ def run(args) -> int:
     """Run the comparison, write the outputs, print the table."""
     base = config_from_args(args)
     workers = args.workers or default_workers(base.device)
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds must be a positive count, got {args.seeds}")
+    if args.seeds and args.seeds > 1:
+        return _run_study(args, base, workers)
 
     def on_done(outcome):
         if args.quiet:
@@ -53,3 +61,32 @@ def run(args) -> int:
     print(format_table(comparison_table(result)))
     print(f"\n{result.seconds:.1f}s; wrote {len(written)} files to {args.out}")
     return 1 if result.errors or any(r.status != "done" for r in result.results.values()) else 0
+
+
+def _run_study(args, base, workers: int) -> int:
+    """``--seeds N``: the comparison as a paired-seed study with statistics and the report."""
+    from normlab.experiments.study import StudySpec, Variant, run_study
+    from normlab.report import build_report, write_report
+    from normlab.experiments.store import ResultsDB
+
+    spec = StudySpec(name="compare", variants=[Variant.parse(m) for m in args.models],
+                     seeds=list(range(args.seeds)), base=base)
+    if not args.quiet:
+        print(f"study: {', '.join(args.models)} x {args.seeds} seeds ({base.protocol} protocol, "
+              f"{base.epochs} epochs, {workers} worker(s))...", flush=True)
+
+    def on_event(kind, payload, progress):
+        if kind == "done" and not args.quiet:
+            from normlab.cli.study import _run_line
+
+            print(_run_line(payload), flush=True)
+
+    outcome = run_study(spec, args.out, workers=workers, data_dir=args.data_dir, on_event=on_event)
+    report = write_report(outcome.db_path, Path(args.out) / "report.html", study=spec.name)
+    with ResultsDB(outcome.db_path) as db:
+        runs = db.list_runs(spec.name)
+    print()
+    for line in build_report(runs, target=0.98).verdicts:
+        print(line)
+    print(f"\n{outcome.seconds:.1f}s; database {outcome.db_path}; report {report}")
+    return 1 if outcome.progress.failed else 0
