@@ -46,7 +46,7 @@ class ConvolutionalNeuralNet:
         apply_blog_init(self.network)
         train_loader = BatchLoader(training_set, batch_size, device=self.device)
         val_loader = BatchLoader(validation_set, batch_size, device=self.device)
-        train_eval = BatchLoader(training_set, max(batch_size, 1000), device=self.device)
+        train_eval = BatchLoader(training_set, max(batch_size, 256), device=self.device)
         self.result = fit(
             self.network, self.optimizer, loss_function, train_loader, val_loader,
             epochs=epochs, protocol=PROTOCOLS["blog"], result=RunResult(config={}),
