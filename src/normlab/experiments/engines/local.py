@@ -27,6 +27,7 @@ class RunTask:
     data_dir: str | None = None
     checkpoint_path: str | None = None
     threads: int | None = None  # torch threads in the worker; None leaves torch's default
+    resume: bool = True  # continue from checkpoint_path when it exists (a study's redo)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,10 +50,12 @@ def _splits_for(config, data_dir):
     return _DATA_CACHE[key]
 
 
-def execute_task(task: RunTask) -> dict[str, Any]:
+def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
     """Run one task in this process and return ``RunResult.to_dict()``.
 
-    The data is loaded once per process and reused by later tasks with the same data settings.
+    The data is loaded once per process and reused by later tasks with the same data settings,
+    unless the caller passes ``splits`` (the Ray engine passes the copy that every worker on a
+    node shares through Ray's object store). ``callbacks`` are added to the run's own.
     """
     import torch
 
@@ -61,14 +64,15 @@ def execute_task(task: RunTask) -> dict[str, Any]:
     if task.threads is not None:
         torch.set_num_threads(task.threads)
     config = TrainConfig.from_dict(task.config)
-    splits = _splits_for(config, task.data_dir)
-    callbacks = []
+    if splits is None:
+        splits = _splits_for(config, task.data_dir)
+    callbacks = list(callbacks)
     if task.extra.get("tensorboard"):
         from normlab.train.tensorboard import TensorBoardCallback
 
         callbacks.append(TensorBoardCallback(task.extra["tensorboard"]))
     result = train(config, splits=splits, checkpoint_path=task.checkpoint_path,
-                   resume=task.checkpoint_path is not None, progress=False, callbacks=callbacks)
+                   resume=task.resume and task.checkpoint_path is not None, progress=False, callbacks=callbacks)
     return result.to_dict()
 
 
