@@ -31,8 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--name", default=None, help="study name inside the database (default: the preset's name or 'default')")
     p.add_argument("--out", default="runs/study", help="output folder for normlab.db, checkpoints and the report (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None,
-                   help="worker processes for the local engine, one torch thread each on the CPU "
-                        "(default: one per core on the CPU, 1 with a GPU)")
+                   help="local engine: worker processes, one torch thread each on the CPU (default: one per "
+                        "core on the CPU, 1 with a GPU); ray engine: runs in flight (default: as many as the "
+                        "cluster's free CPUs or GPUs fit)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="where runs execute (default: %(default)s)")
     p.add_argument("--address", default=None, help="Ray cluster address, or 'auto' (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each Ray task asks for (default: %(default)s)")
