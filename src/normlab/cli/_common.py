@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from normlab.diagnostics import DEFAULT_EVERY
 from normlab.train import TrainConfig
 
 _DEFAULTS = TrainConfig()
@@ -38,6 +39,41 @@ def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True) -> No
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (default: off)")
+    d = parser.add_argument_group("diagnostics (opt-in measurements, stored in the results; see normlab.diagnostics)")
+    for flag, what in _DIAGNOSTIC_FLAGS.items():
+        d.add_argument(f"--record-{flag}", type=_every, nargs="?", const=DEFAULT_EVERY[flag.replace("-", "_")],
+                       default=None, metavar="EVERY",
+                       help=f"record {what} every EVERY steps and at step 0 (EVERY defaults to "
+                            f"{DEFAULT_EVERY[flag.replace('-', '_')]}; 0 switches it off, e.g. a preset's) (default: off)")
+
+
+_DIAGNOSTIC_FLAGS = {
+    "activations": "the 15/50/85th percentiles, mean and std of the input to each nonlinearity",
+    "smoothness": "the loss range, gradient predictiveness and beta-smoothness along the gradient "
+                  "(9 forward/backward passes per record)",
+    "grad-norms": "per-parameter gradient norms",
+}
+
+
+def _every(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of steps >= 0 (0: off), got {text!r}")
+    return value
+
+
+def diagnostics_from_args(args: argparse.Namespace) -> dict:
+    """``TrainConfig.diagnostics`` from the ``--record-*`` flags (a flag given as 0 is left out)."""
+    out = {}
+    for flag in _DIAGNOSTIC_FLAGS:
+        name = flag.replace("-", "_")
+        every = getattr(args, f"record_{name}", None)
+        if every:
+            out[name] = {"every": every}
+    return out
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
@@ -46,16 +82,15 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
         model=getattr(args, "model", _DEFAULTS.model), dataset=args.dataset, protocol=args.protocol,
         optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         transform=args.transform, standardize=args.standardize, val_split=args.val_split, subset=args.subset,
-        device=args.device, threads=args.threads,
+        device=args.device, threads=args.threads, diagnostics=diagnostics_from_args(args),
     )
     fields.update(overrides)
     return TrainConfig(**fields)
 
 
-def epoch_line(name: str, epoch: int, result) -> str:
-    """One summary line after an epoch, like the post's."""
-    i = epoch - 1
-    return (f"{name} epoch {epoch}: training_loss: {result.train_loss[i]:.4f}  "
-            f"training_accuracy: {result.train_accuracy[i]:.3f}  validation_loss: {result.val_loss[i]:.4f}  "
-            f"validation_accuracy: {result.val_accuracy[i]:.3f}  ({result.epoch_seconds[i]:.1f}s, "
-            f"{result.images_per_second[i]:.0f} img/s)")
+def epoch_line(name: str, epoch: int, summary: dict[str, float]) -> str:
+    """One summary line after an epoch, like the post's (``summary`` from ``epoch_summary``)."""
+    return (f"{name} epoch {epoch}: training_loss: {summary['train_loss']:.4f}  "
+            f"training_accuracy: {summary['train_accuracy']:.3f}  validation_loss: {summary['val_loss']:.4f}  "
+            f"validation_accuracy: {summary['val_accuracy']:.3f}  ({summary['seconds']:.1f}s, "
+            f"{summary['images_per_second']:.0f} img/s)")

@@ -40,22 +40,18 @@ def run(args) -> int:
         return _run_study(args, base, workers)
 
     def on_done(outcome):
-        if args.quiet:
-            return
-        if outcome.error:
+        if outcome.error and not args.quiet:
             print(f"{outcome.task.key}: failed: {outcome.error}", file=sys.stderr)
-            return
-        from normlab.train import RunResult
 
-        run_ = RunResult.from_dict(outcome.result)
-        for epoch in range(1, run_.epochs_done + 1):
-            print(epoch_line(outcome.task.key, epoch, run_))
+    def on_epoch(key, epoch, summary):
+        if not args.quiet:
+            print(epoch_line(key, epoch, summary), flush=True)
 
     if not args.quiet:
         print(f"training {', '.join(args.models)} ({base.protocol} protocol, {base.epochs} epochs, "
               f"{workers} worker(s))...", flush=True)
     result = run_compare(base, args.models, workers=workers, data_dir=args.data_dir,
-                         checkpoint_dir=Path(args.out) / "checkpoints", on_done=on_done)
+                         checkpoint_dir=Path(args.out) / "checkpoints", on_done=on_done, on_epoch=on_epoch)
     written = write_outputs(args.out, result)
     print()
     print(format_table(comparison_table(result)))

@@ -46,6 +46,7 @@ def run_compare(
     data_dir: str | None = None,
     checkpoint_dir: str | Path | None = None,
     on_done: Callable[[TaskOutcome], None] | None = None,
+    on_epoch: Callable[[str, int, dict], None] | None = None,
 ) -> CompareResult:
     """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights).
 
@@ -56,7 +57,7 @@ def run_compare(
     tasks = [RunTask(key=m, config=base.replace(model=m).to_dict(), data_dir=data_dir, threads=threads)
              for m in models]
     start = time.perf_counter()
-    outcomes = run_local(tasks, workers=min(workers, len(tasks)), on_done=on_done)
+    outcomes = run_local(tasks, workers=min(workers, len(tasks)), on_done=on_done, on_epoch=on_epoch)
     seconds = time.perf_counter() - start
     by_key = {o.task.key: o for o in outcomes}
     results = {m: RunResult.from_dict(by_key[m].result) for m in models if by_key[m].result is not None}

@@ -63,3 +63,16 @@ class RunResult:
             "training_accuracy_per_epoch": [round(a, 3) for a in self.train_accuracy],
             "validation_accuracy_per_epoch": [round(a, 3) for a in self.val_accuracy],
         }
+
+
+def epoch_summary(result: RunResult, epoch: int) -> dict[str, float]:
+    """The numbers of one finished epoch (1-based), for progress lines and live views."""
+    i = epoch - 1
+    return {
+        "train_loss": result.train_loss[i],
+        "train_accuracy": result.train_accuracy[i],
+        "val_loss": result.val_loss[i],
+        "val_accuracy": result.val_accuracy[i],
+        "seconds": result.epoch_seconds[i],
+        "images_per_second": result.images_per_second[i],
+    }

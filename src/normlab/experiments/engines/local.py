@@ -12,10 +12,12 @@ import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from queue import Empty
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 _DATA_CACHE: dict[tuple, Any] = {}
+_EVENTS = None  # in a worker: the queue that carries epoch summaries to the driver
 
 
 @dataclass
@@ -67,6 +69,8 @@ def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
     if splits is None:
         splits = _splits_for(config, task.data_dir)
     callbacks = list(callbacks)
+    if _EVENTS is not None:
+        callbacks.append(_EpochReporter(_EVENTS, task.key))
     if task.extra.get("tensorboard"):
         from normlab.train.tensorboard import TensorBoardCallback
 
@@ -91,11 +95,16 @@ def run_local(
     workers: int = 1,
     on_start: Callable[[RunTask], None] | None = None,
     on_done: Callable[[TaskOutcome], None] | None = None,
+    on_epoch: Callable[[str, int, dict[str, float]], None] | None = None,
+    max_retries: int = 1,
 ) -> list[TaskOutcome]:
     """Run ``tasks`` on ``workers`` processes (in this process when ``workers == 1``).
 
     Outcomes stream to ``on_done`` as tasks finish, in completion order; the full list is also
-    returned. A task that raises is reported with its error and the others go on.
+    returned. ``on_epoch(key, epoch, summary)`` hears of every finished epoch while runs go on
+    (:func:`normlab.train.result.epoch_summary`). A task that raises is reported with its error
+    and the others go on. A worker process that dies takes the pool down with it: the tasks in
+    flight are retried (``max_retries`` times) in a fresh pool, the rest carry on there.
     """
     tasks = list(tasks)
     outcomes: list[TaskOutcome] = []
@@ -106,38 +115,89 @@ def run_local(
             on_done(outcome)
 
     if workers <= 1:
+        callbacks = [_EpochReporter(on_epoch)] if on_epoch else []
         for task in tasks:
             if on_start:
                 on_start(task)
+            for cb in callbacks:
+                cb.key = task.key
             try:
-                finish(TaskOutcome(task, execute_task(task)))
+                finish(TaskOutcome(task, execute_task(task, callbacks=callbacks)))
             except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the study goes on
                 finish(TaskOutcome(task, None, f"{type(exc).__name__}: {exc}"))
         return outcomes
 
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    events = ctx.Queue() if on_epoch else None
+    queue = list(tasks)
+    attempts: dict[str, int] = {}
+
+    def drain() -> None:
+        while events is not None:
+            try:
+                key, epoch, summary = events.get_nowait()
+            except Empty:
+                return
+            on_epoch(key, epoch, summary)
+
+    while queue:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(events,))
         pending: dict[Future, RunTask] = {}
-        queue = list(tasks)
-
-        def submit_next() -> None:
-            task = queue.pop(0)
-            if on_start:
-                on_start(task)
-            pending[pool.submit(execute_task, task)] = task
-
-        while queue and len(pending) < workers:
-            submit_next()
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = pending.pop(future)
-                try:
-                    finish(TaskOutcome(task, future.result()))
-                except BrokenProcessPool as exc:
-                    finish(TaskOutcome(task, None, f"worker process died: {exc}"))
-                except Exception as exc:  # noqa: BLE001
-                    finish(TaskOutcome(task, None, f"{type(exc).__name__}: {exc}"))
-                if queue:
-                    submit_next()
+        lost: list[RunTask] = []
+        try:
+            while (queue or pending) and not lost:
+                while queue and len(pending) < workers:
+                    task = queue.pop(0)
+                    attempts[task.key] = attempts.get(task.key, 0) + 1
+                    if on_start:
+                        on_start(task)
+                    pending[pool.submit(execute_task, task)] = task
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                drain()
+                for future in done:
+                    task = pending.pop(future)
+                    try:
+                        finish(TaskOutcome(task, future.result()))
+                    except BrokenProcessPool:
+                        lost.append(task)
+                    except Exception as exc:  # noqa: BLE001
+                        finish(TaskOutcome(task, None, f"{type(exc).__name__}: {exc}"))
+            # A worker that dies (killed, out of memory) breaks the whole pool and every task in
+            # flight with it; which one it ran cannot be told, so each is retried once in a fresh
+            # pool (from its checkpoint, if it has one) and fails only if it breaks a pool again.
+            for task in [*lost, *pending.values()]:
+                if attempts[task.key] > max_retries:
+                    finish(TaskOutcome(task, None, "worker process died (killed, or out of memory)"))
+                else:
+                    queue.insert(0, task)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            drain()
     return outcomes
+
+
+def _init_worker(events) -> None:
+    global _EVENTS
+    _EVENTS = events
+
+
+class _EpochReporter:
+    """Send a summary of each finished epoch to the driver (a queue in workers, a call in-process)."""
+
+    def __init__(self, sink, key: str = ""):
+        self.sink = sink
+        self.key = key
+
+    def __getattr__(self, name):  # the Callback hooks this reporter does not use
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_epoch_end(self, epoch, result) -> None:
+        from normlab.train.result import epoch_summary
+
+        summary = epoch_summary(result, epoch)
+        if callable(self.sink):
+            self.sink(self.key, epoch, summary)
+        else:
+            self.sink.put((self.key, epoch, summary))

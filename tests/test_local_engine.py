@@ -1,0 +1,76 @@
+"""The local engine: worker processes, streaming outcomes and epoch events, and worker death."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from normlab.experiments.engines.local import RunTask, run_local
+from normlab.train import TrainConfig
+
+
+def _tasks(data_dir, n=3, epochs=2, tmp=None):
+    return [RunTask(key=f"seed{i}", data_dir=str(data_dir), threads=1,
+                    config=TrainConfig(model="lenet5-bn", epochs=epochs, subset=2048, device="cpu", seed=i).to_dict(),
+                    checkpoint_path=str(tmp / f"seed{i}.pt") if tmp else None)
+            for i in range(n)]
+
+
+def _worker_pids() -> list[int]:
+    me = os.getpid()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == me and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_workers_match_in_process_and_stream_epochs(data_dir):
+    serial = {o.task.key: o.result for o in run_local(_tasks(data_dir, n=2), workers=1)}
+    epochs = []
+    parallel = run_local(_tasks(data_dir, n=2), workers=2, on_epoch=lambda k, e, s: epochs.append((k, e)))
+    assert {o.task.key for o in parallel} == {"seed0", "seed1"}
+    for o in parallel:
+        assert o.error is None
+        assert o.result["train_loss_per_batch"] == serial[o.task.key]["train_loss_per_batch"]
+        assert o.result["val_accuracy"] == serial[o.task.key]["val_accuracy"]
+    assert sorted(epochs) == [("seed0", 1), ("seed0", 2), ("seed1", 1), ("seed1", 2)]
+
+
+def test_killed_worker_is_retried_and_the_rest_finish(data_dir, tmp_path):
+    reference = {o.task.key: o.result for o in run_local(_tasks(data_dir, epochs=3), workers=1)}
+    started = []
+
+    def killer():
+        # Kill one worker once the first epochs are under way.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            pids = _worker_pids()
+            if len(started) >= 2 and pids:
+                time.sleep(1.5)
+                os.kill(_worker_pids()[0], signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    outcomes = run_local(_tasks(data_dir, epochs=3, tmp=tmp_path), workers=2, on_start=started.append)
+    thread.join(timeout=5)
+    assert len(started) > 3  # some task was started again after the kill
+    keys = sorted(o.task.key for o in outcomes)
+    assert keys == ["seed0", "seed1", "seed2"]  # every run once
+    for o in outcomes:
+        assert o.error is None, o.error
+        assert o.result["val_accuracy"] == reference[o.task.key]["val_accuracy"]
+        assert o.result["train_loss_per_batch"] == reference[o.task.key]["train_loss_per_batch"]
