@@ -23,6 +23,9 @@ layer      :class:`GroupNorm1` ``(C)``: statistics over      ``nn.LayerNorm(C)``
 instance   ``nn.InstanceNorm2d(C, affine=True)``            :class:`~normlab.errors.ConfigError`
 ========== ================================================ =========================================
 
+``noisy-batch`` is batch norm followed by Santurkar et al.'s (2018, Algorithm 1) random scale and
+shift noise in training mode (:mod:`normlab.models.noisy_bn`, loaded on first use).
+
 Instance norm normalises each channel of each sample over its spatial positions. A
 fully-connected feature has no spatial extent (one value per channel and sample), so the
 "normalised" output would be identically zero: the factory refuses it rather than build a layer
@@ -178,18 +181,33 @@ _NORM_LAYERS: dict[str, Optional[NormConstructor]] = {
 }
 
 
+# Built-in norms defined in their own modules, as "module:attribute", imported on first use so
+# that this module imports nothing of theirs (noisy_bn imports this module). A name registered
+# with register_norm_layer takes precedence over a deferred one of the same name.
+_DEFERRED: dict[str, str] = {
+    "noisy-batch": "normlab.models.noisy_bn:noisy_batch_norm",
+}
+
+
 def _canonical(name: str) -> str:
     return name.strip().lower()
 
 
+def _deferred(key: str) -> NormConstructor:
+    import importlib
+
+    module, _, attribute = _DEFERRED[key].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def list_norm_layers() -> list[str]:
-    """The registered norm names, in registration order (``"none"`` first)."""
-    return list(_NORM_LAYERS)
+    """The registered norm names, in registration order (``"none"`` first, deferred built-ins last)."""
+    return list(_NORM_LAYERS) + [name for name in _DEFERRED if name not in _NORM_LAYERS]
 
 
 def is_norm_layer(name: str) -> bool:
     """Whether ``name`` is a registered norm name (case-insensitive)."""
-    return isinstance(name, str) and _canonical(name) in _NORM_LAYERS
+    return isinstance(name, str) and (_canonical(name) in _NORM_LAYERS or _canonical(name) in _DEFERRED)
 
 
 def register_norm_layer(name: str, constructor: NormConstructor, *, overwrite: bool = False) -> None:
@@ -199,6 +217,8 @@ def register_norm_layer(name: str, constructor: NormConstructor, *, overwrite: b
     ``kind="2d"`` (input ``(N, C, H, W)``) and ``kind="1d"`` (input ``(N, C)``), or raise
     :class:`~normlab.errors.ConfigError` for a kind it does not support. Names are
     case-insensitive. Registering an existing name raises ``ConfigError`` unless ``overwrite``.
+    ``noisy-batch``, a built-in imported from its own module on first use, is the exception: a
+    registration of that name shadows it without ``overwrite``.
     """
     if not isinstance(name, str) or not _canonical(name):
         raise ConfigError(f"a norm name must be a non-empty string, got {name!r}")
@@ -224,12 +244,14 @@ def get_norm_layer(name: Union[str, NormConstructor, None]) -> Optional[NormCons
     if not isinstance(name, str):
         raise ConfigError(
             f"norm must be a name or a callable, got {type(name).__name__} {name!r}; "
-            f"valid names: {', '.join(_NORM_LAYERS)}"
+            f"valid names: {', '.join(list_norm_layers())}"
         )
     key = _canonical(name)
     if key not in _NORM_LAYERS:
+        if key in _DEFERRED:
+            return _deferred(key)
         raise ConfigError(
-            f"unknown norm {name!r}; valid names: {', '.join(_NORM_LAYERS)}"
+            f"unknown norm {name!r}; valid names: {', '.join(list_norm_layers())}"
         )
     return _NORM_LAYERS[key]
 

@@ -15,15 +15,17 @@ not to the architecture.
 
 Built-in names:
 
-================== =======================================================================
-lenet5             the post's ``LeNet5``: tanh, average pooling, no normalisation
-lenet5-bn          the post's ``LeNet5_BatchNorm``: batch norm after tanh, conv layers only
-lenet5-bn-before   batch norm before the activation (Ioffe & Szegedy, section 3.2)
-lenet5-bn-all      batch norm in the conv layers and the hidden fully-connected layers
-lenet5-gn          group norm in place of batch norm
-lenet5-ln          layer norm in place of batch norm
-lenet5-in          instance norm in place of batch norm (conv layers only)
-================== =======================================================================
+====================== =======================================================================
+lenet5                 the post's ``LeNet5``: tanh, average pooling, no normalisation
+lenet5-bn              the post's ``LeNet5_BatchNorm``: batch norm after tanh, conv layers only
+lenet5-bn-before       batch norm before the activation (Ioffe & Szegedy, section 3.2)
+lenet5-bn-all          batch norm in the conv layers and the hidden fully-connected layers
+lenet5-gn              group norm in place of batch norm
+lenet5-ln              layer norm in place of batch norm
+lenet5-in              instance norm in place of batch norm (conv layers only)
+lenet5-bn-before-all   batch norm before the activation, conv and hidden fully-connected layers
+lenet5-noisy-bn        lenet5-bn with noisy batch norm (Santurkar et al. 2018, Algorithm 1)
+====================== =======================================================================
 """
 
 from __future__ import annotations
@@ -213,3 +215,15 @@ register_model(
 register_model("lenet5-gn", norm="group", description="group norm in the conv layers")
 register_model("lenet5-ln", norm="layer", description="layer norm in the conv layers")
 register_model("lenet5-in", norm="instance", description="instance norm in the conv layers")
+register_model(
+    "lenet5-bn-before-all",
+    norm="batch",
+    norm_position="before",
+    norm_in="all",
+    description="batch norm before the activation, in the conv and hidden fully-connected layers",
+)
+register_model(
+    "lenet5-noisy-bn",
+    norm="noisy-batch",
+    description="lenet5-bn with Santurkar et al.'s noisy batch norm (Algorithm 1) in the conv layers",
+)

@@ -21,6 +21,7 @@ from normlab.report.study import (
     render,
     write_report,
 )
+from normlab.report import diagnostics_sections  # noqa: E402,F401  registers the diagnostics and preset sections
 
 
 def render_html(report: Report) -> str:

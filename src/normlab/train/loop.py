@@ -39,6 +39,9 @@ class Callback:
     def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable) -> None:
         """Called once before the first epoch (also on resume)."""
 
+    def on_step_start(self, step: int, epoch: int, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Called before each step's forward pass, with the step's batch (``step`` as in ``on_step_end``)."""
+
     def on_step_end(self, step: int, epoch: int, x: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> None:
         """Called after each optimizer step; ``step`` counts from 0 over the whole run."""
 
@@ -146,6 +149,8 @@ def train_one_epoch(
     check_each = next(model.parameters()).device.type == "cpu"
     bar = tqdm(loader, desc=desc, leave=False, disable=tqdm_disable(progress), dynamic_ncols=True)
     for batch, (x, y) in enumerate(bar):
+        for cb in callbacks:
+            cb.on_step_start(step + batch, epoch, x, y)
         optimizer.zero_grad(set_to_none=True)
         out = model(x)
         loss = loss_fn(out, y)
@@ -371,6 +376,9 @@ def train(
         print(result.val_accuracy)
     """
     config.validate()
+    from normlab.diagnostics import build_diagnostics
+
+    callbacks = [*callbacks, *build_diagnostics(config)]  # opt-in measurements, see normlab.diagnostics
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)

@@ -1,0 +1,292 @@
+"""Ablation presets: named grids of variants x seeds for ``normlab study --preset NAME``.
+
+Each preset builds a :class:`~normlab.experiments.study.StudySpec` that runs like any study:
+the same results database, statistics and report, whose sections read what the grid varies
+from the runs' configs (see :mod:`normlab.report.diagnostics_sections`).
+
+========================= ==================================================================
+preset                    grid
+========================= ==================================================================
+``blog``                  lenet5, lenet5-bn under the post's protocol (flaws included)
+``lr-sweep``              lenet5, lenet5-bn over a log grid of learning rates
+``batch-size``            no norm, batch, group and layer norm over batch sizes 2 ... 128,
+                          learning rate held fixed
+``batch-size-scaled``     the same with the linear scaling rule, lr = base lr x batch / 64
+``placement``             batch norm after / before the activation, conv layers only / also
+                          the fully-connected layers
+``noisy-bn``              plain, batch norm and noisy batch norm (Santurkar et al. 2018)
+``mode-bug``              lenet5-bn (and lenet5 as a control) under the post's protocol and
+                          the standard one
+========================= ==================================================================
+
+``--quick`` trades seeds, epochs and images for time; each preset's :attr:`Preset.quick_note`
+says what it gives up. Training flags the user typed (``explicit``) are never overridden: a
+preset's base setting yields to them, and a flag that contradicts what the grid varies (``--lr``
+with ``lr-sweep``) is an error rather than silently ignored.
+
+Times: one worker per core on the 2-core CPU machine the project is developed on, full MNIST
+(60,000 training images, 10,000 test images as validation). Full times are estimated from the
+per-step and per-validation costs measured there (one torch thread per worker: LeNet-5 at batch
+64 takes about 7.5 ms per step, 12.5 ms with noisy batch norm, 2.4 ms at batch 2); ``--quick``
+times are measured end to end (see benchmarks/RESULTS.md). A busy machine takes up to twice as
+long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from normlab.diagnostics import validate_diagnostics
+from normlab.errors import ConfigError
+from normlab.experiments.study import StudySpec, Variant, parse_seeds
+from normlab.train import TrainConfig
+
+__all__ = [
+    "ADAM_LRS",
+    "BATCH_SIZES",
+    "PRESETS",
+    "Preset",
+    "PresetGrid",
+    "SGD_LRS",
+    "TRAINS_ACCURACY",
+    "build_preset",
+    "list_presets",
+]
+
+#: Learning rates of ``lr-sweep`` with Adam (the post's optimizer): 1e-4 ... 3e-2, x3 / x3.3 apart.
+ADAM_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+#: Learning rates of ``lr-sweep`` with SGD, whose useful rates are about 10x Adam's.
+SGD_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+#: Batch sizes of ``batch-size``, as in Wu & He (2018, figure 1): 2 ... 128 images per batch.
+BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128)
+#: The batch size at which ``batch-size-scaled`` uses the base learning rate (the post's).
+REFERENCE_BATCH = 64
+#: A (model, learning rate) cell "trains" when none of its runs diverged and the mean final
+#: validation accuracy is at least this (MNIST's chance level is 10%; a stalled run sits there).
+TRAINS_ACCURACY = 0.90
+
+QUICK_IMAGES = 10_000
+
+
+@dataclass
+class PresetGrid:
+    """What a preset's ``build`` returns: the variants, the default seed count, base settings."""
+
+    variants: list[Variant]
+    seeds: int
+    base: dict[str, Any] = field(default_factory=dict)  # config fields, unless the user typed them
+    #: Variant fields computed from the user's base value (batch-size-scaled's lr), so typing
+    #: that flag sets the value they are computed from rather than conflicting with them.
+    derived: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named ablation grid.
+
+    ``build(base, quick)`` returns the :class:`PresetGrid` for a base config; ``description``
+    is the one-line summary ``normlab study --list-presets`` prints, ``quick_note`` what
+    ``--quick`` gives up, ``full_time`` and ``quick_time`` the wall times on the 2-core machine.
+    """
+
+    name: str
+    description: str
+    build: Callable[[TrainConfig, bool], PresetGrid]
+    quick_note: str = ""
+    full_time: str = ""
+    quick_time: str = ""
+
+
+def _models(names: Sequence[str]) -> list[Variant]:
+    return [Variant.parse(n) for n in names]
+
+
+def _quick(quick: bool, full: dict[str, Any], fast: dict[str, Any]) -> dict[str, Any]:
+    return {**full, **fast} if quick else dict(full)
+
+
+def _blog(base: TrainConfig, quick: bool) -> PresetGrid:
+    return PresetGrid(_models(["lenet5", "lenet5-bn"]), 2 if quick else 5,
+                      _quick(quick, {"protocol": "blog", "epochs": 10}, {"epochs": 3, "subset": QUICK_IMAGES}))
+
+
+def sweep_lrs(optimizer: str) -> tuple[float, ...]:
+    """The learning-rate grid of ``lr-sweep`` for ``optimizer``."""
+    return SGD_LRS if optimizer == "sgd" else ADAM_LRS
+
+
+def _lr_sweep(base: TrainConfig, quick: bool) -> PresetGrid:
+    variants = [Variant(f"{m} lr={lr:g}", {"model": m, "lr": lr})
+                for m in ("lenet5", "lenet5-bn") for lr in sweep_lrs(base.optimizer)]
+    return PresetGrid(variants, 2 if quick else 3,
+                      _quick(quick, {"epochs": 10}, {"epochs": 2, "subset": QUICK_IMAGES}))
+
+
+_NORM_MODELS = ("lenet5", "lenet5-bn", "lenet5-gn", "lenet5-ln")
+
+
+def _batch_size(scaled: bool) -> Callable[[TrainConfig, bool], PresetGrid]:
+    def build(base: TrainConfig, quick: bool) -> PresetGrid:
+        variants = []
+        for m in _NORM_MODELS:
+            for bs in BATCH_SIZES:
+                overrides: dict[str, Any] = {"model": m, "batch_size": bs}
+                if scaled:
+                    overrides["lr"] = base.lr * bs / REFERENCE_BATCH
+                variants.append(Variant(f"{m} bs={bs}", overrides))
+        return PresetGrid(variants, 2 if quick else 3,
+                          _quick(quick, {"epochs": 5}, {"epochs": 1, "subset": 4096}),
+                          derived=frozenset({"lr"}) if scaled else frozenset())
+
+    return build
+
+
+def _placement(base: TrainConfig, quick: bool) -> PresetGrid:
+    return PresetGrid(
+        _models(["lenet5-bn", "lenet5-bn-before", "lenet5-bn-all", "lenet5-bn-before-all"]), 2 if quick else 5,
+        _quick(quick, {"epochs": 10, "diagnostics": {"activations": {"every": 100}}},
+               {"epochs": 2, "subset": QUICK_IMAGES, "diagnostics": {"activations": {"every": 20}}}))
+
+
+def _noisy_bn(base: TrainConfig, quick: bool) -> PresetGrid:
+    full = {"activations": {"every": 100}, "smoothness": {"every": 100}}
+    fast = {"activations": {"every": 20}, "smoothness": {"every": 20}}
+    return PresetGrid(_models(["lenet5", "lenet5-bn", "lenet5-noisy-bn"]), 2 if quick else 5,
+                      _quick(quick, {"epochs": 10, "diagnostics": full},
+                             {"epochs": 2, "subset": QUICK_IMAGES, "diagnostics": fast}))
+
+
+def _mode_bug(base: TrainConfig, quick: bool) -> PresetGrid:
+    # lenet5 has no layer that behaves differently in eval mode, so its blog - standard gap is
+    # what the protocol's other differences (no shuffling, softmax into the loss) cost; the
+    # report subtracts it from lenet5-bn's gap to isolate the eval-mode training.
+    variants = [Variant(f"{m} {p}", {"model": m, "protocol": p})
+                for m in ("lenet5-bn", "lenet5") for p in ("standard", "blog")]
+    return PresetGrid(variants, 2 if quick else 5,
+                      _quick(quick, {"epochs": 10}, {"epochs": 3, "subset": QUICK_IMAGES}))
+
+
+_QUICK_10K = (f"--quick: 2 seeds instead of {{seeds}}, {{epochs}} epoch(s) instead of {{full_epochs}}, the first "
+              f"{QUICK_IMAGES:,} training images; intervals are wide and accuracies below full-data levels.")
+
+PRESETS: dict[str, Preset] = {
+    "blog": Preset(
+        "blog", "the post's two models (lenet5, lenet5-bn) under its own protocol, flaws included; 5 seeds x 10 "
+                "epochs, about 10 min on 2 cores (--quick: under 1 min)",
+        _blog, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
+        full_time="about 10 min", quick_time="17 s"),
+    "lr-sweep": Preset(
+        "lr-sweep", "lenet5 and lenet5-bn over learning rates 1e-4 ... 3e-2 (Adam; SGD: 1e-3 ... 1): accuracy "
+                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs, about 25 min on 2 cores "
+                    "(--quick: about 1.5 min)",
+        _lr_sweep, _QUICK_10K.format(seeds=3, epochs=2, full_epochs=10),
+        full_time="about 25 min", quick_time="1.5-3 min"),
+    "batch-size": Preset(
+        "batch-size", "no norm, batch, group and layer norm over batch sizes 2 ... 128 at a fixed learning rate "
+                      "(Wu & He 2018); 3 seeds x 5 epochs, about 1.5 h on 2 cores (--quick: about 3 min)",
+        _batch_size(False),
+        "--quick: 2 seeds instead of 3, 1 epoch instead of 5, the first 4,096 training images (batch 128 then takes "
+        "32 steps, batch 2 takes 2,048): accuracies are far below full-data levels, and only the change with batch "
+        "size, compared between norms, is meaningful.",
+        full_time="about 1.5 h", quick_time="about 3 min"),
+    "batch-size-scaled": Preset(
+        "batch-size-scaled", "batch-size with the linear scaling rule, lr = base lr x batch size / 64; about 1.5 h on "
+                             "2 cores (--quick: about 3 min)",
+        _batch_size(True), "--quick: as batch-size's.", full_time="about 1.5 h", quick_time="about 3 min"),
+    "placement": Preset(
+        "placement", "batch norm after vs before the activation, conv layers only vs also the fully-connected "
+                     "layers (lenet5-bn, -bn-before, -bn-all, -bn-before-all); records activations; 5 seeds x 10 "
+                     "epochs, about 15 min on 2 cores (--quick: under 1 min)",
+        _placement, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
+        full_time="about 15 min", quick_time="30 s"),
+    "noisy-bn": Preset(
+        "noisy-bn", "plain, batch norm and noisy batch norm (Santurkar et al. 2018, Algorithm 1); records "
+                    "activations and smoothness; 5 seeds x 10 epochs, about 15 min on 2 cores (--quick: about 1 min)",
+        _noisy_bn, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
+        full_time="about 15 min", quick_time="about 1 min"),
+    "mode-bug": Preset(
+        "mode-bug", "lenet5-bn (and lenet5 as a control) under the post's protocol vs the standard one: what "
+                    "training in eval mode did to the post's result; 5 seeds x 10 epochs, about 15 min on 2 cores "
+                    "(--quick: under 1 min)",
+        _mode_bug, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
+        full_time="about 15 min", quick_time="45 s"),
+}
+
+
+def list_presets() -> list[str]:
+    """The preset names."""
+    return list(PRESETS)
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _select(variants: list[Variant], wanted: Sequence[str], preset: str) -> list[Variant]:
+    """The variants whose label, or model, is in ``wanted`` (in the preset's order)."""
+    wanted = [w.strip() for w in wanted if w.strip()]
+    models = {v.overrides.get("model") for v in variants}
+    unknown = [w for w in wanted if w not in {v.label for v in variants} and w not in models]
+    if unknown:
+        raise ConfigError(
+            f"--variants {', '.join(unknown)}: not in preset {preset!r}; give labels "
+            f"({', '.join(v.label for v in variants)}) or models ({', '.join(sorted(m for m in models if m))})")
+    return [v for v in variants if v.label in wanted or v.overrides.get("model") in wanted]
+
+
+def build_preset(
+    preset_name: str,
+    /,
+    *,
+    base: TrainConfig,
+    quick: bool = False,
+    seeds: str | None = None,
+    variants: Sequence[str] | None = None,
+    name: str | None = None,
+    explicit: set[str] | frozenset[str] = frozenset(),
+) -> StudySpec:
+    """The :class:`StudySpec` of the preset ``preset_name`` over the base config ``base``.
+
+    ``quick`` picks the preset's quick version. ``seeds`` (``--seeds`` text) replaces the
+    preset's seed count; ``variants`` keeps only the variants with those labels or models.
+    ``explicit`` names the training flags the user typed (``batch_size``, ``lr``,
+    ``record_activations``...): the preset's base settings yield to them, and a typed flag that a
+    variant sets raises :class:`~normlab.errors.ConfigError`. The study is called ``name``, else
+    the preset's name (with ``-quick`` for ``quick``, so quick and full runs never mix in one
+    report). An unknown preset raises ConfigError listing the valid ones.
+    """
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset {preset_name!r}; valid presets: {', '.join(PRESETS)}")
+    preset = PRESETS[preset_name]
+    explicit = set(explicit)
+    grid = preset.build(base, quick)
+
+    fields: dict[str, Any] = {}
+    for key, value in grid.base.items():
+        if key == "diagnostics":
+            merged = dict(base.diagnostics)
+            for measurement, settings in value.items():
+                if f"record_{measurement}" not in explicit:
+                    merged[measurement] = settings
+            fields["diagnostics"] = merged
+        elif key not in explicit:
+            fields[key] = value
+    study_base = base.replace(**fields)
+
+    chosen = _select(grid.variants, variants, preset_name) if variants else grid.variants
+    for variant in chosen:
+        clash = sorted((set(variant.overrides) - {"model"} - grid.derived) & explicit)
+        if clash:
+            values = sorted({str(v.overrides[clash[0]]) for v in grid.variants if clash[0] in v.overrides})
+            raise ConfigError(
+                f"{_flag(clash[0])} conflicts with preset {preset_name!r}, whose variants set {clash[0]} "
+                f"({', '.join(values)}); leave {_flag(clash[0])} out, or pick variants with --variants")
+    for variant in chosen:
+        study_base.replace(**variant.overrides)  # a bad combination fails here, not in a worker
+    validate_diagnostics(study_base.diagnostics)
+
+    seed_list = parse_seeds(seeds) if seeds is not None else list(range(grid.seeds))
+    default_name = f"{preset_name}-quick" if quick else preset_name
+    return StudySpec(name=name or default_name, variants=list(chosen), seeds=seed_list, base=study_base,
+                     preset=preset_name)
