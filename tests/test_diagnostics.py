@@ -429,7 +429,6 @@ def test_study_with_diagnostics_end_to_end(data_dir, tmp_path, monkeypatch):
     argv = ["study", "--variants", "lenet5", "lenet5-bn", "lenet5-noisy-bn", "--subset", "512", "--epochs", "1",
             "--seeds", "1", "--record-activations", "2", "--record-smoothness", "4", "--record-grad-norms", "2",
             "--out", str(out), "--workers", "1", "--device", "cpu", "--data-dir", str(data_dir), "--quiet"]
-    monkeypatch.setattr("sys.argv", ["normlab", *argv])
     assert main(argv) == 0
     with ResultsDB(out / "normlab.db") as db:
         runs = db.list_runs(full=True)

@@ -157,3 +157,17 @@ def test_cuda_device_batches():
     cpu_images, cpu_labels = next(iter(cpu))
     assert torch.equal(labels.cpu(), cpu_labels)
     torch.testing.assert_close(images.cpu(), cpu_images)
+
+
+def test_unused_iterators_do_not_advance_the_shuffle(data_dir):
+    """tqdm calls iter() twice; only the iterator that is consumed may draw an order."""
+    from normlab.data import BatchLoader, load_splits
+
+    train = load_splits("mnist", subset=256, data_dir=data_dir).train
+    a = BatchLoader(train, 64, shuffle=True, seed=3)
+    b = BatchLoader(train, 64, shuffle=True, seed=3)
+    iter(a)
+    iter(a)  # discarded, as tqdm does
+    first_a = next(iter(a))[1]
+    first_b = next(iter(b))[1]
+    assert torch.equal(first_a, first_b)

@@ -156,11 +156,9 @@ def test_cli_lists_presets_and_rejects_conflicts(capsys, monkeypatch):
     for name in PRESETS:
         assert name in out
     argv = ["study", "--preset", "lr-sweep", "--lr", "0.01", "--out", "/nonexistent/never-created"]
-    monkeypatch.setattr("sys.argv", ["normlab", *argv])
     assert main(argv) == 2
     assert "--lr conflicts with preset 'lr-sweep'" in capsys.readouterr().err
     argv = ["study", "--preset", "nope"]
-    monkeypatch.setattr("sys.argv", ["normlab", *argv])
     assert main(argv) == 2
     assert "unknown preset 'nope'; valid presets: blog, lr-sweep" in capsys.readouterr().err
 
@@ -173,7 +171,6 @@ def test_preset_study_end_to_end(data_dir, tmp_path, monkeypatch):
     out = tmp_path / "bug"
     argv = ["study", "--preset", "mode-bug", "--subset", "512", "--epochs", "2", "--seeds", "1", "--out", str(out),
             "--workers", "1", "--device", "cpu", "--data-dir", str(data_dir), "--quiet"]
-    monkeypatch.setattr("sys.argv", ["normlab", *argv])
     assert main(argv) == 0
     with ResultsDB(out / "normlab.db") as db:
         runs = db.list_runs("mode-bug")

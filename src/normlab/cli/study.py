@@ -51,8 +51,10 @@ def build_spec(args) -> StudySpec:
     if args.preset:
         from normlab.experiments.presets import build_preset
 
-        return build_preset(args.preset, base=base, quick=args.quick, seeds=args.seeds if args.seeds != "5" else None,
-                            variants=args.variants, name=args.name, explicit=_explicit_flags(args))
+        explicit = _explicit_flags(args)
+        return build_preset(args.preset, base=base, quick=args.quick,
+                            seeds=args.seeds if "seeds" in explicit else None,
+                            variants=args.variants, name=args.name, explicit=explicit)
     if args.quick:
         raise ConfigError("--quick goes with --preset")
     variants = [Variant.parse(v) for v in (args.variants or ["lenet5", "lenet5-bn"])]
@@ -62,7 +64,7 @@ def build_spec(args) -> StudySpec:
 def _explicit_flags(args) -> set[str]:
     """Which training flags the user typed, so a preset does not override them."""
     names = set()
-    for token in sys.argv[1:]:
+    for token in getattr(args, "argv", sys.argv[1:]):
         if token.startswith("--"):
             names.add(token[2:].split("=")[0].replace("-", "_"))
     return names

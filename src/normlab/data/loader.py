@@ -90,12 +90,16 @@ class BatchLoader:
         return n // b if self.drop_last else -(-n // b)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of batches; a shuffled order is drawn when iteration starts."""
+        """One epoch of batches; a shuffled order is drawn at the first batch.
+
+        Drawing lazily matters: wrappers such as tqdm call ``iter()`` more than once, and an
+        order drawn for an iterator that is never used would silently advance the generator.
+        """
         order = None
         if self.shuffle:
             self.epoch_start_state = self.generator.get_state()
             order = torch.randperm(self.num_samples, generator=self.generator).to(self.device)
-        return self._batches(order)
+        yield from self._batches(order)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         b = self.batch_size
