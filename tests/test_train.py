@@ -24,6 +24,8 @@ def test_config_rejects_unknown_key_and_bad_values():
         TrainConfig(protocol="nope")
     with pytest.raises(ConfigError, match="optimizer"):
         TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ConfigError, match="bogus"):
+        TrainConfig(diagnostics={"bogus": 1})
 
 
 def test_config_roundtrip_and_hash():

@@ -105,6 +105,9 @@ class TrainConfig:
             raise ConfigError(f"threads must be a positive integer or None, got {self.threads!r}")
         if self.head not in (None, "logits", "softmax"):
             raise ConfigError(f"head={self.head!r} is invalid; valid: logits, softmax (or None for the protocol's)")
+        from normlab.diagnostics import validate_diagnostics
+
+        validate_diagnostics(self.diagnostics)
 
     @property
     def resolved_head(self) -> str:
