@@ -637,6 +637,18 @@ class _BaseScaler:
             params["feature_range"] = tuple(params["feature_range"])
         return cls(**params).load_state_dict(state)
 
+    def _commit(self, first: bool, axes, feature_shape, n_seen, arrays: dict[str, Any]):
+        """Store a partial_fit's merged statistics (and, on the first batch, the layout); return self."""
+        learned = self._state_to_learned(n_seen, arrays)
+        if first:
+            self._axes = axes
+            self.feature_shape_ = feature_shape
+            self.n_features_in_ = math.prod(feature_shape)
+        for name, value in learned.items():
+            setattr(self, name, value)
+        self.n_samples_seen_ = n_seen
+        return self
+
     def _state_to_learned(self, n_seen, arrays: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -783,15 +795,7 @@ class MinMaxScaler(_BaseScaler):
             data_min = np.fmin(self.data_min_, data_min)
             data_max = np.fmax(self.data_max_, data_max)
             n_seen = self.n_samples_seen_ + n
-        learned = self._state_to_learned(n_seen, {"data_min_": data_min, "data_max_": data_max})
-        if first:
-            self._axes = axes
-            self.feature_shape_ = feature_shape
-            self.n_features_in_ = math.prod(feature_shape)
-        for name, value in learned.items():
-            setattr(self, name, value)
-        self.n_samples_seen_ = n_seen
-        return self
+        return self._commit(first, axes, feature_shape, n_seen, {"data_min_": data_min, "data_max_": data_max})
 
     def _state_to_learned(self, n_seen, arrays):
         lo, hi = self._check_params()
@@ -937,15 +941,7 @@ class StandardScaler(_BaseScaler):
                     var = m2 / counts
 
         n_seen = _collapse_counts(counts)
-        learned = self._state_to_learned(n_seen, {"mean_": mean, "var_": var})
-        if first:
-            self._axes = axes
-            self.feature_shape_ = feature_shape
-            self.n_features_in_ = math.prod(feature_shape)
-        for name, value in learned.items():
-            setattr(self, name, value)
-        self.n_samples_seen_ = n_seen
-        return self
+        return self._commit(first, axes, feature_shape, n_seen, {"mean_": mean, "var_": var})
 
     def _state_to_learned(self, n_seen, arrays):
         self._check_params()
