@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
@@ -12,6 +13,9 @@ import pytest
 from PIL import Image
 
 from normlab.cli import main
+from normlab.data import registry
+from normlab.data.idx import write_idx
+from normlab.data.registry import FileSpec
 
 DATA = os.environ.get("NORMLAB_DATA")
 pytestmark = pytest.mark.skipif(
@@ -101,3 +105,65 @@ def test_show_validates_count(tmp_path, capsys):
 def test_data_without_action_prints_help(capsys):
     assert main(["data"]) == 2
     assert "verify" in capsys.readouterr().out
+
+
+def test_show_out_below_a_file_is_a_clean_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "x.png"
+    code = main(["data", "show", "--out", str(out), "--count", "4", "--split", "test"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("normlab: error: --out ") and str(out) in err
+    assert "Not a directory" in err or "File exists" in err
+    assert "Traceback" not in err
+    assert blocker.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_show_writes_an_ordinary_file(tmp_path, capsys):
+    out = tmp_path / "d.png"
+    assert main(["data", "show", "--out", str(out), "--count", "1", "--split", "test"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not a 0600 temp file renamed
+
+
+def _tiny_kmnist(monkeypatch, tmp_path) -> Path:
+    """A KMNIST with no checksums whose (tiny) files sit in the cache under tmp_path."""
+    spec = registry.get_dataset_spec("kmnist")
+    files = {k: FileSpec(f.filename) for k, f in spec.files.items()}
+    tiny = dataclasses.replace(spec, files=files, mirrors=())
+    monkeypatch.setitem(registry._REGISTRY, "kmnist", tiny)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "xdg" / "normlab" / "kmnist"
+    rng = np.random.default_rng(0)
+    for key, n in (("train", 12), ("test", 5)):
+        write_idx(
+            cache / (files[f"{key}_images"].filename + ".gz"),
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        )
+        labels = np.arange(n, dtype=np.uint8) % 10
+        write_idx(cache / (files[f"{key}_labels"].filename + ".gz"), labels)
+    return cache
+
+
+def test_normlab_data_pointing_at_mnist_is_not_used_for_kmnist(tmp_path, monkeypatch, capsys):
+    # CI sets NORMLAB_DATA to the MNIST folder: KMNIST (same file names) must come from the
+    # cache, not from there.
+    cache = _tiny_kmnist(monkeypatch, tmp_path)
+    monkeypatch.setenv("NORMLAB_DATA", DATA)
+    assert main(["data", "stats", "--dataset", "kmnist"]) == 0
+    assert "kmnist train: 12 images" in capsys.readouterr().out
+    assert main(["data", "verify", "--dataset", "kmnist"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(str(cache)) == 4 and "kmnist: 4 of 4 files OK" in out
+    # MNIST itself is still read from the folder
+    assert main(["data", "verify"]) == 0
+    assert str(Path(DATA)) in capsys.readouterr().out
+
+
+def test_missing_data_error_names_the_download_command(tmp_path, capsys):
+    code = main(["data", "stats", "--data-dir", str(tmp_path / "empty")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"normlab data download --dataset mnist --data-dir {tmp_path / 'empty'}" in err

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
+import stat
 import threading
 import time
 from collections import Counter
@@ -293,17 +295,17 @@ def _fill(directory: Path, payloads, keys=FILE_KEYS, *, compressed=True) -> Path
 def test_resolution_order(payloads, server, tmp_path, monkeypatch):
     spec = make_spec(payloads, server, ["good"])
     explicit = _fill(tmp_path / "explicit", payloads)
-    env = _fill(tmp_path / "env", payloads, compressed=False)
+    env = _fill(tmp_path / "env" / "tiny", payloads, compressed=False)
     cache = cache_dir("tiny")
     assert cache == tmp_path / "xdg" / "normlab" / "tiny"
     _fill(cache, payloads)
-    monkeypatch.setenv("NORMLAB_DATA", str(env))
+    monkeypatch.setenv("NORMLAB_DATA", str(tmp_path / "env"))
 
     # 1. explicit argument beats everything
     assert set(resolve_files(spec, explicit).values()) == {
         explicit / (n + ".gz") for n in NAMES.values()
     }
-    # 2. then NORMLAB_DATA (decompressed names count too)
+    # 2. then $NORMLAB_DATA/<name>/ (decompressed names count too)
     assert set(resolve_files(spec).values()) == {env / n for n in NAMES.values()}
     assert data_directory("tiny") == (env, "NORMLAB_DATA")
     # 3. then the cache
@@ -334,6 +336,9 @@ def test_explicit_dir_without_files_is_an_error_not_a_silent_download(payloads, 
     message = str(info.value)
     assert str(explicit) in message
     assert NAMES["test_images"] in message and NAMES["test_labels"] in message
+    # a hint for both audiences: the command for CLI users, the argument for library users
+    assert f"`normlab data download --dataset tiny --data-dir {explicit}`" in message
+    assert "pass download=True" in message
     assert NAMES["train_images"] not in message
     assert sum(_Handler.hits.values()) == 0
     assert not cache_dir("tiny").exists()
@@ -343,16 +348,68 @@ def test_explicit_dir_without_files_is_an_error_not_a_silent_download(payloads, 
     assert sum(_Handler.hits.values()) == 2
 
 
-def test_env_dir_without_files_is_an_error(payloads, server, tmp_path, monkeypatch):
+def test_env_dataset_folder_without_files_is_an_error(payloads, server, tmp_path, monkeypatch):
+    # $NORMLAB_DATA/<name>/ exists, so the user chose it for this dataset: no silent download
+    # elsewhere, but `normlab data download` (download=True) fills that folder.
     spec = make_spec(payloads, server, ["good"])
-    env = tmp_path / "env-empty"
-    env.mkdir()
-    monkeypatch.setenv("NORMLAB_DATA", str(env))
+    env = tmp_path / "env" / "tiny"
+    env.mkdir(parents=True)
+    monkeypatch.setenv("NORMLAB_DATA", str(tmp_path / "env"))
     with pytest.raises(DownloadError) as info:
         resolve_files(spec, config=FAST)
-    assert str(env) in str(info.value) and "NORMLAB_DATA" in str(info.value)
+    message = str(info.value)
+    assert str(env) in message and "NORMLAB_DATA" in message
+    assert f"--data-dir {env}" in message
     assert sum(_Handler.hits.values()) == 0
     assert not cache_dir("tiny").exists()
+    paths = resolve_files(spec, download=True, config=FAST)
+    assert all(p.parent == env for p in paths.values())
+
+
+def test_env_without_the_dataset_falls_through_to_cache_then_download(
+    payloads, server, tmp_path, monkeypatch
+):
+    spec = make_spec(payloads, server, ["good"])
+    env = _fill(tmp_path / "env" / "other", payloads)  # a folder for another dataset only
+    monkeypatch.setenv("NORMLAB_DATA", str(env.parent))
+    assert data_directory("tiny") == (cache_dir("tiny"), "cache")
+    log: list[str] = []
+    paths = resolve_files(spec, config=FAST, log=log.append)
+    assert set(paths.values()) == {cache_dir("tiny") / (n + ".gz") for n in NAMES.values()}
+    assert sum(_Handler.hits.values()) == 4
+    assert any("provides no tiny/ folder" in line for line in log)
+    # now the cache has them: found there, nothing downloaded
+    assert resolve_files(spec, config=FAST) == paths
+    assert sum(_Handler.hits.values()) == 4
+
+
+def test_env_folder_itself_counts_for_mnist_only(payloads, tmp_path, monkeypatch):
+    # Fashion-MNIST and KMNIST use MNIST's file names: files directly in $NORMLAB_DATA (how CI
+    # points it at MNIST) must never be taken for them.
+    env = _fill(tmp_path / "env", payloads)
+    monkeypatch.setenv("NORMLAB_DATA", str(env))
+    mnist = resolve_files("mnist", download=False)
+    assert set(mnist.values()) == {env / (n + ".gz") for n in NAMES.values()}
+    assert data_directory("mnist") == (env, "NORMLAB_DATA")
+    for name in ("kmnist", "fashion-mnist"):
+        assert data_directory(name) == (cache_dir(name), "cache")
+        with pytest.raises(DownloadError) as info:
+            resolve_files(name, download=False)
+        message = str(info.value)
+        assert f"cache directory {cache_dir(name)}" in message
+        assert f"provides no {name}/ folder" in message
+    # the per-dataset layout: $NORMLAB_DATA/<name>/, which for MNIST wins over the folder itself
+    kmnist = _fill(env / "kmnist", payloads, compressed=False)
+    assert set(resolve_files("kmnist", download=False).values()) == {
+        kmnist / n for n in NAMES.values()
+    }
+    sub = _fill(env / "mnist", payloads)
+    assert data_directory("mnist") == (sub, "NORMLAB_DATA")
+    # verify_files looks where resolve_files does
+    assert {c.path for c in verify_files("kmnist")} == {kmnist / n for n in NAMES.values()}
+    # an empty or missing $NORMLAB_DATA provides nothing
+    monkeypatch.setenv("NORMLAB_DATA", str(tmp_path / "nowhere"))
+    assert data_directory("mnist") == (cache_dir("mnist"), "cache")
 
 
 def test_download_false_never_downloads(payloads, server, tmp_path):
@@ -393,3 +450,46 @@ def test_download_config_validation():
         DownloadConfig(retries=-1)
     with pytest.raises(ConfigError, match="backoff"):
         DownloadConfig(backoff=-1)
+
+
+def test_downloaded_files_get_ordinary_permissions(payloads, server, tmp_path):
+    # Written through normlab.fileio.atomic_writer: not the 0600 of a bare mkstemp.
+    spec = make_spec(payloads, server, ["good"])
+    path = download_file(spec, "test_labels", tmp_path, config=FAST)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_failed_verification_leaves_an_existing_file_untouched(payloads, server, tmp_path):
+    spec = make_spec(payloads, server, ["corrupt"])
+    existing = tmp_path / (NAMES["test_labels"] + ".gz")
+    existing.write_bytes(b"old")
+    with pytest.raises(DownloadError, match="verification failed"):
+        download_file(spec, "test_labels", tmp_path, config=FAST)
+    assert existing.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == [existing.name]
+
+
+def test_write_error_is_a_download_error(payloads, server, tmp_path, monkeypatch):
+    import normlab.data.download as download
+
+    real = download.atomic_writer
+
+    class FullDisk:
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    @contextlib.contextmanager
+    def full_disk_writer(path):
+        with real(path):  # the real writer must clean up its temporary file
+            yield FullDisk()
+
+    monkeypatch.setattr(download, "atomic_writer", full_disk_writer)
+    spec = make_spec(payloads, server, ["good", "recompressed"])
+    with pytest.raises(DownloadError, match="cannot write .*No space left on device"):
+        download_file(spec, "test_labels", tmp_path, config=FAST)
+    assert list(tmp_path.iterdir()) == []
+    # a disk fault is not retried, nor is another mirror asked
+    assert _Handler.hits[f"/good/{NAMES['test_labels']}.gz"] == 1
+    assert _Handler.hits[f"/recompressed/{NAMES['test_labels']}.gz"] == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 import struct
 
 import numpy as np
@@ -110,6 +112,15 @@ def test_write_is_atomic_and_leaves_no_temp(tmp_path):
         write_idx(path, np.zeros(3, dtype=np.uint16))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.idx"]
     np.testing.assert_array_equal(read_idx(path), _sample("uint8"))
+
+
+def test_write_gives_ordinary_permissions_and_creates_the_folder(tmp_path):
+    # Written through normlab.fileio: mode as open() would give it, not mkstemp's 0600.
+    path = write_idx(tmp_path / "new" / "a.idx.gz", _sample("int16"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    np.testing.assert_array_equal(read_idx(path), _sample("int16"))
 
 
 @pytest.mark.parametrize("compressed", [False, True])

@@ -99,9 +99,6 @@ def test_generator_state_restore_reproduces_next_epoch():
     resumed.generator.set_state(saved)
     assert order_of(resumed) == epoch2
     assert order_of(resumed) == epoch3
-    # the state before the current epoch lets a mid-epoch checkpoint replay that epoch
-    loader.generator.set_state(loader.epoch_start_state)
-    assert order_of(loader) == epoch3
 
 
 def test_explicit_generator_and_global_seed():
@@ -116,6 +113,27 @@ def test_explicit_generator_and_global_seed():
     torch.manual_seed(1)
     y = order_of(BatchLoader(ds, 8, shuffle=True))
     assert x == y
+
+
+def test_non_shuffling_loader_leaves_the_global_rng_alone():
+    # Noisy batch norm draws from the global stream: building evaluation loaders must not
+    # shift it, whatever their number.
+    ds = make_dataset(40)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    loaders = [BatchLoader(ds, 8), BatchLoader(ds, 8, seed=5), BatchLoader(ds, 8, drop_last=True)]
+    for loader in loaders:
+        assert order_of(loader)[:8] == list(range(8))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(isinstance(loader.generator, torch.Generator) for loader in loaders)
+    # a shuffling loader without a seed does draw its seed from the global stream
+    BatchLoader(ds, 8, shuffle=True)
+    assert not torch.equal(torch.get_rng_state(), before)
+
+
+def test_bad_seed_is_rejected_without_shuffle_too():
+    with pytest.raises(ConfigError, match="seed must be an integer"):
+        BatchLoader(make_dataset(10), 2, seed="1")
 
 
 def test_generic_torch_dataset_fallback():

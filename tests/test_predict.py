@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from normlab.cli import main
-from normlab.predict import ImageReadError, load_image, mnistify
+from normlab.predict import ImageReadError, load_image, mnistify, predict_files
 
 
 def test_mnistify_fits_20x20_and_centres_by_mass():
@@ -41,6 +42,37 @@ def test_unreadable_file_is_named(tmp_path):
         load_image(tmp_path / "missing.png")
 
 
+def test_directory_is_named_as_such(tmp_path):
+    with pytest.raises(ImageReadError, match=f"{tmp_path}: is a directory"):
+        load_image(tmp_path)
+
+
+def _tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+
+
+def test_decompression_bomb_fails_alone(tmp_path, monkeypatch):
+    # Pillow's DecompressionBombError is not an OSError: it must still become a per-file error.
+    # A tiny image under a lowered limit stands in for a huge one.
+    bomb = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((20, 20), dtype=np.uint8)).save(bomb)  # 400 pixels
+    good = tmp_path / "good.png"
+    canvas = np.zeros((8, 8), dtype=np.uint8)
+    canvas[2:6, 3:5] = 255
+    Image.fromarray(canvas).save(good)  # 64 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses above twice this
+    with pytest.raises(ImageReadError, match="bomb.png: not a readable image"):
+        load_image(bomb)
+    predictions = predict_files(_tiny_model(), [bomb, good, tmp_path], transform="none")
+    assert [p.path for p in predictions] == [str(bomb), str(good), str(tmp_path)]
+    assert "bomb.png: not a readable image" in predictions[0].error
+    assert "decompression bomb" in predictions[0].error.lower()
+    assert predictions[1].error is None and predictions[1].label in range(10)
+    assert abs(sum(predictions[1].probabilities) - 1) < 1e-5
+    assert predictions[2].label is None and "is a directory" in predictions[2].error
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("train")
@@ -64,10 +96,15 @@ def test_predict_command_on_real_digits(checkpoint, data_dir, tmp_path, capsys):
         labels.append(int(test.labels[i]))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    code = main(["predict", "--checkpoint", str(checkpoint), "--invert", *paths[:6], str(broken), *paths[6:]])
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    code = main(["predict", "--checkpoint", str(checkpoint), "--invert", *paths[:6], str(broken), str(folder),
+                 *paths[6:]])
     captured = capsys.readouterr()
-    assert code == 1  # one file failed ...
+    assert code == 1  # two files failed ...
     assert "broken.png" in captured.err
+    assert f"normlab: error: {folder}: is a directory" in captured.err
+    assert "Traceback" not in captured.err
     lines = [l for l in captured.out.splitlines() if l.startswith(str(tmp_path))]
     assert len(lines) == 12  # ... and every other file was still predicted
     predicted = [int(l.split(": ")[1].split()[0]) for l in lines]

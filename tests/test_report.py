@@ -572,3 +572,285 @@ def test_cli_report_stdout_needs_markdown(tmp_path, capsys):
 
     assert main(["report", str(tmp_path), "--out", "-"]) == 2
     assert "--format md" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Many variants: grids of model x learning rate / batch size
+# --------------------------------------------------------------------------------------------
+
+GRID_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+GRID_BATCHES = (2, 4, 8, 16, 32, 64, 128)
+#: Largest figure the page shows at full size: 10 x 13 inches at 96 CSS px per inch.
+MAX_CSS = (960, 1248)
+
+
+def _grid_final(model: str, value: float, key: str) -> float:
+    """Mean final accuracy of a cell: BN helps by 1 pp everywhere and the plain net stalls at the top lr."""
+    if key == "lr":
+        if model == "lenet5" and value == GRID_LRS[-1]:
+            return 0.10
+        return 0.95 + (0.01 if model == "lenet5-bn" else 0.0) - 0.002 * GRID_LRS.index(value)
+    norms = ("lenet5", "lenet5-bn", "lenet5-gn", "lenet5-ln")
+    return 0.93 + 0.005 * norms.index(model) - 0.001 * GRID_BATCHES.index(value)
+
+
+def _curve_run(rid: int, variant: str, seed: int, config: dict, final: float, epochs: int) -> FakeRun:
+    accs = [final - 0.02 * (epochs - 1 - e) for e in range(epochs)]
+    return FakeRun(id=rid, study="grid", variant=variant, seed=seed, config=config, config_hash=f"{rid:016x}",
+                   status="done", started_at=T0 + rid, finished_at=T0 + rid + 10,
+                   epochs=[dict(epoch=e + 1, train_loss=0.5 / (e + 1), val_loss=0.4 / (e + 1), val_accuracy=a,
+                                seconds=1.0) for e, a in enumerate(accs)])
+
+
+def _noise(*key: int) -> float:
+    """Seed noise of +-0.2 pp that differs between variants, so paired differences have a spread."""
+    return float(np.random.default_rng(list(key)).uniform(-0.002, 0.002))
+
+
+def grid_runs(models, key: str, values, *, seeds: int = 3, epochs: int = 3) -> list[FakeRun]:
+    """A study with one variant per (model, value of ``key``), labelled as the presets label them."""
+    runs, rid = [], 0
+    for i, m in enumerate(models):
+        for j, x in enumerate(values):
+            for seed in range(seeds):
+                rid += 1
+                label = f"{m} {'lr' if key == 'lr' else 'bs'}={x:g}"
+                runs.append(_curve_run(rid, label, seed, _config(m, seed, **{key: x}, epochs=epochs),
+                                       _grid_final(m, x, key) + _noise(i, j, seed), epochs))
+    return runs
+
+
+def _config(variant: str, seed: int, **extra) -> dict:  # noqa: F811  (epochs may be given)
+    from normlab.train import TrainConfig
+
+    extra.setdefault("epochs", 4)
+    return TrainConfig(model=variant, seed=seed, subset=2048, device="cpu", **extra).to_dict()
+
+
+def _no_layout_warnings(build):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = build()
+    layout = [str(w.message) for w in caught if "layout" in str(w.message).lower()]
+    assert not layout, layout
+    return result
+
+
+def _assert_figures_bounded(report):
+    from normlab.report.study import FIGURE_DPI, png_size
+
+    for f in report.figures:
+        assert f.width <= MAX_CSS[0] and f.height <= MAX_CSS[1], (f.alt, f.width, f.height)
+        w, h = png_size(f.png)
+        assert w <= MAX_CSS[0] * FIGURE_DPI / 96 + 1 and h <= MAX_CSS[1] * FIGURE_DPI / 96 + 1
+
+
+@pytest.fixture(scope="module")
+def lr_grid_report():
+    from normlab.report import build_report
+
+    return _no_layout_warnings(lambda: build_report(grid_runs(("lenet5", "lenet5-bn"), "lr", GRID_LRS), target=0.98,
+                                                    generated_at=T0))
+
+
+def test_lr_grid_pairs_bn_with_plain_at_the_same_rate(lr_grid_report):
+    report = lr_grid_report
+    final = [c for c in report.comparisons if c.metric == "final"]
+    assert [(c.a_name, c.b_name) for c in final] == [(f"lenet5 lr={lr:g}", f"lenet5-bn lr={lr:g}") for lr in GRID_LRS]
+    # The differences are BN's effect at that rate: +1 pp, and the plain net's stall at the top rate.
+    for c, lr in zip(final, GRID_LRS):
+        expected = _grid_final("lenet5-bn", lr, "lr") - _grid_final("lenet5", lr, "lr")
+        assert c.mean_difference == pytest.approx(expected, abs=0.003)
+    overview = " ".join(p.text for p in report.section("overview").paragraphs)
+    assert "2 models × 6 learning rates" in overview and "at the same learning rate" in overview
+    methods = " ".join(p.text for p in report.section("methods").paragraphs)
+    assert "at the same learning rate or batch size" in methods and "never across values" in methods
+    assert report.meta["Variants"].startswith("12: 2 models (lenet5, lenet5-bn) × 6 learning rates")
+    # Colours: the hue says the model (blue plain, red BN), the shade the rate; all distinct.
+    colors = report.variant_colors
+    assert len(set(colors.values())) == 12
+    for v, c in colors.items():
+        r, b = int(c[1:3], 16), int(c[5:7], 16)
+        assert (r > b) if v.startswith("lenet5-bn") else (b > r), (v, c)
+
+
+def test_lr_grid_headline_is_bounded_and_led_by_the_sweep(lr_grid_report):
+    from normlab.report import render_html, render_markdown
+    from normlab.report.study import MAX_HEADLINE_VERDICTS
+
+    report = lr_grid_report
+    anchors = [s.anchor for s in report.sections]
+    lr_number = anchors.index("learning-rate") + 1
+    cmp_number = anchors.index("comparisons") + 1
+    assert len(report.headline) <= MAX_HEADLINE_VERDICTS
+    assert report.headline[0].startswith("Learning-rate sweep: the highest rate that trains")
+    assert report.headline[0].endswith(f"(section {lr_number}, Accuracy against learning rate).")
+    assert "0.01 for lenet5 and 0.03 for lenet5-bn" in report.headline[0]
+    assert "lenet5-bn's is 3 times lenet5's" in report.headline[0]
+    # Then the largest significant effect: BN at the rate where the plain network stalled.
+    final = [c for c in report.comparisons if c.metric == "final"]
+    verdict_of = {(c.a_name, c.b_name): v for c, v in zip(report.comparisons, report.verdicts) if c.metric == "final"}
+    largest = max(final, key=lambda c: abs(c.mean_difference))
+    assert report.headline[1] == verdict_of[(largest.a_name, largest.b_name)]
+    assert report.headline[1].startswith("lenet5-bn lr=0.03 raised final validation")
+    assert f"among {len(final)} paired comparisons" in report.headline_more
+    assert report.headline_more.endswith(f"section {cmp_number}, Paired comparisons.")
+    assert report.headline_anchor == "comparisons"
+    page = render_html(report)
+    head = page.split("<main>")[0]
+    assert '<p class="more"><a href="#comparisons">' in head
+    assert htmllib.escape(report.headline_more) in head
+    assert f"> {report.headline_more}" in render_markdown(report).replace("\\", "")
+
+
+def test_lr_grid_core_sections_scale(lr_grid_report):
+    report = lr_grid_report
+    _assert_figures_bounded(report)
+    curves = report.section("curves")
+    # One accuracy figure of panels (one per rate) and one loss grid, not 1 + 12 figures.
+    assert len(curves.figures) == 2
+    assert "one panel per learning rate" in curves.figures[0].caption
+    reading = curves.paragraphs[-1].text
+    assert "lenet5-bn ends ahead of lenet5 at 6 of 6 learning rates" in reading
+    dist = report.section("distribution").figures[0]
+    assert dist.height > dist.width * 0.5 and "one row per variant" in dist.caption
+    comparisons = report.section("comparisons")
+    final_table = comparisons.tables[0]
+    assert [c.label for c in final_table.columns][:2] == ["learning rate", "Comparison (B − A)"]
+    assert final_table.column("Comparison (B − A)") == ["lenet5-bn − lenet5"] * 6
+    assert final_table.column("learning rate") == [f"{lr:g}" for lr in GRID_LRS]
+    assert final_table.column("Verdict")[-1] == "raised"
+    assert len(comparisons.figures) == 1
+    # The config table lists variants as rows, not 12 columns.
+    differing = report.section("config").tables[1]
+    assert [c.label for c in differing.columns] == ["Variant", "lr", "model"]
+    assert len(differing.rows) == 12
+
+
+@pytest.fixture(scope="module")
+def bs_grid_report():
+    from normlab.report import build_report
+
+    runs = grid_runs(("lenet5", "lenet5-bn", "lenet5-gn", "lenet5-ln"), "batch_size", GRID_BATCHES, seeds=2)
+    return _no_layout_warnings(lambda: build_report(runs, target=0.98, generated_at=T0))
+
+
+def test_batch_size_grid_of_28_variants(bs_grid_report):
+    from normlab.report import render_html
+    from normlab.report.study import MAX_HEADLINE_VERDICTS
+
+    report = bs_grid_report
+    assert len(report.summaries) == 28
+    final = [c for c in report.comparisons if c.metric == "final"]
+    assert len(final) == 21
+    for c in final:
+        a_model, a_bs = c.a_name.split(" bs=")
+        b_model, b_bs = c.b_name.split(" bs=")
+        assert a_model == "lenet5" and b_model != "lenet5" and a_bs == b_bs
+    assert len(report.headline) <= MAX_HEADLINE_VERDICTS
+    assert "21 paired comparisons" in report.headline_more
+    _assert_figures_bounded(report)
+    assert len(report.section("curves").figures) == 2
+    assert len(report.section("distribution").figures) == 1
+    # Readings name the extremes, not all 28 variants.
+    for anchor in ("curves", "distribution", "statistics"):
+        reading = [p for p in report.section(anchor).paragraphs if p.kind == "reading"][-1].text
+        assert reading.count("bs=") < 12, (anchor, reading)
+    assert len(report.highlights) == 1 and report.highlights[0].count("bs=") == 2
+    groups = report.section("comparisons").tables[0].column("batch size")
+    assert groups == [str(bs) for bs in GRID_BATCHES for _ in range(3)]
+    # 21 tests: the page warns that some will be significant by chance.
+    assert any("about 1.1 would come out significant by chance" in p.text
+               for p in report.section("comparisons").paragraphs)
+    assert len(render_html(report)) < 3_000_000
+
+
+def test_grid_detection_rules():
+    from normlab.report.study import detect_grid
+
+    def grid_of(runs):
+        by = {}
+        for r in runs:
+            by.setdefault(r.variant, []).append(r)
+        return detect_grid(list(by), by)
+
+    lr = grid_of(grid_runs(("lenet5", "lenet5-bn"), "lr", GRID_LRS[:3], seeds=1))
+    assert lr is not None and lr.key == "lr" and lr.reference == "lenet5" and lr.values == GRID_LRS[:3]
+    # Batch-size-scaled: the learning rate follows the batch size, so the grid is over batch sizes.
+    scaled = grid_runs(("lenet5", "lenet5-bn"), "batch_size", (16, 64), seeds=1)
+    for r in scaled:
+        r.config["lr"] = 0.001 * r.config["batch_size"] / 64
+    assert grid_of(scaled).key == "batch_size"
+    # The reference is the model without normalisation wherever it comes in the study.
+    flipped = grid_of(grid_runs(("lenet5-bn", "lenet5"), "lr", GRID_LRS[:2], seeds=1))
+    assert flipped.reference == "lenet5" and flipped.pairs()[0] == ("lenet5 lr=0.0001", "lenet5-bn lr=0.0001")
+    # Not grids: one model only; a third setting varying independently; models only.
+    assert grid_of(grid_runs(("lenet5",), "lr", GRID_LRS[:3], seeds=1)) is None
+    mixed = grid_runs(("lenet5", "lenet5-bn"), "lr", GRID_LRS[:2], seeds=1)
+    for i, r in enumerate(mixed):
+        r.config["weight_decay"] = 1e-4 if i in (0, 3) else 0.0  # not a function of the lr
+    assert grid_of(mixed) is None
+    assert grid_of(fake_runs()) is None
+
+
+def test_non_grid_many_variants_keep_the_baseline_and_a_bounded_headline():
+    from normlab.report import build_report
+    from normlab.report.study import MAX_HEADLINE_VERDICTS
+
+    norms = ("none", "batch", "group", "layer", "instance", "group", "layer")
+    runs, rid = [], 0
+    for k, norm in enumerate(norms):
+        spec = f"lenet5:norm={norm}" + (",norm_position=before" if k >= 5 else "")
+        for seed in range(3):
+            rid += 1
+            # Odd k: +k pp over the baseline, clearly significant; even k: noise only.
+            final = 0.93 + (0.01 * k if k % 2 else 0.0) + _noise(k, seed)
+            runs.append(_curve_run(rid, spec, seed, _config(spec, seed), final, 3))
+    report = _no_layout_warnings(lambda: build_report(runs, target=0.98, generated_at=T0))
+    final = [c for c in report.comparisons if c.metric == "final"]
+    assert all(c.a_name == "lenet5:norm=none" for c in final) and len(final) == 6
+    assert len(report.headline) <= MAX_HEADLINE_VERDICTS
+    # The largest significant effects lead: +5 pp (k = 5) then +3 pp (k = 3).
+    assert report.headline[0].startswith("lenet5:norm=group,norm_position=before raised")
+    assert report.headline[1].startswith("lenet5:norm=layer raised")
+    assert "These are the 3 significant differences among 6" in report.headline_more \
+        or "These are the 3 largest" in report.headline_more
+    _assert_figures_bounded(report)
+    curves = report.section("curves")
+    assert len(curves.figures) == 2 and "over the other variants' means in grey" in curves.figures[0].caption
+
+
+def test_single_epoch_runs_have_no_curves_to_draw():
+    from normlab.report import build_report
+
+    report = build_report(grid_runs(("lenet5", "lenet5-bn"), "lr", GRID_LRS, seeds=2, epochs=1), target=0.98)
+    curves = report.section("curves")
+    assert curves.figures == [] and "single epoch" in curves.paragraphs[-1].text
+    # With one epoch the best accuracy is the final one: its table would repeat the final one.
+    comparisons = report.section("comparisons")
+    assert len(comparisons.tables) == 1 and "final (last epoch)" in comparisons.tables[0].caption
+    assert any("repeat the table above" in p.text for p in comparisons.paragraphs)
+
+
+def test_cli_lists_presets_aligned_with_quick_notes(capsys):
+    from normlab.cli import main
+    from normlab.experiments.presets import PRESETS
+
+    assert main(["study", "--list-presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    width = max(len(n) for n in PRESETS) + 2
+    starts = {name: next(i for i, line in enumerate(lines) if line.startswith(name + " ")) for name in PRESETS}
+    for name, i in starts.items():
+        # The description starts in the same column for every preset, batch-size-scaled included.
+        assert lines[i][width - 1] == " " and lines[i][width] != " ", lines[i]
+        block = []
+        for line in lines[i + 1:]:
+            if not line.strip():
+                break
+            assert line.startswith(" " * width), line
+            block.append(line.strip())
+        assert " ".join(block).count("--quick:") >= 1, name
+    scaled = lines[starts["batch-size-scaled"]:]
+    assert "the first 4,096 training images" in " ".join(line.strip() for line in scaled[:8])

@@ -111,3 +111,41 @@ def test_study_cli_errors_are_clear(tmp_path, capsys):
     assert "lenet9" in capsys.readouterr().err
     assert main(["study", "--seeds", "zero", "--out", str(tmp_path)]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def _tagged_pids(tag: str) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if f"NORMLAB_TEST_TAG={tag}".encode() in fh.read():
+                    pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_workers_exit_when_the_driver_is_killed(tmp_path, data_dir):
+    tag = f"orphans-{os.getpid()}-{time.time_ns()}"
+    cmd = [sys.executable, "-m", "normlab", "study", "--variants", "lenet5", "lenet5-bn", "--seeds", "2",
+           "--epochs", "5", "--subset", "4096", "--device", "cpu", "--workers", "2", "--no-report", "--quiet",
+           "--out", str(tmp_path / "s"), "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, env={**os.environ, "NORMLAB_TEST_TAG": tag},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(_tagged_pids(tag)) < 3:  # driver + two workers
+            time.sleep(0.1)
+        assert len(_tagged_pids(tag)) >= 3, "the workers never started"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGKILL)  # the driver alone, as a user's kill -9 would
+        proc.wait(timeout=10)
+        deadline = time.time() + 15
+        while time.time() < deadline and _tagged_pids(tag):
+            time.sleep(0.2)
+        assert _tagged_pids(tag) == [], "worker processes outlived the killed driver"
+    finally:
+        for pid in _tagged_pids(tag):
+            os.kill(pid, signal.SIGKILL)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+import json
+import math
 from pathlib import Path
+from typing import Any
+
+# Read once: os.umask can only be read by setting it, which would race with other threads.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -34,9 +41,7 @@ class _AtomicWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         # mkstemp creates 0600 files; give outputs the permissions an ordinary open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
+        os.chmod(self.tmp, 0o666 & ~_UMASK)
         self.fh = os.fdopen(fd, "wb")
         return self.fh
 
@@ -57,3 +62,18 @@ class _AtomicWriter:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_dumps(data: Any, *, indent: int | None = 1) -> str:
+    """Strict JSON: NaN and infinities (a diverged run's losses) become ``null``, which every reader accepts."""
+    return json.dumps(_finite(data), indent=indent, allow_nan=False)

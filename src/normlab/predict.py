@@ -67,17 +67,24 @@ def mnistify(image, *, invert: bool = False) -> np.ndarray:
 def load_image(path: str | Path, *, invert: bool = False) -> np.ndarray:
     """Read ``path`` (PNG, JPEG, any size) and return its MNIST-style 28x28 uint8 array.
 
-    Raises :class:`ImageReadError` naming the file when it is missing or not an image.
+    Raises :class:`ImageReadError` naming the file when it is missing, a directory, not an
+    image, or larger than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
     """
     from PIL import Image, UnidentifiedImageError
 
+    if Path(path).is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
     try:
         with Image.open(path) as img:
             img.load()
             return mnistify(img, invert=invert)
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a directory, not an image file") from None
+    # DecompressionBombError is neither an OSError nor a ValueError: without it a huge image
+    # would abort the whole batch instead of failing alone.
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ImageReadError(f"{path}: not a readable image ({exc})") from None
 
 

@@ -10,6 +10,17 @@ from normlab.train import TrainConfig
 _DEFAULTS = TrainConfig()
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts such as --workers: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
     """Add the trainer's options; every help text ends with its default."""
     d = _DEFAULTS
@@ -94,3 +105,19 @@ def epoch_line(name: str, epoch: int, summary: dict[str, float]) -> str:
             f"training_accuracy: {summary['train_accuracy']:.3f}  validation_loss: {summary['val_loss']:.4f}  "
             f"validation_accuracy: {summary['val_accuracy']:.3f}  ({summary['seconds']:.1f}s, "
             f"{summary['images_per_second']:.0f} img/s)")
+
+
+def format_table(rows: list[dict[str, str]], right: set[str] = frozenset()) -> str:
+    """Align rows of equal keys as a plain-text table; columns named in ``right`` align right."""
+    if not rows:
+        return "(no rows)"
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(str(r[h])) for r in rows)) for h in headers}
+
+    def cell(h, v):
+        return str(v).rjust(widths[h]) if h in right else str(v).ljust(widths[h])
+
+    lines = ["  ".join(cell(h, h) for h in headers).rstrip(),
+             "  ".join("-" * widths[h] for h in headers)]
+    lines += ["  ".join(cell(h, r[h]) for h in headers).rstrip() for r in rows]
+    return "\n".join(lines)

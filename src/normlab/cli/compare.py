@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from normlab.cli._common import add_train_args, config_from_args, epoch_line
-from normlab.experiments.compare import DEFAULT_MODELS, comparison_table, format_table, run_compare, write_outputs
+from normlab.cli._common import add_train_args, config_from_args, positive_int, epoch_line, format_table
+from normlab.experiments.compare import DEFAULT_MODELS, comparison_table, run_compare, write_outputs
 from normlab.errors import ConfigError
 from normlab.experiments.engines.local import default_workers
 
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                    help="models to compare (default: %(default)s)")
     p.add_argument("--out", default="runs/compare", help="output folder (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="parallel worker processes, one torch thread each; 1 trains the models in turn "
                         "with all threads (default: one per core on the CPU, 1 on a GPU)")
     p.add_argument("--seeds", type=int, default=None,

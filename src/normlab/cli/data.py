@@ -2,19 +2,19 @@
 
 Sub-commands: ``list``, ``download``, ``verify``, ``stats`` and ``show``. Each takes
 ``--dataset`` and ``--data-dir``; without ``--data-dir`` the files are looked up in
-``$NORMLAB_DATA``, then in the cache (see :mod:`normlab.data.download`).
+``$NORMLAB_DATA/NAME/`` (for MNIST also ``$NORMLAB_DATA`` itself), then in the cache (see
+:mod:`normlab.data.download`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from normlab.errors import ConfigError
+from normlab.fileio import atomic_writer
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         default=None,
         metavar="DIR",
-        help="directory holding the IDX files (default: $NORMLAB_DATA if set, else the cache "
+        help="directory holding the IDX files (default: $NORMLAB_DATA/NAME if it exists, for "
+        "mnist also $NORMLAB_DATA itself when it holds the MNIST files, else the cache "
         "$XDG_CACHE_HOME/normlab/NAME)",
     )
 
@@ -235,14 +236,12 @@ def cmd_show(args: argparse.Namespace) -> int:
     fig.suptitle(f"{ds.name} {ds.split} samples", fontsize=11)
     fig.tight_layout()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_writer(out) as fh:
             fig.savefig(fh, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        # e.g. a path below a file, a read-only folder, a full disk: the user's --out to fix.
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"--out {args.out}: cannot write the PNG there ({reason})") from None
     print(f"saved {args.count} {ds.name} {ds.split} images to {out}")
     return 0

@@ -7,6 +7,7 @@ import math
 import sys
 import time
 
+from normlab.cli._common import format_table
 from normlab.experiments.store import DB_FILENAME, EXPORT_FORMATS, ResultsDB, resolve_db_path
 from normlab.fileio import atomic_write_text
 
@@ -68,22 +69,6 @@ def _num(value: float | None, fmt: str = ".4f") -> str:
 
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
-
-
-def format_table(rows: list[dict[str, str]], right: set[str] = frozenset()) -> str:
-    """Align rows of equal keys as a plain-text table; columns named in ``right`` align right."""
-    if not rows:
-        return "(no runs)"
-    headers = list(rows[0])
-    widths = {h: max(len(h), *(len(str(r[h])) for r in rows)) for h in headers}
-
-    def cell(h, v):
-        return str(v).rjust(widths[h]) if h in right else str(v).ljust(widths[h])
-
-    lines = ["  ".join(cell(h, h) for h in headers).rstrip(),
-             "  ".join("-" * widths[h] for h in headers)]
-    lines += ["  ".join(cell(h, r[h]) for h in headers).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def run_list(args) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from normlab.cli._common import add_train_args, config_from_args
+from normlab.cli._common import add_train_args, config_from_args, positive_int
 from normlab.errors import ConfigError
 from normlab.experiments.engines.local import default_workers
 from normlab.experiments.study import StudySpec, Variant, parse_seeds, run_study
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
                    help="with --preset: fewer seeds, fewer epochs and a subset; the preset says what it trades away")
     p.add_argument("--name", default=None, help="study name inside the database (default: the preset's name or 'default')")
     p.add_argument("--out", default="runs/study", help="output folder for normlab.db, checkpoints and the report (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local engine: worker processes, one torch thread each on the CPU (default: one per "
                         "core on the CPU, 1 with a GPU); ray engine: runs in flight (default: as many as the "
                         "cluster's free CPUs or GPUs fit)")
@@ -70,13 +70,32 @@ def _explicit_flags(args) -> set[str]:
     return names
 
 
+def _print_presets() -> None:
+    """Each preset's name, description and what ``--quick`` trades away, in aligned, wrapped columns."""
+    import shutil
+    import textwrap
+
+    from normlab.experiments.presets import PRESETS
+
+    width = max(60, min(shutil.get_terminal_size((100, 24)).columns, 110))
+    name_width = max(len(name) for name in PRESETS) + 2
+    indent = " " * name_width
+    print("Presets (normlab study --preset NAME [--quick]):\n")
+    for name, preset in PRESETS.items():
+        lines = textwrap.wrap(preset.description, width - name_width, break_on_hyphens=False) or [""]
+        print(f"{name:<{name_width}}{lines[0]}")
+        for line in lines[1:]:
+            print(indent + line)
+        if preset.quick_note:
+            for line in textwrap.wrap(preset.quick_note, width - name_width, break_on_hyphens=False):
+                print(indent + line)
+        print()
+
+
 def run(args) -> int:
     """Run the study with a live view; print the summary; write the report."""
     if args.list_presets:
-        from normlab.experiments.presets import PRESETS
-
-        for name, preset in PRESETS.items():
-            print(f"{name:12s} {preset.description}")
+        _print_presets()
         return 0
     spec = build_spec(args)
     engine, workers = _engine(args, spec)

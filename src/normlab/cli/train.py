@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from normlab.errors import ConfigError
 from normlab.cli._common import add_train_args, config_from_args, epoch_line
-from normlab.fileio import atomic_write_text
+from normlab.fileio import atomic_write_text, json_dumps
 from normlab.train import Callback, train
 from normlab.train.result import epoch_summary
 
@@ -43,7 +42,7 @@ def run(args) -> int:
     callbacks = [] if args.quiet else [_EpochPrinter(config.model)]
     result = train(config, data_dir=args.data_dir, checkpoint_path=checkpoint, resume=args.resume,
                    callbacks=callbacks, progress=False if args.quiet else None)
-    atomic_write_text(out / "result.json", json.dumps(result.to_dict(), indent=1))
+    atomic_write_text(out / "result.json", json_dumps(result.to_dict()))
     if result.status != "done":
         print(f"normlab: run {result.status}: {result.message}", file=sys.stderr)
         return 1

@@ -299,8 +299,9 @@ def load_splits(
     """Load a dataset's train, validation and test splits.
 
     Files are found as :func:`normlab.data.download.resolve_files` describes (``data_dir``,
-    then ``$NORMLAB_DATA``, then the cache, then a download into the cache). ``verify``
-    checks the checksums of the decompressed files first (about 0.15 s for MNIST).
+    then ``$NORMLAB_DATA/<name>/`` (for MNIST also ``$NORMLAB_DATA`` itself), then the
+    cache, then a download into the cache). ``verify`` checks the checksums of the
+    decompressed files first (about 0.15 s for MNIST).
 
     ``val_split=N`` holds out the LAST ``N`` training images as the ``val`` split.
     ``subset=N`` then keeps the first ``N`` of the remaining training images; the validation

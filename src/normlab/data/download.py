@@ -3,7 +3,11 @@
 Where the files of a dataset come from, in order:
 
 1. the ``data_dir`` argument, when given;
-2. otherwise the directory in the environment variable ``NORMLAB_DATA``, when set;
+2. otherwise the environment variable ``NORMLAB_DATA``, when set and it provides the dataset:
+   its subfolder ``$NORMLAB_DATA/<name>/`` when that exists; for MNIST only, also the folder
+   itself when it holds MNIST's files directly (Fashion-MNIST and KMNIST use the same file
+   names as MNIST, so the folder itself is always taken as MNIST's: every other dataset needs
+   its own ``$NORMLAB_DATA/<name>/``);
 3. otherwise the cache, ``$XDG_CACHE_HOME/normlab/<name>`` (``~/.cache/normlab/<name>``
    when ``XDG_CACHE_HOME`` is unset);
 4. files missing from the cache are downloaded into it from the spec's mirrors, in turn.
@@ -11,13 +15,14 @@ Where the files of a dataset come from, in order:
 A directory provides a file when it holds either the decompressed name
 (``train-images-idx3-ubyte``) or the gzip one (``train-images-idx3-ubyte.gz``). A directory
 that the user chose (1 or 2) and that lacks files is an error naming the directory and the
-missing files: normlab does not silently fetch the data somewhere else. Pass
-``download=True`` to fetch the missing files into that directory instead.
+missing files: normlab does not silently fetch the data somewhere else. Run
+``normlab data download --data-dir DIR`` (or pass ``download=True``) to fetch the missing
+files into that directory instead.
 
-Downloads go to a temporary file in the target directory, are verified against the
-checksums of the DECOMPRESSED content (so a mirror that recompressed the files passes), and
-only then renamed into place: a partial or corrupt file is never left where a later run
-would trust it.
+Downloads stream into a temporary file in the target directory (through
+:func:`normlab.fileio.atomic_writer`), are verified against the checksums of the
+DECOMPRESSED content (so a mirror that recompressed the files passes), and only then renamed
+into place: a partial or corrupt file is never left where a later run would trust it.
 """
 
 from __future__ import annotations
@@ -25,12 +30,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shlex
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +45,7 @@ from normlab import __version__
 from normlab.data.idx import gunzip_bytes, inspect_idx, read_decompressed
 from normlab.data.registry import FILE_KEYS, DatasetSpec, FileSpec, get_dataset_spec
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
+from normlab.fileio import atomic_writer
 
 __all__ = [
     "ENV_VAR",
@@ -47,6 +53,7 @@ __all__ = [
     "FileCheck",
     "cache_dir",
     "data_directory",
+    "env_directory",
     "find_file",
     "resolve_files",
     "download_file",
@@ -55,8 +62,10 @@ __all__ = [
     "verify_files",
 ]
 
-#: Environment variable naming a directory that holds the dataset's files.
+#: Environment variable naming a directory with one subfolder per dataset (or MNIST's files).
 ENV_VAR = "NORMLAB_DATA"
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 Log = Callable[[str], None]
 
@@ -114,10 +123,6 @@ class _Permanent(Exception):
     """A fault that retrying the same mirror will not fix."""
 
 
-class _WriteError(Exception):
-    """Writing the downloaded data to disk failed: no mirror can fix that."""
-
-
 def cache_dir(name: str) -> Path:
     """The cache directory of dataset ``name``: ``$XDG_CACHE_HOME/normlab/<name>``.
 
@@ -129,17 +134,44 @@ def cache_dir(name: str) -> Path:
     return root / "normlab" / name
 
 
-def data_directory(name: str, data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+def data_directory(
+    name: str | DatasetSpec, data_dir: str | os.PathLike | None = None
+) -> tuple[Path, str]:
     """Return the directory to use for dataset ``name`` and where that choice came from.
 
-    The second item is ``"argument"``, ``"NORMLAB_DATA"`` or ``"cache"``.
+    The second item is ``"argument"``, ``"NORMLAB_DATA"`` or ``"cache"``. ``$NORMLAB_DATA``
+    is used only when it provides the dataset (see :func:`env_directory`); otherwise the
+    cache is.
     """
     if data_dir is not None and str(data_dir) != "":
         return Path(data_dir).expanduser(), "argument"
-    env = os.environ.get(ENV_VAR, "")
-    if env:
-        return Path(env).expanduser(), ENV_VAR
+    name = name.name if isinstance(name, DatasetSpec) else name
+    env = env_directory(name)
+    if env is not None:
+        return env, ENV_VAR
     return cache_dir(name), "cache"
+
+
+def env_directory(name: str) -> Path | None:
+    """The directory ``$NORMLAB_DATA`` provides for dataset ``name``, or None.
+
+    That is ``$NORMLAB_DATA/<name>/`` when it is a directory (even an empty one: the user made
+    it for this dataset, so ``normlab data download`` fills it). For ``mnist`` only, the folder
+    itself counts too when it holds any of MNIST's files: the other MNIST-style datasets use
+    the same file names, so their files are never taken from there.
+    """
+    env = os.environ.get(ENV_VAR, "")
+    if not env:
+        return None
+    root = Path(env).expanduser()
+    sub = root / name
+    if sub.is_dir():
+        return sub
+    if name == "mnist" and root.is_dir():
+        mnist = get_dataset_spec("mnist")
+        if any(find_file(root, fspec) is not None for fspec in mnist.files.values()):
+            return root
+    return None
 
 
 def find_file(directory: Path, fspec: FileSpec) -> Path | None:
@@ -155,6 +187,13 @@ def _describe_source(directory: Path, source: str) -> str:
         return f"data directory {directory}"
     if source == ENV_VAR:
         return f"directory {directory} (from ${ENV_VAR})"
+    env = os.environ.get(ENV_VAR, "")
+    if env:
+        # Say why $NORMLAB_DATA was passed over, or the user wonders why it is not used.
+        return (
+            f"cache directory {directory} (${ENV_VAR}={env} provides no "
+            f"{directory.name}/ folder)"
+        )
     return f"cache directory {directory}"
 
 
@@ -169,12 +208,12 @@ def resolve_files(
     """Return the path of each of the dataset's four files, downloading missing ones if allowed.
 
     ``download=None`` (the default) downloads only into the cache, i.e. when neither
-    ``data_dir`` nor ``$NORMLAB_DATA`` is given; ``True`` also downloads the missing files
-    into a chosen directory; ``False`` never downloads. Files that are found are returned as
-    they are (see :func:`verify_files` / ``verify=True`` in the loaders to check them);
-    downloaded files are always verified. Raises :class:`DownloadError` naming the directory
-    and the missing files when they may not be downloaded, or listing every URL tried and why
-    it failed when the download fails.
+    ``data_dir`` nor ``$NORMLAB_DATA`` provides the dataset; ``True`` also downloads the
+    missing files into a chosen directory; ``False`` never downloads. Files that are found
+    are returned as they are (see :func:`verify_files` / ``verify=True`` in the loaders to
+    check them); downloaded files are always verified. Raises :class:`DownloadError` naming
+    the directory and the missing files when they may not be downloaded, or listing every URL
+    tried and why it failed when the download fails.
     """
     spec = get_dataset_spec(name)
     directory, source = data_directory(spec.name, data_dir)
@@ -193,15 +232,17 @@ def resolve_files(
     allowed = download if download is not None else source == "cache"
     if not allowed:
         names = ", ".join(f"{spec.files[k].filename} (or {spec.files[k].gz_name})" for k in missing)
-        if source == "argument":
-            command = f"normlab data download --dataset {spec.name} --data-dir {directory}"
-        else:
-            command = f"normlab data download --dataset {spec.name}"
-        hint = f"pass download=True or run `{command}` to fetch them into it"
+        command = (
+            f"normlab data download --dataset {shlex.quote(spec.name)} "
+            f"--data-dir {shlex.quote(str(directory))}"
+        )
         raise DownloadError(
             f"dataset {spec.name!r}: {_describe_source(directory, source)} lacks {names}; "
-            f"put the files there, or {hint}"
+            f"put the files there, or run `{command}` to fetch them into it "
+            f"(from Python: pass download=True)"
         )
+    if log and source == "cache" and os.environ.get(ENV_VAR):
+        log(f"${ENV_VAR} provides no {spec.name}/ folder; using the cache {directory}")
     failures: list[str] = []
     for key in missing:
         try:
@@ -213,8 +254,12 @@ def resolve_files(
     return {key: found[key] for key in FILE_KEYS}
 
 
-def _fetch(url: str, fh, cfg: DownloadConfig) -> int:
-    """Stream ``url`` into the open file ``fh``; return the number of bytes."""
+def _fetch(url: str, cfg: DownloadConfig) -> Iterator[bytes]:
+    """Yield the body of ``url`` in chunks; network faults become ``_Transient``/``_Permanent``.
+
+    A generator, so that the caller can look at the first bytes before choosing the file
+    name (a mirror may serve the data uncompressed).
+    """
     request = urllib.request.Request(url, headers={"User-Agent": f"normlab/{__version__}"})
     try:
         with urllib.request.urlopen(request, timeout=cfg.timeout) as response:
@@ -224,11 +269,8 @@ def _fetch(url: str, fh, cfg: DownloadConfig) -> int:
                 block = response.read(cfg.chunk_size)
                 if not block:
                     break
-                try:
-                    fh.write(block)
-                except OSError as exc:
-                    raise _WriteError(exc) from exc
                 total += len(block)
+                yield block
     except ValueError as exc:  # urllib rejects malformed URLs with ValueError
         raise _Permanent(f"invalid URL ({exc})") from None
     except urllib.error.HTTPError as exc:
@@ -250,13 +292,39 @@ def _fetch(url: str, fh, cfg: DownloadConfig) -> int:
         ) from None
     except (http.client.HTTPException, ConnectionError) as exc:
         raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from None
-    except _WriteError:
-        raise
     except OSError as exc:  # other socket or TLS errors while reading
         raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from None
     if length is not None and length.isdigit() and total != int(length):
         raise _Transient(f"truncated transfer: got {total} of {length} bytes")
-    return total
+
+
+def _download_once(url: str, fspec: FileSpec, directory: Path, cfg: DownloadConfig) -> Path:
+    """Download ``url`` into ``directory`` and verify it; return the final path.
+
+    Raises ``_Transient``/``_Permanent`` for network and verification faults and
+    :class:`OSError` when writing fails; in every case nothing is left in ``directory``.
+    """
+    chunks = _fetch(url, cfg)
+    try:
+        raw = bytearray()
+        # Enough of the start to see whether the data are gzip-compressed.
+        for block in chunks:
+            raw += block
+            if len(raw) >= len(_GZIP_MAGIC):
+                break
+        is_gzip = raw[: len(_GZIP_MAGIC)] == _GZIP_MAGIC
+        # Keep the name that matches the content: a mirror may serve it uncompressed.
+        final = directory / (fspec.gz_name if is_gzip else fspec.filename)
+        with atomic_writer(final) as fh:
+            fh.write(raw)
+            for block in chunks:
+                fh.write(block)
+                raw += block
+            # Raised inside the block, so the unverified data never replace ``final``.
+            _verify_download(fspec, raw, is_gzip)
+    finally:
+        chunks.close()
+    return final
 
 
 def download_file(
@@ -269,10 +337,10 @@ def download_file(
 ) -> Path:
     """Download file ``key`` of ``spec`` into ``directory``, trying each mirror in turn.
 
-    The data go to a temporary file in ``directory``, are verified with :func:`check_content`
-    and are renamed into place only when they pass. Returns the final path. Raises
-    :class:`DownloadError` listing every URL tried and why each failed; no temporary file is
-    left behind in any case.
+    The data stream into a temporary file in ``directory``, are verified with
+    :func:`check_content` and are renamed into place only when they pass. Returns the final
+    path. Raises :class:`DownloadError` listing every URL tried and why each failed; no
+    temporary file is left behind in any case.
     """
     spec = get_dataset_spec(spec)
     cfg = config or DownloadConfig()
@@ -293,26 +361,7 @@ def download_file(
                 retry = f" (attempt {attempt + 1} of {cfg.retries + 1})" if attempt else ""
                 log(f"downloading {url}{retry}")
             try:
-                fd, tmp_name = tempfile.mkstemp(
-                    prefix=f".{fspec.gz_name}.", suffix=".part", dir=directory
-                )
-            except OSError as exc:
-                raise DownloadError(
-                    f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {exc}"
-                ) from None
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    _fetch(url, fh, cfg)
-                    try:
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    except OSError as exc:
-                        raise _WriteError(exc) from exc
-                is_gzip = _verify_download(fspec, tmp, url)
-                # Keep the name that matches the content: a mirror may serve it uncompressed.
-                final = directory / (fspec.gz_name if is_gzip else fspec.filename)
-                os.replace(tmp, final)
+                final = _download_once(url, fspec, directory, cfg)
                 if log:
                     log(f"saved {final}")
                 return final
@@ -324,13 +373,10 @@ def download_file(
                     reason += f" ({cfg.retries + 1} attempts)"
             except _Permanent as exc:
                 reason = str(exc)
-            except (_WriteError, OSError) as exc:  # disk full, permissions, ...
-                cause = exc.args[0] if isinstance(exc, _WriteError) else exc
+            except OSError as exc:  # disk full, permissions, ...: no mirror can fix that
                 raise DownloadError(
-                    f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {cause}"
+                    f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {exc}"
                 ) from None
-            finally:
-                tmp.unlink(missing_ok=True)
             break
         tried.append(f"  {url}: {reason}")
         if log:
@@ -341,24 +387,17 @@ def download_file(
     )
 
 
-def _verify_download(fspec: FileSpec, tmp: Path, url: str) -> bool:
-    """Raise :class:`_Permanent` unless the data downloaded into ``tmp`` match ``fspec``.
-
-    Returns whether the data are gzip-compressed.
-    """
-    raw = tmp.read_bytes()
-    is_gzip = raw[:2] == b"\x1f\x8b"
+def _verify_download(fspec: FileSpec, raw: bytearray, is_gzip: bool) -> None:
+    """Raise :class:`_Permanent` unless the downloaded bytes ``raw`` match ``fspec``."""
     name = "downloaded " + fspec.gz_name  # the URL heads the error line already
     try:
         content = gunzip_bytes(raw, name) if is_gzip else np.frombuffer(raw, dtype=np.uint8)
     except IDXFormatError as exc:
         raise _Permanent(f"verification failed: {exc}") from None
     gz_md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest() if is_gzip else None
-    del raw
     _, _, fault, _ = check_content(fspec, content, gz_md5=gz_md5, name=name)
     if fault:
         raise _Permanent(f"verification failed: {fault}")
-    return is_gzip
 
 
 def _hashes(content: np.ndarray) -> tuple[str, str]:

@@ -16,16 +16,15 @@ a silently wrong array.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from normlab.errors import ConfigError, IDXFormatError
+from normlab.fileio import atomic_write_bytes
 
 __all__ = [
     "IDX_DTYPES",
@@ -287,22 +286,6 @@ def write_idx(
         payload = gzip.compress(payload, compresslevel=compresslevel, mtime=0)
     atomic_write_bytes(path, payload)
     return path
-
-
-def atomic_write_bytes(path: PathLike, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a temporary file in the same directory + ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def read_mnist_pair(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, np.ndarray]:

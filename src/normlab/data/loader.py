@@ -29,8 +29,9 @@ class BatchLoader:
     ``B``. Without ``shuffle`` the order is the dataset's (0 .. N-1). With ``shuffle`` the
     order is drawn from ``generator`` (a CPU ``torch.Generator``); give either a generator or
     a ``seed``; with neither, the generator is seeded from torch's global RNG, so
-    ``torch.manual_seed`` still makes runs reproducible. ``drop_last`` drops a final partial
-    batch.
+    ``torch.manual_seed`` still makes runs reproducible. A loader that does not shuffle never
+    touches the global RNG (its ``generator`` is seeded with ``seed``, or 0, and unused).
+    ``drop_last`` drops a final partial batch.
 
     Any other map-style ``torch.utils.data.Dataset`` is accepted too: it is materialised once,
     by indexing every sample, into stacked tensors (fine for small datasets; an
@@ -56,22 +57,21 @@ class BatchLoader:
             if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
                 raise ConfigError("BatchLoader generator must be a CPU torch.Generator")
         else:
-            generator = torch.Generator()
-            if seed is None:
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                raise ConfigError(f"seed must be an integer, got {seed!r}")
+            if seed is None and shuffle:
                 # Drawn from the global RNG, as DataLoader does, so torch.manual_seed governs it.
                 seed = int(torch.empty((), dtype=torch.int64).random_().item())
-            elif isinstance(seed, bool) or not isinstance(seed, int):
-                raise ConfigError(f"seed must be an integer, got {seed!r}")
-            generator.manual_seed(seed)
+            # Without shuffling the generator is never used: seeding it from the global RNG
+            # would shift that stream (which noisy batch norm draws from) by one draw per
+            # loader built, so evaluation loaders would change training noise.
+            generator = torch.Generator().manual_seed(0 if seed is None else seed)
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.device = torch.device(device)
         self.generator = generator
-        #: The generator state before the current (or next) epoch's permutation was drawn:
-        #: restoring it replays that epoch's order.
-        self.epoch_start_state: torch.Tensor = generator.get_state()
         if isinstance(dataset, ImageDataset):
             self._images, self._labels = dataset.raw_on(self.device)
             self._transform = dataset.transform_batch
@@ -97,7 +97,6 @@ class BatchLoader:
         """
         order = None
         if self.shuffle:
-            self.epoch_start_state = self.generator.get_state()
             order = torch.randperm(self.num_samples, generator=self.generator).to(self.device)
         yield from self._batches(order)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from normlab.errors import ConfigError
 from normlab.experiments.engines.local import RunTask, TaskOutcome, run_local
-from normlab.fileio import atomic_write_text
+from normlab.fileio import atomic_write_text, json_dumps
 from normlab.train import RunResult, TrainConfig
 
 #: What the post reports (its single run per model), for the table beside ours.
@@ -81,18 +81,6 @@ def comparison_table(result: CompareResult) -> list[dict[str, str]]:
     return rows
 
 
-def format_table(rows: list[dict[str, str]]) -> str:
-    """Render rows of equal keys as an aligned plain-text table."""
-    if not rows:
-        return "(no rows)"
-    headers = list(rows[0])
-    widths = [max(len(h), *(len(str(r.get(h, ""))) for r in rows)) for h in headers]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    sep = "  ".join("-" * w for w in widths)
-    body = ["  ".join(str(r.get(h, "")).ljust(w) for h, w in zip(headers, widths)) for r in rows]
-    return "\n".join([line, sep, *body])
-
-
 def environment() -> dict[str, str]:
     """Versions and host, saved beside results so a number can be traced to where it came from."""
     import torch
@@ -129,7 +117,7 @@ def write_outputs(out_dir: str | Path, result: CompareResult) -> list[Path]:
         "runs": {n: {**r.to_dict(), "log_dict": r.log_dict()} for n, r in runs.items()},
         "errors": result.errors,
     }
-    written.append(atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1)))
+    written.append(atomic_write_text(out / "metrics.json", json_dumps(metrics)))
     written.append(atomic_write_text(out / "per_epoch.csv", _per_epoch_csv(runs)))
     written.append(atomic_write_text(out / "per_batch.csv", _per_batch_csv(runs)))
     return written

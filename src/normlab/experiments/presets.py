@@ -170,6 +170,10 @@ def _mode_bug(base: TrainConfig, quick: bool) -> PresetGrid:
 _QUICK_10K = (f"--quick: 2 seeds instead of {{seeds}}, {{epochs}} epoch(s) instead of {{full_epochs}}, the first "
               f"{QUICK_IMAGES:,} training images; intervals are wide and accuracies below full-data levels.")
 
+_QUICK_BATCH = ("--quick: 2 seeds instead of 3, 1 epoch instead of 5, the first 4,096 training images (batch 128 "
+                "then takes 32 steps, batch 2 takes 2,048): accuracies are far below full-data levels, and only the "
+                "change with batch size, compared between norms, is meaningful.")
+
 PRESETS: dict[str, Preset] = {
     "blog": Preset(
         "blog", "the post's two models (lenet5, lenet5-bn) under its own protocol, flaws included; 5 seeds x 10 "
@@ -185,15 +189,11 @@ PRESETS: dict[str, Preset] = {
     "batch-size": Preset(
         "batch-size", "no norm, batch, group and layer norm over batch sizes 2 ... 128 at a fixed learning rate "
                       "(Wu & He 2018); 3 seeds x 5 epochs, about 1.5 h on 2 cores (--quick: about 3 min)",
-        _batch_size(False),
-        "--quick: 2 seeds instead of 3, 1 epoch instead of 5, the first 4,096 training images (batch 128 then takes "
-        "32 steps, batch 2 takes 2,048): accuracies are far below full-data levels, and only the change with batch "
-        "size, compared between norms, is meaningful.",
-        full_time="about 1.5 h", quick_time="about 3 min"),
+        _batch_size(False), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min"),
     "batch-size-scaled": Preset(
         "batch-size-scaled", "batch-size with the linear scaling rule, lr = base lr x batch size / 64; about 1.5 h on "
                              "2 cores (--quick: about 3 min)",
-        _batch_size(True), "--quick: as batch-size's.", full_time="about 1.5 h", quick_time="about 3 min"),
+        _batch_size(True), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min"),
     "placement": Preset(
         "placement", "batch norm after vs before the activation, conv layers only vs also the fully-connected "
                      "layers (lenet5-bn, -bn-before, -bn-all, -bn-before-all); records activations; 5 seeds x 10 "

@@ -729,7 +729,7 @@ def _sweep_figure(cells: dict[str, dict[Any, dict]], *, xlabel: str, title: str,
                   highest: dict[str, Any] | None = None, confidence: float):
     from matplotlib.ticker import NullLocator
 
-    fig = _new_figure(7.5, 4.0)
+    fig = _new_figure(7.5, 4.4)
     ax = fig.subplots()
     colors = _model_colors(list(cells))
     diverged_label = False
@@ -743,7 +743,7 @@ def _sweep_figure(cells: dict[str, dict[Any, dict]], *, xlabel: str, title: str,
         if ok.any():
             # A t band over two seeds can reach past 100%: accuracy cannot, so the band is clipped.
             ax.fill_between(np.array(xs, dtype=float)[ok], np.clip(lo[ok], 0, 100), np.clip(hi[ok], 0, 100),
-                            color=color, alpha=0.12, linewidth=0)
+                            color=color, alpha=0.12 if len(cells) <= 2 else 0.07, linewidth=0)
         ax.plot(xs, mean, "o-", color=color, linewidth=1.8, markersize=4, label=m)
         for x in xs:
             finals = list(by_x[x]["finals"].values())
@@ -767,7 +767,9 @@ def _sweep_figure(cells: dict[str, dict[Any, dict]], *, xlabel: str, title: str,
     ax.set(title=title, xlabel=xlabel, ylabel="final validation accuracy (%)")
     ax.set_ylim(top=100.5)
     _style(ax)
-    ax.legend(loc="lower left", fontsize=8)
+    # Below the axes, so the legend never hides a curve, whatever the grid's accuracies.
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8.5)
     return fig
 
 
@@ -823,7 +825,41 @@ def lr_section(runs: list[Any], ctx: ReportContext) -> Section | None:
                        "Final accuracy against learning rate per model"))
     sec.add(_sweep_table(cells, "learning rate", _lr_text, conf))
     sec.add(Paragraph(_lr_reading(ctx, cells, highest), "reading"))
+    sec.summary = _lr_summary(cells, highest)
     return sec
+
+
+def _lr_summary(cells: dict[str, dict[float, dict]], highest: dict[str, float | None]) -> str:
+    """The lr reading in one sentence, for the headline."""
+    words = [f"{_lr_text(lr)} for {m}" if lr is not None else f"none of the grid's for {m}" for m, lr in highest.items()]
+    text = (f"Learning-rate sweep: the highest rate that trains (no diverged or failed run, mean final accuracy "
+            f"≥ {TRAINS_ACCURACY * 100:g}%) is {_join(words)}")
+    plain = [m for m in cells if _norm(m) == "none"]
+    normed = [m for m in cells if _norm(m) not in (None, "none")]
+    if not plain or not normed:
+        return text + "."
+    base = plain[0]
+    verdicts = []
+    for m in normed:
+        a, b = highest[base], highest[m]
+        if b is None:
+            verdicts.append(f"{m} trains at no rate, so this run does not support Bjorck et al. (2018) for it")
+        elif a is None:
+            verdicts.append(f"{m} trains where {base} trains at no rate, as Bjorck et al. (2018) report batch norm "
+                            "allows")
+        elif b > a:
+            verdicts.append(f"{m}'s is {b / a:.3g} times {base}'s, as Bjorck et al. (2018) report batch norm allows")
+        elif b == a:
+            verdicts.append(f"{m} and {base} share it, so this run does not show batch norm allowing larger rates "
+                            "(Bjorck et al. 2018)" + (" within the grid, which stops there" if b == max(cells[m]) else ""))
+        else:
+            verdicts.append(f"{m}'s is below {base}'s, against Bjorck et al. (2018)")
+        top = max(set(cells[m]) & set(cells[base]), default=None)
+        if top is not None:
+            verdicts[-1] += (f"; at the largest rate, {_lr_text(top)}, {base} ends at "
+                             f"{fmt_pct(cells[base][top]['mean'], unit=True)} and {m} at "
+                             f"{fmt_pct(cells[m][top]['mean'], unit=True)}")
+    return text + ": " + "; ".join(verdicts) + "."
 
 
 def _lr_reading(ctx: ReportContext, cells: dict[str, dict[float, dict]], highest: dict[str, float | None]) -> str:
@@ -883,7 +919,9 @@ def batch_size_section(runs: list[Any], ctx: ReportContext) -> Section | None:
                        f"Final validation accuracy against batch size per model: mean over seeds, {conf} t band, "
                        "dots: seeds.", "Final accuracy against batch size per model"))
     sec.add(_sweep_table(cells, "batch size", lambda x: str(x), conf))
-    sec.add(Paragraph(_batch_reading(ctx, cells), "reading"))
+    text, summary = _batch_reading(ctx, cells)
+    sec.add(Paragraph(text, "reading"))
+    sec.summary = summary
     return sec
 
 
@@ -901,7 +939,8 @@ def _lr_rule(grid: dict[str, dict[Any, list[Any]]]) -> str:
     return "the learning rate differed between runs without a single rule"
 
 
-def _batch_reading(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> str:
+def _batch_reading(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> tuple[str, str]:
+    """The batch-size reading, and its conclusion in one sentence for the headline (or ``""``)."""
     claim = ("Wu & He (2018, figure 1) found batch norm's ImageNet error rising from 23.6% at 32 images per GPU to "
              "34.7% at 2, while group norm stayed at about 24% across batch sizes.")
     drops, parts = {}, []
@@ -919,12 +958,12 @@ def _batch_reading(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> str
     gn = [m for m in cells if _norm(m) == "group"]
     if not bn or not gn:
         return text + (" The study lacks a batch-norm or a group-norm model, so the comparison of the two is not "
-                       "made.")
+                       "made."), ""
     b, g = bn[0], gn[0]
     sb, lb, cb = drops[b]
     sg, lg, cg = drops[g]
     if cb is None or cg is None or (sb, lb) != (sg, lg):
-        return text + f" {b} and {g} were not run at the same batch sizes and seeds, so their changes are not compared."
+        return text + f" {b} and {g} were not run at the same batch sizes and seeds, so their changes are not compared.", ""
     # Per seed: BN's change minus GN's change, paired; positive = BN lost more than GN.
     bn_change = {s: cells[b][sb]["finals"][s] - cells[b][lb]["finals"][s] for s in cells[b][sb]["finals"]
                  if s in cells[b][lb]["finals"]}
@@ -932,7 +971,7 @@ def _batch_reading(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> str
                  if s in cells[g][lg]["finals"]}
     diff = _paired(bn_change, gn_change, ctx.confidence, f"{b} change", f"{g} change")
     if diff is None or not _finite(diff.mean_difference):
-        return text + " No seed has both models at both batch sizes, so their changes are not compared."
+        return text + " No seed has both models at both batch sizes, so their changes are not compared.", ""
     # diff = GN's change - BN's change; positive means BN lost more accuracy going to small batches.
     lost_more = diff.mean_difference
     sig = _significance(diff, ctx.alpha)
@@ -946,8 +985,10 @@ def _batch_reading(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> str
                 else f"batch norm fared {fmt_pp(-lost_more, unit=True, signed=False)} better than group norm")
     interval = (f" (group norm's change minus batch norm's: {diff.confidence * 100:g}% CI "
                 f"{fmt_interval(diff.ci, pp=True)} pp)" if diff.ci.defined else "")
-    return (text + f" Going from batch {lb} to {sb}, {b} changed by {fmt_pp(cb.mean_difference, unit=True)} and {g} by "
-            f"{fmt_pp(cg.mean_difference, unit=True)}: {compared}{interval}, so {verdict}.")
+    finding = (f"going from batch {lb} to {sb}, {b} changed by {fmt_pp(cb.mean_difference, unit=True)} and {g} by "
+               f"{fmt_pp(cg.mean_difference, unit=True)}: {compared}{interval}, so {verdict}")
+    return (text + f" {finding[0].upper()}{finding[1:]}.",
+            f"Batch-size sweep (Wu & He 2018: batch norm degrades at small batches, group norm does not): {finding}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1002,6 +1043,14 @@ def placement_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     else:
         text += " So no placement differs significantly from the post's in these runs."
     sec.add(Paragraph(text, "reading"))
+    if sig:
+        sec.summary = ("Batch-norm placement: against " + reference + ", "
+                       + "; ".join(f"{v} differs by " + _difference_words(
+                           _paired(ref, _seed_finals(ctx, v), ctx.confidence, reference, v), ctx.alpha) for v in sig)
+                       + "; the other placements do not differ significantly.")
+    else:
+        sec.summary = (f"Batch-norm placement: no placement differs significantly from {reference} in final "
+                       "accuracy.")
     return sec
 
 
@@ -1053,6 +1102,8 @@ def noisy_bn_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     text = f"{claim} Here, {'; '.join(sentences) if sentences else 'there is nothing to compare it with'}."
     if verdicts:
         text += " So " + "; ".join(verdicts) + "."
+        sec.summary = ("Noisy batch norm (Santurkar et al. 2018 report it trains about as well as batch norm, and "
+                       "better than no norm): " + "; ".join(verdicts) + ".")
     act = _activation_runs(ctx)
     if bn and bn[0] in act and noisy[0] in act:
         layers = _layer_names(act)
@@ -1110,11 +1161,14 @@ def mode_bug_section(runs: list[Any], ctx: ReportContext) -> Section | None:
         if did is not None and _finite(did.mean_difference):
             sig = _significance(did, ctx.alpha)
             effect = ("lowered" if did.mean_difference < 0 else "raised") if sig == "significant" else "did not measurably change"
-            text += (f" Batch norm's gap minus the plain network's is {fmt_pp(did.mean_difference, unit=True)}"
-                     + (f" ({conf} CI {fmt_interval(did.ci, pp=True)} pp, {sig})" if did.ci.defined else f" ({sig})")
-                     + f": training in eval mode {effect} {b}'s accuracy, and the post's BN advantage of "
+            gap = (f"{fmt_pp(did.mean_difference, unit=True)}"
+                   + (f" ({conf} CI {fmt_interval(did.ci, pp=True)} pp, {sig})" if did.ci.defined else f" ({sig})"))
+            finding = (f"training in eval mode {effect} {b}'s accuracy, and the post's BN advantage of "
                        f"{fmt_pp(_advantage(ctx, models, b, p, 'blog'), unit=True)} under its protocol is "
-                       f"{fmt_pp(_advantage(ctx, models, b, p, 'standard'), unit=True)} under the standard one.")
+                       f"{fmt_pp(_advantage(ctx, models, b, p, 'standard'), unit=True)} under the standard one")
+            text += f" Batch norm's gap minus the plain network's is {gap}: {finding}."
+            sec.summary = (f"The post's eval-mode bug: {finding} (batch norm's blog − standard gap minus the plain "
+                           f"network's: {gap}).")
     elif not plain:
         text += " Without a plain network under both protocols the eval-mode effect cannot be separated from the " \
                 "protocol's other differences."

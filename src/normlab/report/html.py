@@ -47,6 +47,7 @@ dl.meta dd { margin: 0; overflow-wrap: anywhere; }
                letter-spacing: .09em; color: var(--accent); }
 .headline p { font-size: 1.08rem; margin: .35rem 0; max-width: none; }
 .headline p.highlight { font-size: .9rem; color: var(--muted); margin-top: .6rem; }
+.headline p.more { font-size: .92rem; margin-top: .5rem; }
 nav.toc { border: 1px solid var(--line); border-radius: 8px; padding: .8rem 1.2rem; background: var(--soft); }
 nav.toc h2 { margin: 0 0 .3rem; border: 0; padding: 0; font-size: .8rem; text-transform: uppercase;
              letter-spacing: .09em; color: var(--muted); }
@@ -63,6 +64,7 @@ p.warning { background: var(--warn-soft); border-left: 3px solid var(--warn); pa
 table { border-collapse: collapse; font-size: .88rem; line-height: 1.4; }
 caption { caption-side: top; text-align: left; font-weight: 600; font-size: .95rem; padding: 0 0 .5rem; }
 th, td { padding: .4rem .75rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+table.wide th, table.wide td { padding: .38rem .5rem; }
 thead th { border-bottom: 2px solid var(--strong-line); font-weight: 600; vertical-align: bottom; }
 thead tr.groups th { border-bottom: 1px solid var(--strong-line); text-align: center; color: var(--muted);
                      font-weight: 600; font-size: .82rem; }
@@ -128,8 +130,13 @@ def _cell_class(col: Column, *, header: bool = False) -> str:
     return f' class="{" ".join(classes)}"' if classes else ""
 
 
+#: Tables with at least this many columns are set with narrower cell padding.
+WIDE_TABLE_COLUMNS = 9
+
+
 def _table(table: Table, colors: dict[str, str]) -> str:
-    out = ['<div class="table-wrap"><table>']
+    wide = ' class="wide"' if len(table.columns) >= WIDE_TABLE_COLUMNS else ""
+    out = [f'<div class="table-wrap"><table{wide}>']
     if table.caption:
         out.append(f"<caption>{_e(table.caption)}</caption>")
     out.append("<thead>")
@@ -190,6 +197,11 @@ def render_html(report: Report) -> str:
 
     meta = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.meta.items())
     headline = "".join(f"<p>{_e(line)}</p>" for line in report.headline)
+    if report.headline_more:
+        more = _e(report.headline_more)
+        if report.headline_anchor and any(s.anchor == report.headline_anchor for s in report.sections):
+            more = f'<a href="#{_e(report.headline_anchor)}">{more}</a>'
+        headline += f'<p class="more">{more}</p>'
     headline += "".join(f'<p class="highlight">{_e(line)}</p>' for line in report.highlights)
     toc = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)}</a></li>' for s in report.sections)
     counter = [0]

@@ -87,7 +87,10 @@ def render_markdown(report: Report) -> str:
     """The report as a Markdown document (a string ending in a newline)."""
     parts = [f"# {_md(report.title)}"]
     parts.append("\n".join(f"- **{_md(k)}:** {_md(v)}" for k, v in report.meta.items()))
-    parts.append("\n>\n".join(f"> **Verdict:** {_md(line)}" for line in report.headline))
+    verdicts = [f"> **Verdict:** {_md(line)}" for line in report.headline]
+    if report.headline_more:
+        verdicts.append(f"> {_md(report.headline_more, line_start=True)}")
+    parts.append("\n>\n".join(verdicts))
     if report.highlights:
         parts.append("\n".join(f"*{_md(line)}*" for line in report.highlights))
     parts.append("**Contents:** " + " · ".join(f"{i}. {_md(s.title)}" for i, s in enumerate(report.sections, 1)))

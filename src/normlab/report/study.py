@@ -57,7 +57,9 @@ __all__ = [
     "SECTION_BUILDERS",
     "Section",
     "Table",
+    "VariantGrid",
     "build_report",
+    "detect_grid",
     "fmt_interval",
     "fmt_pct",
     "fmt_pp",
@@ -184,6 +186,10 @@ class Section:
     Blocks are :class:`Paragraph`, :class:`Table` and :class:`ReportFigure` objects, rendered in
     order. ``paragraphs`` (strings or Paragraphs), ``figures`` and ``tables`` given to the
     constructor are appended in that order; use :meth:`add` to interleave them.
+
+    ``summary`` is the section's conclusion in a sentence or two, for a section that answers the
+    question the study was run for (the learning-rate, batch-size, placement, noisy-BN and
+    eval-mode sections of the presets): the headline leads with it. Most sections leave it empty.
     """
 
     def __init__(
@@ -195,12 +201,14 @@ class Section:
         paragraphs: Iterable[str | Paragraph] = (),
         figures: Iterable[ReportFigure] = (),
         tables: Iterable[Table] = (),
+        summary: str = "",
     ) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]*", anchor or ""):
             raise ConfigError(f"section anchor must be lowercase letters, digits and '-', starting with a letter; "
                               f"got {anchor!r}")
         self.title = title
         self.anchor = anchor
+        self.summary = summary
         self.blocks: list[Block] = []
         for block in (*blocks, *paragraphs, *figures, *tables):
             self.add(block)
@@ -249,7 +257,11 @@ class Report:
         variant_colors: Colour of each variant in the figures (``#rrggbb``).
         meta: Short facts for the page header (generated, database, runs, protocol), in order.
         target: Target accuracy (fraction) of epochs- and time-to-target.
-        highlights: Key numbers shown under the headline (mean and interval of each variant).
+        highlights: Key numbers shown under the headline (mean and interval of each variant, or
+            of the best and worst when there are many).
+        headline_more: A pointer to what the headline leaves out (``"... and 19 more comparisons
+            in section 5, Paired comparisons."``), or ``""``.
+        headline_anchor: The anchor of the section :attr:`headline_more` points to.
     """
 
     title: str
@@ -263,6 +275,8 @@ class Report:
     meta: dict[str, str]
     target: float
     highlights: list[str] = field(default_factory=list)
+    headline_more: str = ""
+    headline_anchor: str = ""
 
     @property
     def figures(self) -> list[ReportFigure]:
@@ -398,6 +412,156 @@ def _val_accuracy(run: Any) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------------
+# Variant grids: model x learning rate, model x batch size
+# --------------------------------------------------------------------------------------------
+
+#: Settings a grid study sweeps, tried in this order (batch-size-scaled sweeps both batch size and
+#: learning rate together; the batch size is the one it is about).
+GRID_KEYS = ("batch_size", "lr")
+GRID_LABELS = {"batch_size": "batch size", "lr": "learning rate"}
+_GRID_SHORT = {"batch_size": "bs", "lr": "lr"}
+#: With at most this many comparisons of final accuracy the headline lists every verdict.
+MAX_HEADLINE_VERDICTS = 3
+#: With more variants than this, the per-variant curve figures become grids of small panels.
+MAX_SEPARATE_CURVE_FIGURES = 4
+#: With more variants than this, readings name the extremes instead of every variant.
+MAX_LISTED_VARIANTS = 4
+
+
+@dataclass(frozen=True)
+class VariantGrid:
+    """The variants of a grid study: every model trained at every value of one swept setting.
+
+    A study is a grid when its variants' configs differ only in ``model`` and in ``key``
+    (``"lr"`` or ``"batch_size"``; settings that follow from ``key``, like batch-size-scaled's
+    learning rate, may differ too), with at least two models and two values and one variant per
+    (model, value). The report then compares each model with :attr:`reference` at the *same*
+    value, and draws the variants grouped by value.
+
+    Attributes:
+        key: The swept config field.
+        models: Model specs, in study order.
+        values: The swept values, ascending.
+        cells: The variant trained with each ``(model, value)``.
+        reference: The model every other model is compared with: the first one without
+            normalisation (``norm`` none), else the first model.
+    """
+
+    key: str
+    models: tuple[str, ...]
+    values: tuple[Any, ...]
+    cells: dict[tuple[str, Any], str]
+    reference: str
+
+    @property
+    def label(self) -> str:
+        """The swept setting in words: ``"learning rate"`` or ``"batch size"``."""
+        return GRID_LABELS.get(self.key, self.key)
+
+    def value_text(self, value: Any) -> str:
+        """A swept value as a short label: ``"lr = 0.001"``, ``"bs = 16"``."""
+        return f"{_GRID_SHORT.get(self.key, self.key)} = {value:g}" if isinstance(value, float) else \
+            f"{_GRID_SHORT.get(self.key, self.key)} = {value}"
+
+    def variant(self, model: str, value: Any) -> str | None:
+        """The variant trained with ``model`` at ``value``, if there is one."""
+        return self.cells.get((model, value))
+
+    def position(self, variant: str) -> tuple[str, Any]:
+        """The ``(model, value)`` of a variant."""
+        for cell, v in self.cells.items():
+            if v == variant:
+                return cell
+        raise KeyError(variant)
+
+    def by_value(self) -> list[tuple[Any, list[str]]]:
+        """The variants grouped by swept value (ascending), models in study order within each."""
+        return [(x, [self.cells[(m, x)] for m in self.models if (m, x) in self.cells]) for x in self.values]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """``(A, B)`` pairs: the reference model against each other model at the same value."""
+        out = []
+        for x in self.values:
+            a = self.variant(self.reference, x)
+            if a is None:
+                continue
+            out.extend((a, b) for m in self.models if m != self.reference and (b := self.variant(m, x)) is not None)
+        return out
+
+
+def _norm_of(model: str) -> str | None:
+    """The ``norm`` option of a model spec (``"none"``, ``"batch"``...), or None when unknown."""
+    from normlab.models import model_options
+
+    try:
+        return model_options(model).get("norm")
+    except (ConfigError, TypeError, ValueError, KeyError):
+        return None
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else fmt_value(value)
+
+
+def detect_grid(variants: Sequence[str], runs: dict[str, list[Any]]) -> VariantGrid | None:
+    """The :class:`VariantGrid` the variants form, or None when they are not a model x setting grid.
+
+    ``runs`` maps each variant to its runs; their ``config`` dicts decide. Every run of a variant
+    must agree on its settings (the seed aside).
+    """
+    settings: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        configs = [c for c in (_get(r, "config", None) for r in runs.get(v, [])) if isinstance(c, dict)]
+        if not configs:
+            return None
+        first = {k: _hashable(val) for k, val in configs[0].items() if k != "seed"}
+        for c in configs[1:]:
+            if {k: _hashable(val) for k, val in c.items() if k != "seed"} != first:
+                return None
+        settings[v] = first
+    keys = set().union(*(set(c) for c in settings.values())) if settings else set()
+    differing = {k for k in keys if len({c.get(k, "(absent)") for c in settings.values()}) > 1}
+    if "model" not in differing:
+        return None
+    for key in GRID_KEYS:
+        if key not in differing:
+            continue
+        others = differing - {"model", key}
+        # Any other differing setting must follow from the swept one (one value per swept value).
+        if any(len({(c.get(key), c.get(o)) for c in settings.values()})
+               != len({c.get(key) for c in settings.values()}) for o in others):
+            continue
+        cells: dict[tuple[str, Any], str] = {}
+        for v in variants:
+            cell = (str(settings[v]["model"]), settings[v][key])
+            if cell in cells:
+                break
+            cells[cell] = v
+        else:
+            models = tuple(dict.fromkeys(m for m, _ in cells))
+            values = tuple(sorted({x for _, x in cells}))
+            if len(models) < 2 or len(values) < 2:
+                continue
+            reference = next((m for m in models if _norm_of(m) == "none"), models[0])
+            grid = VariantGrid(key, models, values, cells, reference)
+            if grid.pairs():
+                return grid
+    return None
+
+
+def _grid_colors(grid: VariantGrid) -> dict[str, str]:
+    """Colours of a grid's variants: the hue says the model, the shade the swept value (light = small)."""
+    from normlab.report.study_figures import shade, variant_color
+
+    n = len(grid.values)
+    out = {}
+    for (m, x), v in grid.cells.items():
+        t = -1.0 + 2.0 * grid.values.index(x) / (n - 1) if n > 1 else 0.0
+        out[v] = shade(variant_color(grid.models.index(m)), t)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # Context: the statistics every section reads
 # --------------------------------------------------------------------------------------------
 
@@ -423,6 +587,8 @@ class ReportContext:
         generated_at: Unix time the report was built.
         db_path: The database the runs came from, when known.
         extra: Free space for section builders to share results.
+        grid: The :class:`VariantGrid` when the variants form a model x learning rate or model x
+            batch size grid (the pairs are then matched at the same value), else None.
     """
 
     study: str
@@ -441,6 +607,7 @@ class ReportContext:
     generated_at: float
     db_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    grid: VariantGrid | None = None
 
     def done(self, variant: str) -> list[Any]:
         """The variant's runs with status ``done``, by seed."""
@@ -581,14 +748,15 @@ def build_report(
     by_variant = {v: sorted((r for (vv, _), r in chosen.items() if vv == v), key=lambda r: r.seed) for v in variants}
     from normlab.report.study_figures import variant_color
 
-    colors = {v: variant_color(i) for i, v in enumerate(variants)}
+    grid = detect_grid(variants, by_variant)
+    colors = _grid_colors(grid) if grid else {v: variant_color(i) for i, v in enumerate(variants)}
 
     summaries = {
         v: stats.summarize_variant(v, [_stats_run(r) for r in by_variant[v]], target=target, confidence=confidence,
                                    n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
         for v in variants
     }
-    pairs = [(variants[0], v) for v in variants[1:]]
+    pairs = grid.pairs() if grid else [(variants[0], v) for v in variants[1:]]
     comparisons, verdicts = [], []
     for a, b in pairs:
         for metric in stats.METRICS:
@@ -603,7 +771,7 @@ def build_report(
         runs=by_variant, superseded=superseded, summaries=summaries, pairs=pairs, comparisons=comparisons,
         verdicts=verdicts, val_label=_val_label(chosen.values()),
         generated_at=time.time() if generated_at is None else float(generated_at),
-        db_path=Path(db_path) if db_path is not None else None,
+        db_path=Path(db_path) if db_path is not None else None, grid=grid,
     )
     all_runs = ctx.all_runs
     sections: list[Section] = []
@@ -618,10 +786,13 @@ def build_report(
         seen.add(section.anchor)
         sections.append(section)
 
+    headline, more, anchor = _headline(ctx, sections)
     return Report(
         title=f"Study report: {study}",
         study=study,
-        headline=_headline(ctx),
+        headline=headline,
+        headline_more=more,
+        headline_anchor=anchor,
         sections=sections,
         summaries=summaries,
         comparisons=comparisons,
@@ -641,10 +812,65 @@ def _stats_run(run: Any) -> stats.RunRecord:
     return stats.RunRecord(seed=int(run.seed), val_accuracy=tuple(acc), epoch_seconds=tuple(secs), status=run.status)
 
 
-def _headline(ctx: ReportContext) -> list[str]:
-    lines = [v for c, v in zip(ctx.comparisons, ctx.verdicts) if c.metric == "final"]
-    if lines:
-        return lines
+def _significant(cmp: PairedComparison, alpha: float) -> bool:
+    """The verdicts' rule: paired t-test p < alpha and the interval of the mean difference excludes 0."""
+    return (_finite(cmp.t_pvalue) and cmp.t_pvalue < alpha and cmp.ci.defined and not cmp.ci.contains(0.0))
+
+
+def _headline(ctx: ReportContext, sections: Sequence[Section] = ()) -> tuple[list[str], str, str]:
+    """The headline lines, the pointer to what they leave out, and the anchor it points to.
+
+    A section with a ``summary`` (a preset's own reading) leads. Then the verdicts on final
+    accuracy: all of them when there are at most :data:`MAX_HEADLINE_VERDICTS` and no summary,
+    else the largest significant effects (up to the lines left), or one line saying none is
+    significant; the rest are counted in the pointer.
+    """
+    numbered = list(enumerate(sections, 1))
+    lead = [f"{s.summary.rstrip().rstrip('.')} (section {i}, {s.title})." for i, s in numbered if s.summary]
+    final = [(c, v) for c, v in zip(ctx.comparisons, ctx.verdicts) if c.metric == "final"]
+    if not final:
+        return lead + _single_variant_lines(ctx), "", ""
+    if not lead and len(final) <= MAX_HEADLINE_VERDICTS:
+        return [v for _, v in final], "", ""
+    room = max(1, MAX_HEADLINE_VERDICTS - len(lead))
+    significant = sorted((c for c, _ in final if _significant(c, ctx.alpha)), key=lambda c: -abs(c.mean_difference))
+    verdict_of = {id(c): v for c, v in final}
+    lines = lead + [verdict_of[id(c)] for c in significant[:room]]
+    if not significant:
+        defined = [c for c, _ in final if _finite(c.mean_difference)]
+        largest = max(defined, key=lambda c: abs(c.mean_difference), default=None)
+        text = (f"None of the {_plural(len(final), 'paired comparison')} of final {ctx.val_label} accuracy shows a "
+                f"significant difference")
+        if largest is not None:
+            text += (f"; the largest mean difference is {fmt_pp(largest.mean_difference, unit=True)} "
+                     f"({largest.b_name} − {largest.a_name}, paired t-test p {_p_words(largest.t_pvalue)})")
+        lines.append(text + ".")
+    number = next((i for i, s in numbered if s.anchor == "comparisons"), None)
+    if number is None:
+        return lines, "", ""
+    where = f"section {number}, {sections[number - 1].title}"
+    shown = min(len(significant), room)
+    if shown == len(final):
+        return lines, f"The comparisons' details are in {where}.", "comparisons"
+    if not significant:
+        more = f"All {len(final)} comparisons, with their verdicts, are in {where}."
+    elif shown == len(significant):
+        more = (f"{'This is the only' if shown == 1 else f'These are the {shown}'} significant "
+                f"difference{'s' if shown > 1 else ''} among {len(final)} paired comparisons; all of them, with "
+                f"their verdicts, are in {where}.")
+    else:
+        more = (f"{'This is the largest' if shown == 1 else f'These are the {shown} largest'} of "
+                f"{len(significant)} significant differences among {len(final)} paired comparisons; all of them, "
+                f"with their verdicts, are in {where}.")
+    return lines, more, "comparisons"
+
+
+def _p_words(p: float) -> str:
+    text = fmt_p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def _single_variant_lines(ctx: ReportContext) -> list[str]:
     out = []
     for v in ctx.variants:
         s = ctx.summaries[v].final
@@ -667,11 +893,17 @@ def _highlights(ctx: ReportContext) -> list[str]:
         if s.n == 0:
             continue
         ci = f" ({fmt_interval(s.t_ci).replace(' – ', '–')}%)" if s.t_ci.defined else ""
-        parts.append(f"{v} {fmt_pct(s.mean, unit=True)}{ci}")
+        parts.append((s.mean, f"{v} {fmt_pct(s.mean, unit=True)}{ci}"))
     if not parts:
         return []
-    return [f"Final {ctx.val_label} accuracy, mean over seeds and {ctx.confidence * 100:g}% t-interval: "
-            + "; ".join(parts) + "."]
+    head = f"Final {ctx.val_label} accuracy, mean over seeds and {ctx.confidence * 100:g}% t-interval: "
+    if len(parts) <= MAX_LISTED_VARIANTS:
+        return [head + "; ".join(text for _, text in parts) + "."]
+    ranked = sorted((p for p in parts if _finite(p[0])), key=lambda p: -p[0])
+    if not ranked:
+        return []
+    return [head + f"highest {ranked[0][1]}; lowest {ranked[-1][1]} (all {len(parts)} variants in the statistics "
+            "section)."]
 
 
 def _plural(n: int, word: str) -> str:
@@ -688,7 +920,7 @@ def _meta(ctx: ReportContext) -> dict[str, str]:
     parts += [f"{counts[s]} {s}" for s in ("failed", "diverged", "running") if counts.get(s)]
     protocols = sorted({str(r.config.get("protocol", "?")) for r in ctx.all_runs if isinstance(_get(r, "config"), dict)})
     meta = {
-        "Variants": ", ".join(ctx.variants),
+        "Variants": _variants_text(ctx),
         "Runs": f"{len(ctx.all_runs)} ({', '.join(parts)})",
         "Protocol": ", ".join(protocols) or NA,
         "Validation": _val_source_short(ctx.all_runs),
@@ -698,6 +930,21 @@ def _meta(ctx: ReportContext) -> dict[str, str]:
     if ctx.db_path is not None:
         meta["Database"] = str(ctx.db_path)
     return meta
+
+
+def _values_text(values: Sequence[Any]) -> str:
+    return ", ".join(f"{x:g}" if isinstance(x, float) else str(x) for x in values)
+
+
+def _variants_text(ctx: ReportContext) -> str:
+    """The variants for the page header: all names, or the grid's shape when it is a grid."""
+    if ctx.grid is not None:
+        g = ctx.grid
+        return (f"{len(ctx.variants)}: {len(g.models)} models ({', '.join(g.models)}) × {len(g.values)} "
+                f"{g.label}s ({_values_text(g.values)})")
+    if len(ctx.variants) > 8:
+        return f"{len(ctx.variants)}: " + ", ".join(ctx.variants)
+    return ", ".join(ctx.variants)
 
 
 def _val_source_short(runs: Iterable[Any]) -> str:
@@ -749,12 +996,7 @@ def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
             f"{_plural(len(runs), 'run')} in all, {n_done} finished. Statistics use finished runs only; the others are listed under "
             f"\"Failed and diverged runs\".")
     if ctx.pairs:
-        if set(ctx.variants) == {_PLAIN, _BN}:
-            rule = f"The comparison is BatchNorm ({_BN}, B) against the plain network ({_PLAIN}, A)."
-        else:
-            rule = (f"Each variant (B) is compared with the first variant, the baseline {ctx.variants[0]!r} (A), "
-                    "seed by seed.")
-        sec.add(rule)
+        sec.add(_pairing_rule(ctx))
     rows = []
     for v in ctx.variants:
         rs = ctx.runs[v]
@@ -784,6 +1026,23 @@ def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
     return sec
 
 
+def _pairing_rule(ctx: ReportContext) -> str:
+    """Which variant is compared with which, in a sentence."""
+    if set(ctx.variants) == {_PLAIN, _BN}:
+        return f"The comparison is BatchNorm ({_BN}, B) against the plain network ({_PLAIN}, A)."
+    g = ctx.grid
+    if g is not None:
+        others = [m for m in g.models if m != g.reference]
+        ref = (f"the model without normalisation, {g.reference}" if _norm_of(g.reference) == "none"
+               else f"the first model, {g.reference}")
+        return (f"The variants form a grid: {len(g.models)} models × {len(g.values)} {g.label}s "
+                f"({_values_text(g.values)}). Each model ({', '.join(others)}; B) is compared with {ref} (A), at the "
+                f"same {g.label} and seed by seed, so each difference is the model's effect at that {g.label}: "
+                f"{_plural(len(ctx.pairs), 'comparison')} in all.")
+    return (f"Each variant (B) is compared with the first variant, the baseline {ctx.variants[0]!r} (A), "
+            "seed by seed.")
+
+
 def _join_ints(values: Iterable[int]) -> str:
     """``0, 1, 2, 5`` as ``0-2, 5``."""
     values = sorted(set(int(v) for v in values))
@@ -799,39 +1058,102 @@ def _join_ints(values: Iterable[int]) -> str:
 
 @_core()
 def curves_section(runs: list[Any], ctx: ReportContext) -> Section | None:
-    """Accuracy and loss curves per variant: mean line, 95% t band, each seed as a thin line."""
-    from normlab.report.study_figures import accuracy_overlay_figure, variant_curves_figure
+    """Accuracy and loss curves per variant: mean line, 95% t band, each seed as a thin line.
+
+    Up to :data:`MAX_SEPARATE_CURVE_FIGURES` variants get an overlay of their means and one
+    figure each. More get one accuracy figure of small panels (a grid study: one panel per
+    learning rate or batch size with its models; otherwise one panel per variant over the others
+    in grey) and one figure of small loss panels.
+    """
+    from normlab.report.study_figures import (CurvePanel, accuracy_overlay_figure, curves_grid_figure,
+                                              variant_color, variant_curves_figure)
 
     if not any(ctx.done(v) for v in ctx.variants):
         return None
     conf = f"{ctx.confidence * 100:g}%"
     sec = Section("Learning curves", "curves")
     sec.add(f"Per epoch, the thick line is the mean over seeds and the shaded band its {conf} t confidence band "
-            "(mean ± t·sd/√n over the seeds that reached that epoch); each thin line is one seed. Only finished "
-            "runs are drawn.")
-    if len(ctx.variants) > 1:
-        curves = {v: [_val_accuracy(r) for r in ctx.done(v)] for v in ctx.variants if ctx.done(v)}
-        sec.add(ctx.figure(
-            accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence, val_label=ctx.val_label),
-            f"Mean {ctx.val_label} accuracy per epoch of every variant; shaded: {conf} t band over seeds; "
-            "n = number of seeds.",
-            f"Mean {ctx.val_label} accuracy per epoch of {', '.join(curves)}"))
-        sec.add(Paragraph(_curves_reading(ctx), "reading"))
-    for v in ctx.variants:
-        done = ctx.done(v)
-        if not done:
-            continue
-        fig = variant_curves_figure(
-            v, [_val_accuracy(r) for r in done], [_epoch_series(r, "val_loss") for r in done],
-            [_epoch_series(r, "train_loss") for r in done], color=ctx.colors[v], confidence=ctx.confidence,
-            val_label=ctx.val_label, target=ctx.target)
-        sec.add(ctx.figure(
-            fig,
-            f"{v}: {ctx.val_label} accuracy (left) and loss (right) per epoch over {len(done)} seeds. Thick line: "
-            f"mean; shaded: {conf} t band; thin lines: individual seeds. Right: {ctx.val_label} loss solid, "
-            "training loss dashed grey (mean of the epoch's batches).",
-            f"Learning curves of {v}"))
+            "(mean ± t·sd/√n over the seeds that reached that epoch, cut at 0% and 100%); each thin line is one "
+            "seed. Only finished runs are drawn.")
+    g = ctx.grid
+    done = {v: ctx.done(v) for v in ctx.variants if ctx.done(v)}
+    curves = {v: [_val_accuracy(r) for r in rs] for v, rs in done.items()}
+    if max((len(c) for cs in curves.values() for c in cs), default=0) <= 1:
+        # One point per run is not a curve: the next section draws every run's final accuracy.
+        sec.add(Paragraph("Every run trained a single epoch, so there are no curves to draw; the final accuracy of "
+                          "every run is in the next section.", "note"))
+        return sec
+    if len(done) <= MAX_SEPARATE_CURVE_FIGURES:
+        if len(ctx.variants) > 1:
+            sec.add(ctx.figure(
+                accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence, val_label=ctx.val_label),
+                f"Mean {ctx.val_label} accuracy per epoch of every variant; shaded: {conf} t band over seeds; "
+                "n = number of seeds.",
+                f"Mean {ctx.val_label} accuracy per epoch of {', '.join(curves)}"))
+            sec.add(Paragraph(_curves_reading(ctx), "reading"))
+        for v, rs in done.items():
+            fig = variant_curves_figure(
+                v, [_val_accuracy(r) for r in rs], [_epoch_series(r, "val_loss") for r in rs],
+                [_epoch_series(r, "train_loss") for r in rs], color=ctx.colors[v], confidence=ctx.confidence,
+                val_label=ctx.val_label, target=ctx.target)
+            sec.add(ctx.figure(
+                fig,
+                f"{v}: {ctx.val_label} accuracy (left) and loss (right) per epoch over {len(rs)} seeds. Thick line: "
+                f"mean; shaded: {conf} t band; thin lines: individual seeds. Right: {ctx.val_label} loss solid, "
+                "training loss dashed grey (mean of the epoch's batches).",
+                f"Learning curves of {v}"))
+        return sec
+
+    seeds_text = _seeds_per_variant(done)
+    if g is not None:
+        panels = [(g.value_text(x), [v for v in vs if v in curves]) for x, vs in g.by_value()]
+        figure = accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence,
+                                         val_label=ctx.val_label, panels=[p for p in panels if p[1]],
+                                         legend={m: variant_color(i) for i, m in enumerate(g.models)})
+        caption = (f"{ctx.val_label.capitalize()} accuracy per epoch, one panel per {g.label} holding the models "
+                   f"trained at it (the variants the comparisons pair), each model in its colour, lighter at smaller "
+                   f"{g.label}s. Thick line: mean over seeds ({seeds_text}); shaded: {conf} t band; thin lines: "
+                   "individual seeds. Each panel has its own accuracy scale.")
+    else:
+        figure = accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence,
+                                         val_label=ctx.val_label, highlight=True)
+        caption = (f"{ctx.val_label.capitalize()} accuracy per epoch, one panel per variant, over the other variants' "
+                   f"means in grey. Thick line: mean over seeds ({seeds_text}); shaded: {conf} t band; thin lines: "
+                   "individual seeds. Each panel has its own accuracy scale.")
+    sec.add(ctx.figure(figure, caption, f"Mean {ctx.val_label} accuracy per epoch of {len(curves)} variants, in "
+                                        "small panels"))
+    sec.add(Paragraph(_curves_reading(ctx), "reading"))
+
+    def panel(v: str | None) -> CurvePanel | None:
+        rs = done.get(v) if v else None
+        if not rs:
+            return None
+        return CurvePanel(v, ctx.colors[v], [_val_accuracy(r) for r in rs], [_epoch_series(r, "val_loss") for r in rs],
+                          [_epoch_series(r, "train_loss") for r in rs])
+
+    if g is not None:
+        grid_rows = [[panel(g.variant(m, x)) for m in g.models] for x in g.values]
+        layout = dict(row_labels=[g.value_text(x) for x in g.values], col_labels=list(g.models), share_rows=True)
+        where = (f"One row per {g.label}, one column per model; the panels of a row share their y axis, so the "
+                 f"models at that {g.label} compare directly.")
+    else:
+        flat = [p for p in (panel(v) for v in ctx.variants) if p is not None]
+        grid_rows = [flat[i:i + 4] for i in range(0, len(flat), 4)]
+        layout = dict(row_labels=None, col_labels=None, share_rows=False)
+        where = "One panel per variant, each with its own scale."
+    sec.add(ctx.figure(
+        curves_grid_figure(grid_rows, kind="loss", confidence=ctx.confidence, val_label=ctx.val_label, **layout),
+        f"Loss per epoch of every variant ({seeds_text}). {where} Solid, in the variant's colour: {ctx.val_label} "
+        f"loss; dashed grey: training loss (mean of the epoch's batches); shaded: {conf} t bands; thin lines: "
+        "individual seeds.", "Grid of validation and training loss curves, one panel per variant"))
     return sec
+
+
+def _seeds_per_variant(done: dict[str, list[Any]]) -> str:
+    counts = sorted({len(rs) for rs in done.values()})
+    if len(counts) == 1:
+        return f"{_plural(counts[0], 'seed')} per variant"
+    return f"{counts[0]} to {counts[-1]} seeds per variant"
 
 
 def _mean_at(runs: Sequence[Any], index: int) -> tuple[float, int]:
@@ -843,46 +1165,107 @@ def _curves_reading(ctx: ReportContext) -> str:
     parts = []
     first = {v: _mean_at(ctx.done(v), 0)[0] for v in ctx.variants if ctx.done(v)}
     last = {v: ctx.summaries[v].final.mean for v in first}
-    if first:
-        lead1 = max(first, key=first.get)
+    first = {v: x for v, x in first.items() if _finite(x)}
+    last = {v: x for v, x in last.items() if _finite(x)}
+    if not first or not last:
+        return ""
+    lead1 = max(first, key=first.get)
+    leadn = max(last, key=last.get)
+    gap = last[leadn] - min(last.values())
+    if len(first) <= MAX_LISTED_VARIANTS:
         parts.append("After epoch 1 the mean accuracy is "
                      + ", ".join(f"{fmt_pct(first[v], unit=True)} for {v}" for v in first)
                      + f"; {lead1} starts ahead.")
-        leadn = max(last, key=last.get)
-        gap = last[leadn] - min(last.values())
         parts.append("After the last epoch it is "
                      + ", ".join(f"{fmt_pct(last[v], unit=True)} for {v}" for v in last)
                      + f" ({leadn} ahead by {fmt_pp(gap, unit=True, signed=False)}; see the comparisons for whether "
                        "that is more than seed-to-seed noise).")
+        return " ".join(parts)
+    low1, lown = min(first, key=first.get), min(last, key=last.get)
+    parts.append(f"After epoch 1 the mean accuracy ranges from {fmt_pct(first[low1], unit=True)} ({low1}) to "
+                 f"{fmt_pct(first[lead1], unit=True)} ({lead1}); after the last epoch from "
+                 f"{fmt_pct(last[lown], unit=True)} ({lown}) to {fmt_pct(last[leadn], unit=True)} ({leadn}).")
+    g = ctx.grid
+    if g is not None:
+        for m in g.models:
+            if m == g.reference:
+                continue
+            diffs = [last[b] - last[a] for x in g.values
+                     if (a := g.variant(g.reference, x)) in last and (b := g.variant(m, x)) in last]
+            if diffs:
+                ahead = sum(1 for d in diffs if d > 0)
+                parts.append(f"{m} ends ahead of {g.reference} at {ahead} of {len(diffs)} {g.label}s (mean "
+                             f"difference from {fmt_pp(min(diffs), unit=True)} to {fmt_pp(max(diffs), unit=True)}).")
+        parts.append("The paired comparisons say which of these differences exceed seed-to-seed noise.")
+    else:
+        parts.append("See the comparisons for whether the differences are more than seed-to-seed noise.")
     return " ".join(parts)
 
 
 @_core()
 def distribution_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     """Final validation accuracy per run: strip plot over a box plot."""
-    from normlab.report.study_figures import final_accuracy_figure
+    from normlab.report.study_figures import MAX_VERTICAL_BOXES, final_accuracy_figure
 
     values = {v: ctx.summaries[v].final.values for v in ctx.variants if ctx.summaries[v].n_runs}
     if not values:
         return None
     seeds = {v: ctx.summaries[v].seeds for v in values}
     sec = Section("Final accuracy per run", "distribution")
+    g = ctx.grid
+    groups = [vs for _, vs in g.by_value()] if g is not None else None
+    if g is not None:
+        joined = (f"grey lines join the same seed in neighbouring variants trained at the same {g.label}, which are "
+                  f"grouped together (thin lines separate the {g.label}s)")
+    else:
+        joined = "grey lines join the same seed in neighbouring variants (the pairing the comparisons use)"
+    layout = "one row per variant" if len(values) > MAX_VERTICAL_BOXES else "one box per variant"
     sec.add(ctx.figure(
-        final_accuracy_figure(values, seeds=seeds, colors=ctx.colors, target=ctx.target, val_label=ctx.val_label),
-        f"Final {ctx.val_label} accuracy of every finished run. Dots: one seed each; box: quartiles with the "
-        "median line, whiskers to 1.5 × IQR; grey lines join the same seed in neighbouring variants "
-        "(the pairing the comparisons use); dotted line: the target, where it falls near the data.",
+        final_accuracy_figure(values, seeds=seeds, colors=ctx.colors, target=ctx.target, val_label=ctx.val_label,
+                              groups=groups),
+        f"Final {ctx.val_label} accuracy of every finished run, {layout}. Dots: one seed each; box: quartiles with "
+        f"the median line, whiskers to 1.5 × IQR; {joined}; dotted line: the target, where it falls near the data.",
         "Strip plot over box plot of the final accuracy per variant"))
-    readings = []
-    for v, vals in values.items():
-        s = ctx.summaries[v].final
-        if s.n >= 2:
-            readings.append(f"{v} ranges from {fmt_pct(min(vals), unit=True)} to {fmt_pct(max(vals), unit=True)} "
-                            f"(sd {fmt_pp(s.std, unit=True, signed=False)} over {s.n} seeds)")
-        else:
-            readings.append(f"{v} has {s.n} finished run, too few for a spread")
-    sec.add(Paragraph("; ".join(readings) + ".", "reading"))
+    sec.add(Paragraph(_distribution_reading(ctx, values), "reading"))
     return sec
+
+
+def _distribution_reading(ctx: ReportContext, values: dict[str, Sequence[float]]) -> str:
+    spread = {v: ctx.summaries[v].final for v in values}
+    few = [v for v, s in spread.items() if s.n < 2]
+    if len(values) <= MAX_LISTED_VARIANTS:
+        readings = []
+        for v, vals in values.items():
+            s = spread[v]
+            if s.n >= 2:
+                readings.append(f"{v} ranges from {fmt_pct(min(vals), unit=True)} to {fmt_pct(max(vals), unit=True)} "
+                                f"(sd {fmt_pp(s.std, unit=True, signed=False)} over {s.n} seeds)")
+            else:
+                readings.append(f"{v} has {s.n} finished run, too few for a spread")
+        return "; ".join(readings) + "."
+    sds = {v: s.std for v, s in spread.items() if s.n >= 2 and _finite(s.std)}
+    text = ""
+    if sds:
+        lo, hi = min(sds, key=sds.get), max(sds, key=sds.get)
+        median = float(np.median(list(sds.values())))
+        text = (f"The seed-to-seed sd of the final accuracy ranges from {fmt_pp(sds[lo], unit=True, signed=False)} "
+                f"({lo}) to {fmt_pp(sds[hi], unit=True, signed=False)} ({hi}), median "
+                f"{fmt_pp(median, unit=True, signed=False)} over {len(sds)} variants.")
+        wide = [v for v, sd in sds.items() if sd > 3 * median and sd > 0.005]
+        if wide:
+            text += (f" {_join_names(wide)} spread{'s' if len(wide) == 1 else ''} far more than the rest: read "
+                     f"{'its' if len(wide) == 1 else 'their'} means with care.")
+    if few:
+        text += (f" {_plural(len(few), 'variant')} ({_join_names(few)}) {'has' if len(few) == 1 else 'have'} fewer "
+                 "than 2 finished runs, too few for a spread.")
+    return text.strip()
+
+
+def _join_names(names: Sequence[str], limit: int = 6) -> str:
+    names = list(names)
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @_core()
@@ -940,17 +1323,39 @@ def _fmt_num(x: float, decimals: int = 1) -> str:
 def _target_reading(ctx: ReportContext) -> str:
     target = f"{ctx.target * 100:g}%"
     parts = []
+    reached, never = [], []
     for v in ctx.variants:
         t = ctx.summaries[v].target
         if t.n_runs == 0:
             continue
         if t.n_reached == 0:
+            never.append(v)
             parts.append(f"no run of {v} reached {target}")
         else:
+            reached.append(v)
             epochs = f"{t.median_epochs:g}"
             parts.append(f"{t.n_reached} of {t.n_runs} runs of {v} reached {target}, after a median of "
                          f"{epochs} epoch{'' if epochs == '1' else 's'} ({fmt_seconds(t.median_seconds)} s)")
-    return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
+    if len(parts) <= MAX_LISTED_VARIANTS:
+        return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
+    if not reached:
+        return f"No run of any of the {len(never)} variants reached {target}."
+    fastest = min(reached, key=lambda v: (ctx.summaries[v].target.median_epochs, ctx.summaries[v].target.median_seconds))
+    t = ctx.summaries[fastest].target
+    text = (f"{len(reached)} of {len(reached) + len(never)} variants had runs that reached {target}; the fastest, "
+            f"{fastest}, after a median of {t.median_epochs:g} epoch{'' if t.median_epochs == 1 else 's'} "
+            f"({fmt_seconds(t.median_seconds)} s).")
+    if never:
+        text += f" No run reached it for {_join_names(never)}."
+    return text
+
+
+def _short_verdict(cmp: PairedComparison, alpha: float) -> str:
+    if cmp.n_pairs < 2:
+        return "too few pairs"
+    if _significant(cmp, alpha):
+        return "raised" if cmp.mean_difference > 0 else "lowered"
+    return "not significant"
 
 
 @_core()
@@ -961,10 +1366,15 @@ def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     if not ctx.pairs:
         return None
     conf = f"{ctx.confidence * 100:g}%"
+    g = ctx.grid
     sec = Section("Paired comparisons", "comparisons")
     if set(ctx.variants) == {_PLAIN, _BN}:
         sec.add(f"B = {_BN} (with BatchNorm) against A = {_PLAIN} (without), seed by seed: differences are B − A on "
                 "the same seed, so the seed-to-seed variation both share cancels.")
+    elif g is not None:
+        sec.add(f"Each model B against A = {g.reference} at the same {g.label}, seed by seed: differences are B − A "
+                f"on the same seed and {g.label}, so each comparison measures the model's effect at that {g.label} "
+                f"(comparing variants trained at different {g.label}s would mix the two effects).")
     else:
         sec.add(f"Each variant B against the baseline A = {ctx.variants[0]} (the first variant of the study), seed by "
                 "seed: differences are B − A on the same seed.")
@@ -972,30 +1382,101 @@ def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
             f"{conf} t-interval of the mean difference excludes zero; otherwise it says there is no significant "
             "difference. The Wilcoxon signed-rank test is a rank-based cross-check; d_z is the mean difference "
             "divided by the sd of the differences, g_z its small-sample-corrected version.")
-    for cmp, text in zip(ctx.comparisons, ctx.verdicts):
-        sec.add(Paragraph(text, "verdict" if cmp.metric == "final" else "text"))
-    rows = []
-    notes: list[str] = []
-    for cmp in ctx.comparisons:
-        rows.append([f"{cmp.b_name} − {cmp.a_name}", cmp.metric, str(cmp.n_pairs), fmt_pct(cmp.mean_a),
-                     fmt_pct(cmp.mean_b), fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True),
-                     fmt_p(cmp.t_pvalue), fmt_p(cmp.wilcoxon_pvalue), _fmt_num(cmp.cohens_dz, 2),
-                     _fmt_num(cmp.hedges_gz, 2)])
+    final = [c for c in ctx.comparisons if c.metric == "final"]
+    many = len(ctx.pairs) > MAX_SEPARATE_CURVE_FIGURES
+    if not many:
+        for cmp, text in zip(ctx.comparisons, ctx.verdicts):
+            sec.add(Paragraph(text, "verdict" if cmp.metric == "final" else "text"))
+    else:
+        sig = {m: [c for c in ctx.comparisons if c.metric == m and _significant(c, ctx.alpha)] for m in stats.METRICS}
+        n = len(final)
+        summary = (f"{len(sig['final'])} of the {n} comparisons of final accuracy "
+                   f"{'is' if len(sig['final']) == 1 else 'are'} significant"
+                   + (f" ({_join_names([f'{c.b_name} − {c.a_name}' for c in sig['final']], 4)})" if sig["final"] else "")
+                   + f", and {len(sig['best'])} of {n} of best accuracy. The verdicts of the significant ones follow; "
+                   "the tables list every comparison with a short verdict.")
+        sec.add(Paragraph(summary, "reading"))
+        verdict_of = {id(c): v for c, v in zip(ctx.comparisons, ctx.verdicts)}
+        for c in sig["final"]:
+            sec.add(Paragraph(verdict_of[id(c)], "verdict"))
+        expected = n * ctx.alpha
+        if expected >= 0.5:
+            sec.add(Paragraph(f"With {n} tests at α = {ctx.alpha:g}, about {expected:.1f} would come out significant by "
+                              "chance even if no model made a difference; no correction for multiple comparisons is "
+                              "applied, so read a single significant result among many with care.", "note"))
+    def collect(cmp: PairedComparison, notes: list[str]) -> None:
         for n in cmp.notes:
             line = f"{cmp.b_name} − {cmp.a_name}: {n}."
             if line not in notes:
                 notes.append(line)
-    sec.add(Table(
-        [Column("Comparison (B − A)", nowrap=True), "Metric", num("Pairs"), num("mean A (%)"), num("mean B (%)"), num("difference (pp)"),
-         num(f"{conf} CI (pp)"), num("paired t p"), num("Wilcoxon p"), num("d_z"), num("g_z")],
-        rows, caption=f"Paired comparisons of {ctx.val_label} accuracy", notes=notes))
-    final = [c for c in ctx.comparisons if c.metric == "final"]
+
+    if not many:
+        notes: list[str] = []
+        rows = []
+        for c in ctx.comparisons:
+            collect(c, notes)
+            rows.append([f"{c.b_name} − {c.a_name}", c.metric, str(c.n_pairs), fmt_pct(c.mean_a), fmt_pct(c.mean_b),
+                         fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue),
+                         fmt_p(c.wilcoxon_pvalue), _fmt_num(c.cohens_dz, 2), _fmt_num(c.hedges_gz, 2)])
+        sec.add(Table(
+            [Column("Comparison (B − A)", nowrap=True), "Metric", num("Pairs"), num("mean A (%)"), num("mean B (%)"),
+             num("difference (pp)"), num(f"{conf} CI (pp)"), num("paired t p"), num("Wilcoxon p"), num("d_z"),
+             num("g_z")],
+            rows, caption=f"Paired comparisons of {ctx.val_label} accuracy", notes=notes))
+    else:
+        # Many rows: one table per metric, means as "A → B", a short verdict per row, and (in a grid)
+        # the swept value in its own column so the comparison itself names only the models.
+        lead_cols = [num(g.label), Column("Comparison (B − A)", nowrap=True)] if g else \
+            [Column("Comparison (B − A)", nowrap=True)]
+        same = all(tuple(b.differences) == tuple(f.differences) and b.mean_a == f.mean_a
+                   for f, b in zip(final, [c for c in ctx.comparisons if c.metric == "best"]))
+        for metric, what in (("final", "final (last epoch)"), ("best", "best (any epoch)")):
+            if metric == "best" and same:
+                sec.add(Paragraph("The best accuracy of every run is its final one (no run did better at an earlier "
+                                  "epoch), so the comparisons of best accuracy repeat the table above and are left "
+                                  "out.", "note"))
+                continue
+            notes = []
+            rows = []
+            for c in ctx.comparisons:
+                if c.metric != metric:
+                    continue
+                collect(c, notes)
+                if g:
+                    (mb, x), ma = g.position(c.b_name), g.position(c.a_name)[0]
+                    lead = [_values_text([x]), f"{mb} − {ma}"]
+                else:
+                    lead = [f"{c.b_name} − {c.a_name}"]
+                rows.append(lead + [str(c.n_pairs), f"{fmt_pct(c.mean_a)} → {fmt_pct(c.mean_b)}",
+                                    fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue),
+                                    fmt_p(c.wilcoxon_pvalue), _fmt_num(c.cohens_dz, 2),
+                                    _short_verdict(c, ctx.alpha)])
+            if metric == "final":
+                notes.insert(0, "A → B: the mean accuracy of A and of B over the paired seeds. Hedges' g_z is left "
+                                "out of these tables for width; with many pairs read d_z with the interval.")
+            sec.add(Table([*lead_cols, num("Pairs"), num("A → B (%)"), num("difference (pp)"),
+                           num(f"{conf} CI (pp)"), num("paired t p"), num("Wilcoxon p"), num("d_z"),
+                           Column("Verdict")],
+                          rows, caption=f"Paired comparisons of the {what} {ctx.val_label} accuracy", notes=notes))
     if any(c.n_pairs for c in final):
+        labels = groups = None
+        if g is not None:
+            labels, groups = [], []
+            for x, _ in g.by_value():
+                size = 0
+                for c in final:
+                    if g.position(c.a_name)[1] == x:
+                        labels.append(f"{g.value_text(x)}: {g.position(c.b_name)[0]} − {g.reference} ({c.n_pairs})")
+                        size += 1
+                if size:
+                    groups.append(size)
         sec.add(ctx.figure(
-            paired_differences_figure(final),
+            paired_differences_figure(final, colors=[ctx.colors.get(c.b_name, "#444444") for c in final],
+                                      labels=labels, groups=groups, val_label=ctx.val_label),
             f"Per-seed differences B − A of the final {ctx.val_label} accuracy, in percentage points. Dots: one "
-            f"seed each; black diamond and bar: mean difference and its {conf} t-interval; dashed line: no "
-            "difference.", "Paired differences per seed"))
+            f"seed each, in B's colour; black diamond and bar: mean difference and its {conf} t-interval; dashed "
+            "line: no difference." + (f" Rows are grouped by {g.label} (number of paired seeds in brackets)."
+                                      if g is not None else ""), "Paired differences per seed"))
     return sec
 
 
@@ -1163,15 +1644,19 @@ def config_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     sec.add(Table(["Field", Column("Value", kind="mono")],
                   [[k, fmt_value(configs[0][1][k])] for k in shared], caption="Shared by all runs"))
     if differing:
-        rows = []
-        for k in differing:
-            row = [k]
-            for v in ctx.variants:
-                vals = sorted({fmt_value(c[k]) if k in c else "(absent)" for vv, c in configs if vv == v})
-                row.append(" / ".join(vals) if vals else NA)
-            rows.append(row)
-        sec.add(Table(["Field", *[Column(v, kind="mono") for v in ctx.variants]], rows,
-                      caption="Different between variants (a / b: the variant's runs differ)"))
+        def cell(k: str, v: str) -> str:
+            vals = sorted({fmt_value(c[k]) if k in c else "(absent)" for vv, c in configs if vv == v})
+            return " / ".join(vals) if vals else NA
+
+        caption = "Different between variants (a / b: the variant's runs differ)"
+        if len(ctx.variants) <= MAX_LISTED_VARIANTS:
+            rows = [[k, *[cell(k, v) for v in ctx.variants]] for k in differing]
+            sec.add(Table(["Field", *[Column(v, kind="mono") for v in ctx.variants]], rows, caption=caption))
+        else:
+            # One column per variant would make a table dozens of columns wide: one row each instead.
+            rows = [[v, *[cell(k, v) for k in differing]] for v in ctx.variants]
+            sec.add(Table([Column("Variant", kind="variant"), *[Column(k, kind="mono") for k in differing]], rows,
+                          caption=caption))
     return sec
 
 
@@ -1220,13 +1705,25 @@ def methods_section(runs: list[Any], ctx: ReportContext) -> Section:
                   f"sd/√n with the sample sd (ddof = 1). The percentile bootstrap interval of the mean "
                   f"({BOOTSTRAP_RESAMPLES:,} resamples, generator seed {BOOTSTRAP_SEED}) is shown beside it as a "
                   "cross-check. With one run an interval is undefined and shown as n/a.", lead="Intervals."),
-        Paragraph("Seeds are paired: seed s gives every variant the same data order and initial weights. When the "
-                  f"study holds exactly {_PLAIN} and {_BN}, B = {_BN} is compared with A = {_PLAIN}; otherwise every "
-                  "variant is compared with the first one (the baseline). Differences are B − A per shared seed; the "
-                  "tests are the paired t-test and the Wilcoxon signed-rank test (two-sided, zero differences "
-                  "discarded), the effect sizes Cohen's d_z and Hedges' g_z. A verdict calls a difference "
-                  f"significant when p < {ctx.alpha:g} and the {conf} interval of the mean difference excludes "
-                  "zero.", lead="Comparisons."),
+        Paragraph("Seeds are paired: seed s gives every variant the same data order and initial weights. Which "
+                  f"variants are compared: when the study holds exactly {_PLAIN} and {_BN}, B = {_BN} is compared "
+                  f"with A = {_PLAIN}. When the variants form a grid, that is their configs differ only in the model "
+                  "and in the learning rate or the batch size (settings that follow from it, such as a learning "
+                  "rate scaled with the batch size, may differ too), with at least two models and two values, each "
+                  "model B is compared with A = the first model without normalisation (norm none; else the first "
+                  "model) at the same learning rate or batch size, never across values, so a difference measures "
+                  "the model at that setting. Otherwise every variant is compared with the first one (the "
+                  "baseline). Differences are B − A per shared seed; the tests are the paired t-test and the "
+                  "Wilcoxon signed-rank test (two-sided, zero differences discarded), the effect sizes Cohen's d_z "
+                  f"and Hedges' g_z. A verdict calls a difference significant when p < {ctx.alpha:g} and the {conf} "
+                  "interval of the mean difference excludes zero. No correction for multiple comparisons is "
+                  "applied.", lead="Comparisons."),
+        Paragraph(f"The headline leads with the reading of the section that answers the study's question, where "
+                  "there is one (the learning-rate, batch-size, placement, noisy-BN and eval-mode sections). It "
+                  f"then lists every verdict on final accuracy when there are at most {MAX_HEADLINE_VERDICTS} "
+                  "(and no such reading); otherwise the significant ones with the largest mean differences, as many "
+                  f"as fit in {MAX_HEADLINE_VERDICTS} lines, and says how many more the comparisons section holds.",
+                  lead="Headline."),
         Paragraph(f"Epochs to target is the first epoch whose {ctx.val_label} accuracy reaches "
                   f"{ctx.target * 100:g}%; time to target adds the wall-clock seconds of the epochs up to it.",
                   lead="Target."),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from normlab.errors import DivergenceError
 from normlab.train.config import PROTOCOLS
 from normlab.train.loop import fit, resolve_device
 from normlab.train.result import RunResult
@@ -52,8 +53,9 @@ class ConvolutionalNeuralNet:
             epochs=epochs, protocol=PROTOCOLS["blog"], result=RunResult(config={}),
             train_eval_loader=train_eval, progress=self.progress,
         )
-        if self.result.status != "done":
-            raise FloatingPointError(self.result.message)
+        if self.result.status == "diverged":
+            raise DivergenceError(self.result.message, epoch=self.result.diverged_epoch,
+                                  batch=self.result.diverged_batch)
         return self.result.log_dict()
 
     @torch.no_grad()

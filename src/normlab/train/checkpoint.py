@@ -49,7 +49,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"checkpoint {path} has format version {payload['format_version']}; "
             f"this normlab reads version {FORMAT_VERSION}"
         )
-    for key in ("config", "model", "epoch"):
+    for key in ("config", "model", "epoch", "optimizer", "rng", "result"):
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks its {key!r} entry")
     return payload

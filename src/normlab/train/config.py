@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,31 +85,64 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field."""
+        """Raise :class:`ConfigError` naming the first invalid field and what would be valid."""
         get_protocol(self.protocol)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer={self.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
-        if self.device not in DEVICES and not self.device.startswith(("cuda:", "mps:")):
-            raise ConfigError(f"device={self.device!r} is invalid; valid: {', '.join(DEVICES)} or cuda:N")
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|(cuda|mps)(:\d+)?", self.device):
+            raise ConfigError(f"device={self.device!r} is invalid; valid: {', '.join(DEVICES)}, cuda:N or mps:N")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not isinstance(self.val_split, int) or self.val_split < 0:
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
+        if not _is_number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(f"lr must be a finite positive number, got {self.lr!r}")
+        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not _is_number(self.weight_decay) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if not isinstance(self.standardize, bool):
+            raise ConfigError(f"standardize must be True or False, got {self.standardize!r}")
+        if not _is_int(self.val_split) or self.val_split < 0:
             raise ConfigError(f"val_split must be an integer >= 0, got {self.val_split!r}")
-        if self.subset is not None and (not isinstance(self.subset, int) or self.subset < 1):
+        if self.subset is not None and (not _is_int(self.subset) or self.subset < 1):
             raise ConfigError(f"subset must be a positive integer or None, got {self.subset!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+        if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer or None, got {self.threads!r}")
         if self.head not in (None, "logits", "softmax"):
             raise ConfigError(f"head={self.head!r} is invalid; valid: logits, softmax (or None for the protocol's)")
+        self._validate_names()
+
         from normlab.diagnostics import validate_diagnostics
 
         validate_diagnostics(self.diagnostics)
+
+    def _validate_names(self) -> None:
+        """Look the model, dataset and transform up in their registries."""
+        from normlab.data.registry import get_dataset_spec
+        from normlab.data.transforms import TRANSFORMS
+        from normlab.models import parse_variant
+        from normlab.models.registry import model_options
+
+        if self.transform not in TRANSFORMS:
+            raise ConfigError(f"transform={self.transform!r} is invalid; valid: {', '.join(TRANSFORMS)}")
+        if not isinstance(self.dataset, str):
+            raise ConfigError(f"dataset must be a name, got {self.dataset!r}")
+        get_dataset_spec(self.dataset)
+        if not isinstance(self.model, str):
+            raise ConfigError(f"model must be a registry name or spec, got {self.model!r}")
+        model_options(self.model)
+        # The trainer sets these two from the transform and the protocol; a spec may not contradict it.
+        _, overrides = parse_variant(self.model)
+        size = 28 if self.transform == "none" else 32
+        if overrides.get("input_size", size) != size:
+            raise ConfigError(f"model {self.model!r} sets input_size={overrides['input_size']}, but "
+                              f"transform={self.transform!r} gives {size}x{size} images")
+        if overrides.get("head", self.resolved_head) != self.resolved_head:
+            raise ConfigError(f"model {self.model!r} sets head={overrides['head']!r}; the head comes from the "
+                              f"protocol or the config's head field ({self.resolved_head!r} here)")
 
     @property
     def resolved_head(self) -> str:
@@ -151,3 +186,11 @@ class TrainConfig:
         """A short stable hash of the full config, used to find a run again in the database."""
         payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

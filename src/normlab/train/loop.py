@@ -287,9 +287,12 @@ def fit(
         result.status = "diverged"
         result.message = str(exc)
         result.diverged_epoch, result.diverged_batch = exc.epoch, exc.batch
-        for cb in callbacks:
-            cb.on_train_end(result)
+        _end(callbacks, result)
         return result
+    except BaseException:
+        # Interrupted or failed: callbacks still tear down (a diagnostic removes its hooks).
+        _end(callbacks, result)
+        raise
 
     if test_loader is not None and state.best_state is not None:
         current = copy.deepcopy(model.state_dict())
@@ -298,9 +301,13 @@ def fit(
         model.load_state_dict(current)
         result.test_accuracy, result.test_loss = test.accuracy, test.loss
     result.status = "done"
+    _end(callbacks, result)
+    return result
+
+
+def _end(callbacks: Sequence[Callback], result: RunResult) -> None:
     for cb in callbacks:
         cb.on_train_end(result)
-    return result
 
 
 def input_size_for(transform: str) -> int:

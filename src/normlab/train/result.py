@@ -16,7 +16,9 @@ class RunResult:
     Accuracies are fractions in [0, 1]. ``train_accuracy`` is, under the ``blog`` protocol, the
     post's extra pass over the whole training set after each epoch; under ``standard`` it is
     the running accuracy over the epoch's training batches (no extra pass).
-    ``images_per_second`` counts training images over the training phase only.
+    ``train_loss`` is the mean of the epoch's batch losses, as the post computes it; ``val_loss``
+    is the per-sample mean. ``images_per_second`` counts training images over the training phase
+    (the optimizer steps, plus any opt-in diagnostics recorded during them).
     """
 
     config: dict[str, Any]

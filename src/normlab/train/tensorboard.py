@@ -30,6 +30,12 @@ class TensorBoardCallback(Callback):
 
     def on_epoch_end(self, epoch, result):
         # Per-batch losses are written from the result once per epoch: no host sync per step.
+        if self._train_logged == 0 and epoch > 1:
+            # A resumed run: earlier epochs were logged before the stop.
+            per_epoch_train = len(result.train_loss_per_batch) // epoch
+            per_epoch_val = len(result.val_loss_per_batch) // epoch
+            self._train_logged = per_epoch_train * (epoch - 1)
+            self._val_logged = per_epoch_val * (epoch - 1)
         for i in range(self._train_logged, len(result.train_loss_per_batch)):
             self.writer.add_scalar("loss/train", result.train_loss_per_batch[i], i + 1)
         for i in range(self._val_logged, len(result.val_loss_per_batch)):

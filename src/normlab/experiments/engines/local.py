@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from queue import Empty
@@ -24,7 +26,7 @@ _EVENTS = None  # in a worker: the queue that carries epoch summaries to the dri
 class RunTask:
     """One training run to execute: a config plus where its data and checkpoint live."""
 
-    key: str  # unique within a study, e.g. "lenet5-bn/seed=3"
+    key: str  # unique among the tasks of one call: a study uses the config hash, compare the model
     config: dict[str, Any]  # TrainConfig.to_dict()
     data_dir: str | None = None
     checkpoint_path: str | None = None
@@ -42,10 +44,16 @@ class TaskOutcome:
     error: str | None = None
 
 
+def data_key(config: dict[str, Any], data_dir: str | None) -> tuple:
+    """The data settings a run depends on: runs with the same key can share one copy of the data."""
+    return (config.get("dataset"), config.get("transform"), config.get("val_split"), config.get("standardize"),
+            config.get("subset"), data_dir)
+
+
 def _splits_for(config, data_dir):
     from normlab.train.loop import load_data
 
-    key = (config.dataset, config.transform, config.val_split, config.standardize, config.subset, data_dir)
+    key = data_key(config.to_dict(), data_dir)
     if key not in _DATA_CACHE:
         _DATA_CACHE.clear()  # one dataset per worker at a time keeps memory flat
         _DATA_CACHE[key] = load_data(config, data_dir)
@@ -179,6 +187,17 @@ def run_local(
 def _init_worker(events) -> None:
     global _EVENTS
     _EVENTS = events
+    # A driver killed with SIGKILL cannot stop its workers; without this they would finish their
+    # runs (minutes) and compete with the resumed study for the cores.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="normlab-parent-watch", daemon=True).start()
 
 
 class _EpochReporter:

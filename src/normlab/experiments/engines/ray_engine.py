@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from normlab.errors import ConfigError, require_extra
-from normlab.experiments.engines.local import RunTask, TaskOutcome, execute_task
+from normlab.experiments.engines.local import RunTask, TaskOutcome, data_key, execute_task
 
 MAX_RETRIES = 3
 # ray.wait returns at least this often, so Ctrl-C is handled promptly and a cluster that grows
@@ -62,13 +62,6 @@ _SPLIT_NAMES = ("train", "val", "test")
 
 def _import_ray():
     return require_extra("ray", "ray", "--engine ray (running studies on a Ray cluster)")
-
-
-def _data_key(task: RunTask) -> tuple:
-    """The data settings a run depends on: runs with the same key share one copy of the data."""
-    c = task.config
-    return (c.get("dataset"), c.get("transform"), c.get("val_split"), c.get("standardize"), c.get("subset"),
-            task.data_dir)
 
 
 def pack_splits(splits) -> dict[str, Any]:
@@ -254,7 +247,7 @@ class RayEngine:
         # One object per distinct data setting, put once; each node fetches it once.
         data_refs: dict[tuple, Any] = {}
         for task in tasks:
-            key = _data_key(task)
+            key = data_key(task.config, task.data_dir)
             if key not in data_refs:
                 splits = load_data(TrainConfig.from_dict(task.config), task.data_dir)
                 data_refs[key] = ray.put(pack_splits(splits))
@@ -274,7 +267,7 @@ class RayEngine:
                 num_cpus=self._cpus_for(task), num_gpus=self.gpus_per_run, max_retries=self.max_retries,
                 retry_exceptions=False, name=f"normlab:{task.extra.get('variant', task.key)}"
                                              f"/seed={task.extra.get('seed', '?')}",
-            ).remote(sent, data_refs[_data_key(task)], __version__)
+            ).remote(sent, data_refs[data_key(task.config, task.data_dir)], __version__)
             pending[ref] = task
 
         try:
