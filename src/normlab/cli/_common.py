@@ -46,7 +46,8 @@ def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True) -> No
                    help="train on the first N training images (default: all)")
     g.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
     g.add_argument("--data-dir", default=None,
-                   help="folder with the dataset files (default: $NORMLAB_DATA, then the cache, then download)")
+                   help="folder with the dataset files (default: $NORMLAB_DATA/NAME/ or, for mnist, $NORMLAB_DATA "
+                        "itself; then the cache; then download)")
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (default: off)")

@@ -8,7 +8,8 @@ Typical use::
     for images, labels in BatchLoader(splits.train, 128, shuffle=True, seed=0):
         ...
 
-Files are looked up in ``data_dir``, then ``$NORMLAB_DATA``, then the cache
+Files are looked up in ``data_dir``, then ``$NORMLAB_DATA/<name>/`` (for MNIST also
+``$NORMLAB_DATA`` itself), then the cache
 (``$XDG_CACHE_HOME/normlab/<name>``), and downloaded into the cache from the dataset's
 mirrors when missing there; see :mod:`normlab.data.download`.
 """
