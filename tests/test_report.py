@@ -50,7 +50,8 @@ T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 def _config(variant: str, seed: int, **extra) -> dict:
     from normlab.train import TrainConfig
 
-    return TrainConfig(model=variant, seed=seed, epochs=4, subset=2048, device="cpu", **extra).to_dict()
+    extra.setdefault("epochs", 4)
+    return TrainConfig(model=variant, seed=seed, subset=2048, device="cpu", **extra).to_dict()
 
 
 def _epochs(variant: str, accs: list[float]) -> list[dict]:
@@ -591,7 +592,9 @@ def _grid_final(model: str, value: float, key: str) -> float:
             return 0.10
         return 0.95 + (0.01 if model == "lenet5-bn" else 0.0) - 0.002 * GRID_LRS.index(value)
     norms = ("lenet5", "lenet5-bn", "lenet5-gn", "lenet5-ln")
-    return 0.93 + 0.005 * norms.index(model) - 0.001 * GRID_BATCHES.index(value)
+    if key == "batch_size":
+        return 0.93 + 0.005 * norms.index(model) - 0.001 * GRID_BATCHES.index(value)
+    return 0.95 + 0.01 * norms.index(model)
 
 
 def _curve_run(rid: int, variant: str, seed: int, config: dict, final: float, epochs: int) -> FakeRun:
@@ -614,17 +617,10 @@ def grid_runs(models, key: str, values, *, seeds: int = 3, epochs: int = 3) -> l
         for j, x in enumerate(values):
             for seed in range(seeds):
                 rid += 1
-                label = f"{m} {'lr' if key == 'lr' else 'bs'}={x:g}"
+                label = f"{m} {x}" if isinstance(x, str) else f"{m} {'lr' if key == 'lr' else 'bs'}={x:g}"
                 runs.append(_curve_run(rid, label, seed, _config(m, seed, **{key: x}, epochs=epochs),
                                        _grid_final(m, x, key) + _noise(i, j, seed), epochs))
     return runs
-
-
-def _config(variant: str, seed: int, **extra) -> dict:  # noqa: F811  (epochs may be given)
-    from normlab.train import TrainConfig
-
-    extra.setdefault("epochs", 4)
-    return TrainConfig(model=variant, seed=seed, subset=2048, device="cpu", **extra).to_dict()
 
 
 def _no_layout_warnings(build):
@@ -793,6 +789,18 @@ def test_grid_detection_rules():
         r.config["weight_decay"] = 1e-4 if i in (0, 3) else 0.0  # not a function of the lr
     assert grid_of(mixed) is None
     assert grid_of(fake_runs()) is None
+
+
+def test_model_by_protocol_grid_compares_models_under_the_same_protocol():
+    from normlab.report import build_report
+
+    # The mode-bug preset's grid, lenet5-bn first as there: not every variant against "lenet5-bn standard".
+    report = build_report(grid_runs(("lenet5-bn", "lenet5"), "protocol", ("standard", "blog")), target=0.98)
+    assert [(c.a_name, c.b_name) for c in report.comparisons if c.metric == "final"] == [
+        ("lenet5 blog", "lenet5-bn blog"), ("lenet5 standard", "lenet5-bn standard")]
+    assert "under the same protocol" in " ".join(p.text for p in report.section("overview").paragraphs)
+    assert report.headline[0].startswith("The post's eval-mode bug:")
+    assert report.headline[1:] == [v for c, v in zip(report.comparisons, report.verdicts) if c.metric == "final"]
 
 
 def test_non_grid_many_variants_keep_the_baseline_and_a_bounded_headline():

@@ -265,9 +265,9 @@ def _figure_style():
 
 
 def _new_figure(width: float, height: float):
-    from matplotlib.figure import Figure
+    from normlab.report.study_figures import _new_figure as new_figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height)  # bounded to the page's width, as every report figure
 
 
 def _style(ax) -> None:
@@ -1167,8 +1167,8 @@ def mode_bug_section(runs: list[Any], ctx: ReportContext) -> Section | None:
                        f"{fmt_pp(_advantage(ctx, models, b, p, 'blog'), unit=True)} under its protocol is "
                        f"{fmt_pp(_advantage(ctx, models, b, p, 'standard'), unit=True)} under the standard one")
             text += f" Batch norm's gap minus the plain network's is {gap}: {finding}."
-            sec.summary = (f"The post's eval-mode bug: {finding} (batch norm's blog − standard gap minus the plain "
-                           f"network's: {gap}).")
+            sec.summary = (f"The post's eval-mode bug: batch norm's blog − standard gap minus the plain network's is "
+                           f"{gap}, so {finding}.")
     elif not plain:
         text += " Without a plain network under both protocols the eval-mode effect cannot be separated from the " \
                 "protocol's other differences."

@@ -417,9 +417,11 @@ def _val_accuracy(run: Any) -> list[float]:
 
 #: Settings a grid study sweeps, tried in this order (batch-size-scaled sweeps both batch size and
 #: learning rate together; the batch size is the one it is about).
-GRID_KEYS = ("batch_size", "lr")
-GRID_LABELS = {"batch_size": "batch size", "lr": "learning rate"}
-_GRID_SHORT = {"batch_size": "bs", "lr": "lr"}
+GRID_KEYS = ("batch_size", "lr", "protocol")
+GRID_LABELS = {"batch_size": "batch size", "lr": "learning rate", "protocol": "protocol"}
+_GRID_SHORT = {"batch_size": "bs", "lr": "lr", "protocol": "protocol"}
+#: Swept settings whose values have an order (drawn light to dark); the others are categories.
+_ORDERED_KEYS = ("batch_size", "lr")
 #: With at most this many comparisons of final accuracy the headline lists every verdict.
 MAX_HEADLINE_VERDICTS = 3
 #: With more variants than this, the per-variant curve figures become grids of small panels.
@@ -433,9 +435,9 @@ class VariantGrid:
     """The variants of a grid study: every model trained at every value of one swept setting.
 
     A study is a grid when its variants' configs differ only in ``model`` and in ``key``
-    (``"lr"`` or ``"batch_size"``; settings that follow from ``key``, like batch-size-scaled's
-    learning rate, may differ too), with at least two models and two values and one variant per
-    (model, value). The report then compares each model with :attr:`reference` at the *same*
+    (``"lr"``, ``"batch_size"`` or ``"protocol"``; settings that follow from ``key``, like
+    batch-size-scaled's learning rate, may differ too), with at least two models and two values
+    and one variant per (model, value). The report then compares each model with :attr:`reference` at the *same*
     value, and draws the variants grouped by value.
 
     Attributes:
@@ -455,8 +457,17 @@ class VariantGrid:
 
     @property
     def label(self) -> str:
-        """The swept setting in words: ``"learning rate"`` or ``"batch size"``."""
+        """The swept setting in words: ``"learning rate"``, ``"batch size"`` or ``"protocol"``."""
         return GRID_LABELS.get(self.key, self.key)
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the swept values have an order (a learning rate, a batch size), not just names."""
+        return self.key in _ORDERED_KEYS
+
+    def same(self, what: str = "the same") -> str:
+        """``"at the same learning rate"``, ``"under the same protocol"`` (``what`` may be ``"that"``)."""
+        return f"{'at' if self.ordered else 'under'} {what} {self.label}"
 
     def value_text(self, value: Any) -> str:
         """A swept value as a short label: ``"lr = 0.001"``, ``"bs = 16"``."""
@@ -556,7 +567,9 @@ def _grid_colors(grid: VariantGrid) -> dict[str, str]:
     n = len(grid.values)
     out = {}
     for (m, x), v in grid.cells.items():
-        t = -1.0 + 2.0 * grid.values.index(x) / (n - 1) if n > 1 else 0.0
+        # Categories (protocols) get a milder light-to-dark step than an ordered sweep's full range.
+        span = 1.0 if grid.ordered else 0.6
+        t = span * (-1.0 + 2.0 * grid.values.index(x) / (n - 1)) if n > 1 else 0.0
         out[v] = shade(variant_color(grid.models.index(m)), t)
     return out
 
@@ -821,9 +834,9 @@ def _headline(ctx: ReportContext, sections: Sequence[Section] = ()) -> tuple[lis
     """The headline lines, the pointer to what they leave out, and the anchor it points to.
 
     A section with a ``summary`` (a preset's own reading) leads. Then the verdicts on final
-    accuracy: all of them when there are at most :data:`MAX_HEADLINE_VERDICTS` and no summary,
-    else the largest significant effects (up to the lines left), or one line saying none is
-    significant; the rest are counted in the pointer.
+    accuracy: all of them when they fit in the :data:`MAX_HEADLINE_VERDICTS` lines left by the
+    summaries, else the significant ones with the largest mean differences (as many as fit), or
+    one line saying none is significant; the pointer counts the rest.
     """
     numbered = list(enumerate(sections, 1))
     lead = [f"{s.summary.rstrip().rstrip('.')} (section {i}, {s.title})." for i, s in numbered if s.summary]
@@ -833,6 +846,11 @@ def _headline(ctx: ReportContext, sections: Sequence[Section] = ()) -> tuple[lis
     if not lead and len(final) <= MAX_HEADLINE_VERDICTS:
         return [v for _, v in final], "", ""
     room = max(1, MAX_HEADLINE_VERDICTS - len(lead))
+    number = next((i for i, s in numbered if s.anchor == "comparisons"), None)
+    where = f"section {number}, {sections[number - 1].title}" if number is not None else ""
+    if len(final) <= room:
+        return lead + [v for _, v in final], (f"The comparisons' details are in {where}." if where else ""), \
+            ("comparisons" if where else "")
     significant = sorted((c for c, _ in final if _significant(c, ctx.alpha)), key=lambda c: -abs(c.mean_difference))
     verdict_of = {id(c): v for c, v in final}
     lines = lead + [verdict_of[id(c)] for c in significant[:room]]
@@ -845,13 +863,9 @@ def _headline(ctx: ReportContext, sections: Sequence[Section] = ()) -> tuple[lis
             text += (f"; the largest mean difference is {fmt_pp(largest.mean_difference, unit=True)} "
                      f"({largest.b_name} − {largest.a_name}, paired t-test p {_p_words(largest.t_pvalue)})")
         lines.append(text + ".")
-    number = next((i for i, s in numbered if s.anchor == "comparisons"), None)
     if number is None:
         return lines, "", ""
-    where = f"section {number}, {sections[number - 1].title}"
     shown = min(len(significant), room)
-    if shown == len(final):
-        return lines, f"The comparisons' details are in {where}.", "comparisons"
     if not significant:
         more = f"All {len(final)} comparisons, with their verdicts, are in {where}."
     elif shown == len(significant):
@@ -1036,8 +1050,8 @@ def _pairing_rule(ctx: ReportContext) -> str:
         ref = (f"the model without normalisation, {g.reference}" if _norm_of(g.reference) == "none"
                else f"the first model, {g.reference}")
         return (f"The variants form a grid: {len(g.models)} models × {len(g.values)} {g.label}s "
-                f"({_values_text(g.values)}). Each model ({', '.join(others)}; B) is compared with {ref} (A), at the "
-                f"same {g.label} and seed by seed, so each difference is the model's effect at that {g.label}: "
+                f"({_values_text(g.values)}). Each model ({', '.join(others)}; B) is compared with {ref} (A), "
+                f"{g.same()} and seed by seed, so each difference is the model's effect {g.same('that')}: "
                 f"{_plural(len(ctx.pairs), 'comparison')} in all.")
     return (f"Each variant (B) is compared with the first variant, the baseline {ctx.variants[0]!r} (A), "
             "seed by seed.")
@@ -1110,9 +1124,10 @@ def curves_section(runs: list[Any], ctx: ReportContext) -> Section | None:
         figure = accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence,
                                          val_label=ctx.val_label, panels=[p for p in panels if p[1]],
                                          legend={m: variant_color(i) for i, m in enumerate(g.models)})
+        shades = f", lighter at smaller {g.label}s" if g.ordered else ""
         caption = (f"{ctx.val_label.capitalize()} accuracy per epoch, one panel per {g.label} holding the models "
-                   f"trained at it (the variants the comparisons pair), each model in its colour, lighter at smaller "
-                   f"{g.label}s. Thick line: mean over seeds ({seeds_text}); shaded: {conf} t band; thin lines: "
+                   f"trained {g.same('that')} (the variants the comparisons pair), each model in its colour{shades}. "
+                   f"Thick line: mean over seeds ({seeds_text}); shaded: {conf} t band; thin lines: "
                    "individual seeds. Each panel has its own accuracy scale.")
     else:
         figure = accuracy_overlay_figure(curves, colors=ctx.colors, confidence=ctx.confidence,
@@ -1135,7 +1150,7 @@ def curves_section(runs: list[Any], ctx: ReportContext) -> Section | None:
         grid_rows = [[panel(g.variant(m, x)) for m in g.models] for x in g.values]
         layout = dict(row_labels=[g.value_text(x) for x in g.values], col_labels=list(g.models), share_rows=True)
         where = (f"One row per {g.label}, one column per model; the panels of a row share their y axis, so the "
-                 f"models at that {g.label} compare directly.")
+                 f"models {g.same('that')} compare directly.")
     else:
         flat = [p for p in (panel(v) for v in ctx.variants) if p is not None]
         grid_rows = [flat[i:i + 4] for i in range(0, len(flat), 4)]
@@ -1194,7 +1209,8 @@ def _curves_reading(ctx: ReportContext) -> str:
                      if (a := g.variant(g.reference, x)) in last and (b := g.variant(m, x)) in last]
             if diffs:
                 ahead = sum(1 for d in diffs if d > 0)
-                parts.append(f"{m} ends ahead of {g.reference} at {ahead} of {len(diffs)} {g.label}s (mean "
+                parts.append(f"{m} ends ahead of {g.reference} {'at' if g.ordered else 'under'} {ahead} of "
+                             f"{len(diffs)} {g.label}s (mean "
                              f"difference from {fmt_pp(min(diffs), unit=True)} to {fmt_pp(max(diffs), unit=True)}).")
         parts.append("The paired comparisons say which of these differences exceed seed-to-seed noise.")
     else:
@@ -1215,7 +1231,7 @@ def distribution_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     g = ctx.grid
     groups = [vs for _, vs in g.by_value()] if g is not None else None
     if g is not None:
-        joined = (f"grey lines join the same seed in neighbouring variants trained at the same {g.label}, which are "
+        joined = (f"grey lines join the same seed in neighbouring variants trained {g.same()}, which are "
                   f"grouped together (thin lines separate the {g.label}s)")
     else:
         joined = "grey lines join the same seed in neighbouring variants (the pairing the comparisons use)"
@@ -1372,9 +1388,10 @@ def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
         sec.add(f"B = {_BN} (with BatchNorm) against A = {_PLAIN} (without), seed by seed: differences are B − A on "
                 "the same seed, so the seed-to-seed variation both share cancels.")
     elif g is not None:
-        sec.add(f"Each model B against A = {g.reference} at the same {g.label}, seed by seed: differences are B − A "
-                f"on the same seed and {g.label}, so each comparison measures the model's effect at that {g.label} "
-                f"(comparing variants trained at different {g.label}s would mix the two effects).")
+        sec.add(f"Each model B against A = {g.reference} {g.same()}, seed by seed: differences are B − A "
+                f"on the same seed and {g.label}, so each comparison measures the model's effect {g.same('that')} "
+                f"(comparing variants trained {'at' if g.ordered else 'under'} different {g.label}s would mix the two "
+                "effects).")
     else:
         sec.add(f"Each variant B against the baseline A = {ctx.variants[0]} (the first variant of the study), seed by "
                 "seed: differences are B − A on the same seed.")
@@ -1708,11 +1725,11 @@ def methods_section(runs: list[Any], ctx: ReportContext) -> Section:
         Paragraph("Seeds are paired: seed s gives every variant the same data order and initial weights. Which "
                   f"variants are compared: when the study holds exactly {_PLAIN} and {_BN}, B = {_BN} is compared "
                   f"with A = {_PLAIN}. When the variants form a grid, that is their configs differ only in the model "
-                  "and in the learning rate or the batch size (settings that follow from it, such as a learning "
-                  "rate scaled with the batch size, may differ too), with at least two models and two values, each "
-                  "model B is compared with A = the first model without normalisation (norm none; else the first "
-                  "model) at the same learning rate or batch size, never across values, so a difference measures "
-                  "the model at that setting. Otherwise every variant is compared with the first one (the "
+                  "and in the learning rate, the batch size or the protocol (settings that follow from it, such as a "
+                  "learning rate scaled with the batch size, may differ too), with at least two models and two "
+                  "values, each model B is compared with A = the first model without normalisation (norm none; else "
+                  "the first model) at the same learning rate or batch size (under the same protocol), never across "
+                  "values, so a difference measures the model at that setting. Otherwise every variant is compared with the first one (the "
                   "baseline). Differences are B − A per shared seed; the tests are the paired t-test and the "
                   "Wilcoxon signed-rank test (two-sided, zero differences discarded), the effect sizes Cohen's d_z "
                   f"and Hedges' g_z. A verdict calls a difference significant when p < {ctx.alpha:g} and the {conf} "

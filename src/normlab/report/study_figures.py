@@ -675,8 +675,12 @@ def _difference_view(rows: Sequence[PairedComparison]) -> tuple[float, float, se
     span = max(hi - lo, 1.0)
     lo = max(min(lows, default=lo), lo - span) if lows else lo
     hi = min(max(highs, default=hi), hi + span) if highs else hi
+    lo, hi = min(lo, min(core)), max(hi, max(core))
+    if hi - lo < 1.0:  # identical differences (or none): keep at least 1 pp in view
+        mid = (hi + lo) / 2
+        lo, hi = mid - 0.5, mid + 0.5
     pad = 0.06 * (hi - lo)
-    return min(lo, min(core)) - pad, max(hi, max(core)) + pad, outliers
+    return lo - pad, hi + pad, outliers
 
 
 @_styled
