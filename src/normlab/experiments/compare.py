@@ -52,9 +52,19 @@ def run_compare(
 
     With ``workers > 1`` the models train at the same time in worker processes with one torch
     thread each; with one worker they train in turn in this process with torch's default threads.
+    With ``checkpoint_dir``, each model's checkpoint is written there (for ``normlab predict``).
     """
+    from normlab.models import model_options
+
+    for m in models:
+        model_options(m)  # an unknown model fails here, naming the valid ones, not in a worker
+    repeated = sorted({m for m in models if list(models).count(m) > 1})
+    if repeated:
+        raise ConfigError(f"--models lists {', '.join(repeated)} more than once")
     threads = 1 if workers > 1 else base.threads
-    tasks = [RunTask(key=m, config=base.replace(model=m).to_dict(), data_dir=data_dir, threads=threads)
+    tasks = [RunTask(key=m, config=base.replace(model=m).to_dict(), data_dir=data_dir, threads=threads,
+                     checkpoint_path=str(Path(checkpoint_dir) / f"{m}.pt") if checkpoint_dir else None,
+                     resume=False)
              for m in models]
     start = time.perf_counter()
     outcomes = run_local(tasks, workers=min(workers, len(tasks)), on_done=on_done, on_epoch=on_epoch)
