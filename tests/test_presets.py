@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from normlab.errors import ConfigError
 from normlab.experiments.presets import (
@@ -322,8 +323,91 @@ def test_placement_and_noisy_sections():
     placement = report.section("placement")
     assert placement.tables[0].column("Position") == ["after", "before"]
     noisy = report.section("noisy-bn").paragraphs[-1].text
-    assert "noisy BN is not significantly worse than BN, which agrees" in noisy
+    # 3 seeds, difference -0.15 pp with a CI reaching past -0.5 pp: no significant difference, but no
+    # evidence that the two train equally well either.
+    cmp = _finals(runs, "lenet5-noisy-bn") - _finals(runs, "lenet5-bn")
+    half = sps.t.ppf(0.975, 2) * cmp.std(ddof=1) / np.sqrt(3)
+    assert cmp.mean() - half < -0.005 < cmp.mean()
+    assert (f"these runs could not tell noisy BN and BN apart (difference {cmp.mean() * 100:+.2f} pp, 95% CI "
+            f"{(cmp.mean() - half) * 100:+.2f} to {(cmp.mean() + half) * 100:+.2f} pp), but the interval reaches beyond "
+            "the ±0.5 pp equivalence margin") in noisy
+    assert "not significantly worse than BN, which agrees" not in noisy
     assert "it is significantly better than no norm, which agrees" in noisy
+    assert "equivalence margin" in report.headline[1] and "which agrees;" not in report.headline[1]
+
+
+def _noisy_runs(delta: float, jitter: tuple[float, ...]) -> list[Run]:
+    """Plain, BN and noisy BN; noisy BN = BN + ``delta`` + ``jitter[seed]`` on each seed."""
+    runs, i = [], 0
+    for seed, j in enumerate(jitter):
+        for model, final in (("lenet5", 0.975 + NOISE[seed]), ("lenet5-bn", 0.985 + NOISE[seed]),
+                             ("lenet5-noisy-bn", 0.985 + NOISE[seed] + delta + j)):
+            i += 1
+            runs.append(_run(i, model, seed, final, model=model))
+    return runs
+
+
+def test_noisy_bn_agrees_only_when_the_interval_lies_inside_the_equivalence_margin():
+    from normlab.report.diagnostics_sections import EQUIVALENCE_MARGIN
+
+    assert EQUIVALENCE_MARGIN == 0.005
+    # Differences -0.00, -0.05, -0.04 pp: the 95% CI (about -0.10 to +0.04 pp) lies inside ±0.5 pp.
+    same = _report(_noisy_runs(-0.0003, (0.0003, -0.0002, -0.0001))).section("noisy-bn").paragraphs[-1].text
+    assert "noisy BN and BN train equally well within the ±0.5 pp equivalence margin" in same
+    assert "which agrees" in same and "could not tell" not in same
+    worse = _report(_noisy_runs(-0.01, (0.001, -0.001, 0.0))).section("noisy-bn").paragraphs[-1].text
+    assert "noisy BN is significantly worse than BN (difference -1.00 pp" in worse and "which does not agree" in worse
+    # Two seeds with a wide spread: not significant, and the interval is far wider than the margin.
+    wide = _report(_noisy_runs(-0.001, (0.004, -0.004))).section("noisy-bn").paragraphs[-1].text
+    assert "could not tell noisy BN and BN apart (difference -0.10 pp" in wide
+    assert "beyond the ±0.5 pp equivalence margin, so they do not show that the two train equally well" in wide
+
+
+def _preset_runs(name: str, finals, *, models=("lenet5-bn", "lenet5-gn"), seeds: int = 3) -> list[Run]:
+    """Synthetic finished runs with the preset's own configs; ``finals(model, config)`` sets the accuracy."""
+    spec = build_preset(name, base=BASE, quick=True, variants=list(models))
+    runs, i = [], 0
+    for k, variant in enumerate(spec.variants):
+        for seed in range(seeds):
+            i += 1
+            cfg = spec.base.replace(**variant.overrides, seed=seed).to_dict()
+            final = finals(cfg["model"], cfg) + _noise(k % 7, seed)
+            runs.append(Run(id=i, variant=variant.label, seed=seed, config=cfg, config_hash=f"{i:x}", epochs=[
+                {"epoch": 1, "val_accuracy": final, "val_loss": 0.3, "train_loss": 0.4, "seconds": 1.0}]))
+    return runs
+
+
+def test_batch_size_scaled_is_a_batch_size_sweep_not_a_learning_rate_one():
+    def finals(model, cfg):  # batch norm loses 8 pp at batch 2, group norm nothing
+        return 0.95 - (0.08 if model == "lenet5-bn" and cfg["batch_size"] == 2 else 0.0)
+
+    runs = _preset_runs("batch-size-scaled", finals)
+    assert len({r.config["lr"] for r in runs}) == len(BATCH_SIZES)  # the rate changes with the batch size
+    report = _report(runs)
+    anchors = [s.anchor for s in report.sections]
+    assert "batch-size" in anchors and "learning-rate" not in anchors
+    assert "learning rate was scaled with the batch size (linear scaling rule" in \
+        report.section("batch-size").paragraphs[0].text
+    assert report.headline[0].startswith("Batch-size sweep (Wu & He 2018")
+    assert not any("Bjorck" in line or "Learning-rate sweep" in line for line in report.headline)
+    assert report.meta["Variants"].startswith("14: 2 models (lenet5-bn, lenet5-gn) × 7 batch sizes")
+
+
+def test_sweep_sections_need_everything_else_equal():
+    # lr-sweep, where weight decay also changes with the rate: not a learning-rate sweep.
+    runs = _lr_runs(plain_top=3e-3, bn_top=3e-2)
+    for r in runs:
+        r.config["weight_decay"] = r.config["lr"] / 10
+    assert "learning-rate" not in {s.anchor for s in _report(runs).sections}
+    # A batch-size sweep whose rate changes without the linear scaling rule: not a batch-size sweep.
+    bs = _bs_runs(bn_drop=0.08, gn_drop=0.0)
+    for r in bs:
+        r.config["lr"] = {2: 1e-3, 8: 3e-3, 128: 2e-3}[r.config["batch_size"]]
+    assert "batch-size" not in {s.anchor for s in _report(bs).sections}
+    # One model at several rates, nothing else varying, is still a sweep (the comparisons need two models).
+    one = [r for r in _lr_runs(plain_top=3e-3, bn_top=3e-2) if r.config["model"] == "lenet5"]
+    report = _report(one)
+    assert "learning-rate" in {s.anchor for s in report.sections}
 
 
 def test_sections_stay_out_without_their_data():

@@ -320,7 +320,9 @@ def test_html_stats_table_numbers(page):
     assert "bootstrap interval" in text and "shown beside it" in text
     # Epochs and time to target: lenet5 reaches 98% at epochs 3, 3, 4 (10 s each); BN at 2, 2, 2 (12 s each).
     assert re.search(r"lenet5\s+3 of 3\s+3\.0\s+3\.33\s+3–4\s+30\.0\s+33\.3", text)
-    assert re.search(r"lenet5-bn\s+3 of 3\s+2\.0\s+2\.00\s+2–2\s+24\.0\s+24\.0", text)
+    # BN's diverged seed 3 counts as a run that did not reach the target (it is out of the accuracy means).
+    assert re.search(r"lenet5-bn\s+3 of 4 \(1 diverged\)\s+2\.0\s+2\.00\s+2–2\s+24\.0\s+24\.0", text)
+    assert "seed 3 (diverged) excluded from these accuracy statistics" in text
     # Numbers are right-aligned.
     assert '<td class="r">' in page
 
@@ -689,9 +691,11 @@ def test_lr_grid_headline_is_bounded_and_led_by_the_sweep(lr_grid_report):
     final = [c for c in report.comparisons if c.metric == "final"]
     verdict_of = {(c.a_name, c.b_name): v for c, v in zip(report.comparisons, report.verdicts) if c.metric == "final"}
     largest = max(final, key=lambda c: abs(c.mean_difference))
-    assert report.headline[1] == verdict_of[(largest.a_name, largest.b_name)]
+    # Six comparisons: more than 3, so the headline's "significant" is Holm-corrected and says so.
+    assert report.headline[1].startswith(verdict_of[(largest.a_name, largest.b_name)])
+    assert report.headline[1].endswith("Holm-adjusted p < 0.001 over the 6 comparisons of final accuracy.")
     assert report.headline[1].startswith("lenet5-bn lr=0.03 raised final validation")
-    assert f"among {len(final)} paired comparisons" in report.headline_more
+    assert f"among {len(final)} paired comparisons (after Holm's correction)" in report.headline_more
     assert report.headline_more.endswith(f"section {cmp_number}, Paired comparisons.")
     assert report.headline_anchor == "comparisons"
     page = render_html(report)
@@ -746,7 +750,16 @@ def test_batch_size_grid_of_28_variants(bs_grid_report):
         b_model, b_bs = c.b_name.split(" bs=")
         assert a_model == "lenet5" and b_model != "lenet5" and a_bs == b_bs
     assert len(report.headline) <= MAX_HEADLINE_VERDICTS
-    assert "21 paired comparisons" in report.headline_more
+    assert "All 21 comparisons" in report.headline_more
+    # 2 seeds per cell: several comparisons pass p < 0.05 alone, none survives Holm's correction for 21 tests.
+    table = report.section("comparisons").tables[0]
+    raw = [float(p) for p in table.column("paired t p") if not p.startswith("<")]
+    assert any(p < 0.05 for p in raw)
+    assert report.headline[-1].startswith("None of the 21 paired comparisons of final validation (test set) accuracy "
+                                          "shows a significant difference after Holm's correction")
+    assert "Holm-adjusted p = " in report.headline[-1]
+    assert "raised (not after Holm)" in table.column("Verdict")
+    assert "not significant" in table.column("Verdict")
     _assert_figures_bounded(report)
     assert len(report.section("curves").figures) == 2
     assert len(report.section("distribution").figures) == 1
@@ -757,8 +770,8 @@ def test_batch_size_grid_of_28_variants(bs_grid_report):
     assert len(report.highlights) == 1 and report.highlights[0].count("bs=") == 2
     groups = report.section("comparisons").tables[0].column("batch size")
     assert groups == [str(bs) for bs in GRID_BATCHES for _ in range(3)]
-    # 21 tests: the page warns that some will be significant by chance.
-    assert any("about 1.1 would come out significant by chance" in p.text
+    # 21 tests: the page says how many would be significant by chance, and that Holm's correction is applied.
+    assert any("about 1.1 would come out significant by chance" in p.text and "Holm's step-down correction" in p.text
                for p in report.section("comparisons").paragraphs)
     assert len(render_html(report)) < 3_000_000
 
@@ -862,3 +875,195 @@ def test_cli_lists_presets_aligned_with_quick_notes(capsys):
         assert " ".join(block).count("--quick:") >= 1, name
     scaled = lines[starts["batch-size-scaled"]:]
     assert "the first 4,096 training images" in " ".join(line.strip() for line in scaled[:8])
+
+
+# --------------------------------------------------------------------------------------------
+# Review fixes: one config per variant, clipped intervals, Holm, one build for `compare --seeds`
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_variant_never_mixes_configurations():
+    """A study name re-run with other epochs and stopped part-way: the larger config is used, the rest set aside."""
+    from normlab.report import build_report, render_html, render_markdown
+
+    runs = fake_runs()
+    rid = 200
+    for seed in (0, 1):  # two 8-epoch reruns of lenet5-bn, newer than everything else
+        rid += 1
+        accs = CURVES["lenet5-bn"][seed] + [0.995, 0.996, 0.997, 0.998]
+        runs.append(FakeRun(id=rid, study="default", variant="lenet5-bn", seed=seed,
+                            config=_config("lenet5-bn", seed, epochs=8), config_hash=f"{rid:016x}", status="done",
+                            epochs=_epochs("lenet5-bn", accs)))
+    report = build_report(runs, target=0.98, generated_at=T0)
+    s = report.summaries["lenet5-bn"]
+    # The 4-epoch configuration (seeds 0-3: 3 done + 1 diverged) has more seeds than the 8-epoch one (2).
+    assert s.seeds == (0, 1, 2) and s.final.mean == pytest.approx(np.mean([c[-1] for c in CURVES["lenet5-bn"].values()]))
+    assert len(report.warnings) == 1
+    warning = report.warnings[0]
+    assert warning.startswith("lenet5-bn has runs under more than one configuration: the report uses its 4 seeds "
+                              "with epochs = 4 and leaves out 2 runs with epochs = 8 (seeds 0, 1)")
+    assert htmllib.escape(warning) in render_html(report).split("<main>")[0]
+    assert "> **Warning:** lenet5-bn has runs under more than one configuration" in render_markdown(report)
+    table = report.section("problems").tables[-1]
+    assert table.caption.startswith("Runs of another configuration")
+    assert table.column("Seed") == ["0", "1"] and table.column("Settings that differ") == ["epochs: 8 (used: 4)"] * 2
+    # The 8-epoch runs are in no statistic: every run the report uses has 4 epochs (or 1: the diverged one).
+    overview = report.section("overview").tables[0]
+    assert overview.column("Epochs")[overview.column("Variant").index("lenet5-bn")] == "4"
+
+    # Equal seed counts: the most recent configuration wins.
+    runs.append(FakeRun(id=rid + 1, study="default", variant="lenet5-bn", seed=2,
+                        config=_config("lenet5-bn", 2, epochs=8), config_hash="a" * 16, status="done",
+                        epochs=_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
+    runs.append(FakeRun(id=rid + 2, study="default", variant="lenet5-bn", seed=3,
+                        config=_config("lenet5-bn", 3, epochs=8), config_hash="b" * 16, status="done",
+                        epochs=_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
+    tied = build_report(runs, target=0.98, generated_at=T0)
+    assert tied.summaries["lenet5-bn"].final.mean == pytest.approx(np.mean([0.998, 0.998, 0.995, 0.995]))
+    assert "uses its 4 seeds with epochs = 8 and leaves out 4 runs with epochs = 4" in tied.warnings[0]
+
+
+def test_accuracy_intervals_are_shown_cut_at_100_percent():
+    from normlab.report import build_report
+    from normlab.report.study import CLIPPED_MARK, fmt_interval
+
+    # Two seeds far apart: the t-interval of the mean (12.7 * sd / sqrt 2) reaches far past 100%.
+    finals = {"lenet5": (0.90, 0.999), "lenet5-bn": (0.975, 0.976)}
+    runs = []
+    for i, (variant, values) in enumerate((v, f) for v, fs in finals.items() for f in [fs]):
+        for seed, final in enumerate(values):
+            rid = 10 * i + seed + 1
+            runs.append(FakeRun(id=rid, study="s", variant=variant, seed=seed, config=_config(variant, seed, epochs=2),
+                                config_hash=f"{rid:016x}", status="done",
+                                epochs=_epochs(variant, [final - 0.01, final])))
+    report = build_report(runs, target=0.98, generated_at=T0)
+    ci = report.summaries["lenet5"].final.t_ci
+    lo, hi = t_interval(finals["lenet5"])
+    assert (ci.low, ci.high) == pytest.approx((lo, hi)) and hi > 1.0 and lo > 0  # raw values kept
+    table = report.section("statistics").tables[0]
+    assert table.column("95% t-interval")[0] == f"{pct(lo)} – 100.00{CLIPPED_MARK}"
+    assert table.column("95% t-interval")[1] == fmt_interval(report.summaries["lenet5-bn"].final.t_ci)
+    assert CLIPPED_MARK not in table.column("95% t-interval")[1]
+    assert any(n.startswith(f"{CLIPPED_MARK} The interval reached past 100%") for n in table.notes)
+    assert f"lenet5 {pct(np.mean(finals['lenet5']))}% ({pct(lo)}–100.00%, t-interval cut at 100%)" in \
+        report.highlights[0]
+    assert "136" not in report.highlights[0]
+    # The post's table and raw formatting.
+    assert fmt_interval((lo, hi), clip=False) == f"{pct(lo)} – {pct(hi)}"
+    assert fmt_interval((-0.2, 0.5)) == f"0.00 – 50.00{CLIPPED_MARK}"
+    assert fmt_interval((-0.002, 0.001), pp=True) == "-0.20 to +0.10"  # differences are not cut
+
+
+def test_comparisons_table_shows_holm_adjusted_p_beside_the_raw_one(report):
+    table = report.section("comparisons").tables[0]
+    labels = [c.label for c in table.columns]
+    assert labels.index("Holm p") == labels.index("paired t p") + 1
+    # One comparison per metric: Holm's correction of a single test is the test itself.
+    assert table.column("Holm p") == table.column("paired t p")
+    assert report.adjusted_pvalues == pytest.approx([c.t_pvalue for c in report.comparisons])
+    methods = " ".join(p.text for p in report.section("methods").paragraphs)
+    assert "Holm's step-down correction" in methods and "With more than 3 comparisons of a metric" in methods
+
+
+def test_holm_decides_the_headline_with_more_than_three_comparisons():
+    from normlab.experiments import stats
+    from normlab.report import build_report
+
+    # Four variants against the baseline; B1 is barely significant alone, far from it after Holm.
+    offsets = {"lenet5:norm=batch": [0.0061, 0.0035, 0.0047], "lenet5:norm=group": [0.0, 0.001, -0.001],
+               "lenet5:norm=layer": [0.001, -0.0005, 0.0], "lenet5:norm=instance": [-0.001, 0.0, 0.0015]}
+    runs, rid = [], 0
+    for spec, offs in [("lenet5:norm=none", [0.0, 0.0, 0.0]), *offsets.items()]:
+        for seed, off in enumerate(offs):
+            rid += 1
+            runs.append(_curve_run(rid, spec, seed, _config(spec, seed), 0.95 + 0.001 * seed + off, 3))
+    report = build_report(runs, target=0.98, generated_at=T0)
+    final = [c for c in report.comparisons if c.metric == "final"]
+    batch = next(c for c in final if c.b_name == "lenet5:norm=batch")
+    adjusted = stats.holm([c.t_pvalue for c in final])
+    assert batch.t_pvalue < 0.05 and adjusted[final.index(batch)] >= 0.05
+    assert report.headline[0].startswith("None of the 4 paired comparisons of final validation (test set) accuracy "
+                                          "shows a significant difference after Holm's correction")
+    verdicts = [p.text for p in report.section("comparisons").paragraphs if p.kind == "verdict"]
+    text = next(v for v in verdicts if v.startswith("lenet5:norm=batch raised"))
+    assert "After Holm's correction for the 4 comparisons of final accuracy, p = " in text
+    assert text.endswith("no longer significant.")
+
+
+def test_compare_with_seeds_builds_the_report_once_and_prints_its_headline(tmp_path, monkeypatch, capsys):
+    """`normlab compare --seeds N`: one report build, whose headline is what the terminal shows."""
+    from types import SimpleNamespace
+
+    import normlab.experiments.study as study_mod
+    import normlab.report
+    import normlab.report.study as rs
+    from normlab.cli import main
+    from normlab.experiments.store import ResultsDB
+    from normlab.train import RunResult
+
+    def fake_run_study(spec, out, **kwargs):
+        path = Path(out) / "normlab.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with ResultsDB(path) as db:
+            for run in fake_runs():
+                if run.status != "done":
+                    continue
+                rid = db.start_run(study=spec.name, variant=run.variant, seed=run.seed, config=run.config,
+                                   config_hash=run.config_hash, device="cpu")
+                eps = run.epochs
+                db.finish_run(rid, RunResult(
+                    config=run.config, train_loss_per_batch=[0.5], val_loss_per_batch=[0.4],
+                    train_accuracy=[e["train_accuracy"] for e in eps], val_accuracy=[e["val_accuracy"] for e in eps],
+                    train_loss=[e["train_loss"] for e in eps], val_loss=[e["val_loss"] for e in eps],
+                    epoch_seconds=[e["seconds"] for e in eps], train_seconds=[e["train_seconds"] for e in eps],
+                    images_per_second=[e["images_per_second"] for e in eps], val_split_name="test",
+                    status="done", device="cpu").to_dict())
+        return SimpleNamespace(db_path=path, seconds=1.5, progress=SimpleNamespace(failed=0))
+
+    built = []
+    real_build = rs.build_report
+
+    def counting_build(*args, **kwargs):
+        report = real_build(*args, **kwargs)
+        built.append(report)
+        return report
+
+    monkeypatch.setattr(study_mod, "run_study", fake_run_study)
+    monkeypatch.setattr(rs, "build_report", counting_build)
+    monkeypatch.setattr(normlab.report, "build_report", counting_build)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--seeds", "3", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    assert len(built) == 1
+    printed = capsys.readouterr().out
+    assert built[0].headline and all(line in printed for line in built[0].headline)
+    assert built[0].headline[0].startswith("lenet5-bn raised final validation accuracy")
+    assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_one_grid_rule_for_comparisons_and_sweep_sections():
+    from normlab.report.study import detect_grid
+
+    def by_variant(runs):
+        by = {}
+        for r in runs:
+            by.setdefault(r.variant, []).append(r)
+        return list(by), by
+
+    # Batch-size-scaled: a batch-size grid, and never a learning-rate one.
+    scaled = grid_runs(("lenet5", "lenet5-bn"), "batch_size", (16, 64), seeds=1)
+    for r in scaled:
+        r.config["lr"] = 0.001 * r.config["batch_size"] / 64
+    assert detect_grid(*by_variant(scaled)).key == "batch_size"
+    assert detect_grid(*by_variant(scaled), key="lr") is None
+    assert detect_grid(*by_variant(scaled), key="lr", min_models=1) is None
+    # A rate that changes with the batch size but not in proportion: no grid at all.
+    for r in scaled:
+        r.config["lr"] = {16: 0.003, 64: 0.001}[r.config["batch_size"]]
+    assert detect_grid(*by_variant(scaled)) is None
+    # One model at several rates is a sweep for the sections, not a grid for the comparisons.
+    one = grid_runs(("lenet5",), "lr", GRID_LRS[:3], seeds=1)
+    assert detect_grid(*by_variant(one)) is None
+    sweep = detect_grid(*by_variant(one), key="lr", min_models=1)
+    assert sweep is not None and sweep.models == ("lenet5",) and sweep.values == GRID_LRS[:3]
+    with pytest.raises(ConfigError, match="grid key"):
+        detect_grid(*by_variant(one), key="epochs")

@@ -25,8 +25,13 @@ from normlab.experiments.stats import (
     epochs_to_target,
     format_p,
     format_pp,
+    holm,
+    is_significant,
+    join_ints,
     mean_ci,
+    p_words,
     paired_comparison,
+    plural,
     summarize_variant,
     time_to_target,
     verdict,
@@ -672,3 +677,117 @@ def test_normlab_stats_reexports_the_module():
     assert nstats.paired_comparison is paired_comparison
     assert nstats.verdict is verdict
     assert set(nstats.__all__) >= {"summarize_variant", "paired_comparison", "verdict", "mean_ci", "bootstrap_ci"}
+
+
+# ------------------------------------------------------------------------------------------
+# Diverged runs in the target summary
+# ------------------------------------------------------------------------------------------
+
+
+def test_diverged_runs_count_as_not_reaching_the_target_but_stay_out_of_the_accuracy_means():
+    runs = [
+        RunRecord(0, (0.97, 0.985), (10.0, 10.0)),
+        RunRecord(2, (0.975, 0.99), (10.0, 10.0)),
+        # Reached 98% at epoch 1, then blew up: a diverged run did not train to the target.
+        RunRecord(1, (0.981, float("nan")), (10.0, 10.0), "diverged"),
+        RunRecord(3, (), (), "failed"),
+    ]
+    s = summarize_variant("v", runs)
+    assert s.seeds == (0, 2) and s.n_runs == 2
+    assert s.final.mean == pytest.approx((0.985 + 0.99) / 2)  # finished runs only
+    t = s.target
+    assert (t.n_runs, t.n_reached, t.n_not_reached, t.n_diverged) == (3, 2, 1, 1)
+    assert t.seeds == (0, 1, 2)  # the failed run (a crash, not a training outcome) is left out
+    assert t.epochs == (2, None, 2)
+    assert t.seconds == (20.0, None, 20.0)
+    assert t.median_epochs == 2.0
+    assert t.describe() == "2 of 3 runs reached 98% (1 diverged)"
+    assert any("excluded by status from the accuracy statistics: seed 1 (diverged), seed 3 (failed)" in n
+               for n in s.notes)
+    assert any(n == "2 of 3 runs reached 98% (1 diverged); 1 did not" for n in s.notes)
+    # Only diverged runs: none reached, every one counted.
+    only = summarize_variant("w", [RunRecord(0, (0.2,), (1.0,), "diverged"), RunRecord(1, (0.3,), (1.0,), "diverged")])
+    assert (only.n_runs, only.target.n_runs, only.target.n_reached, only.target.n_diverged) == (0, 2, 0, 2)
+
+
+# ------------------------------------------------------------------------------------------
+# Many comparisons: Holm's step-down correction
+# ------------------------------------------------------------------------------------------
+
+
+def test_holm_matches_a_worked_example():
+    # By hand: sorted 0.005, 0.01, 0.03, 0.04 (m = 4) times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04;
+    # the running maximum makes the last 0.06. Back in the given order:
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx((0.03, 0.06, 0.06, 0.02))
+    # A test that could not run (NaN) stays NaN and is not counted in m.
+    adjusted = holm([0.01, float("nan"), 0.04, 0.03, 0.005])
+    assert math.isnan(adjusted[1])
+    assert [adjusted[i] for i in (0, 2, 3, 4)] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # Capped at 1; ties share a value; one test is its own correction; no tests, no values.
+    assert holm([0.5, 0.6]) == (1.0, 1.0)
+    assert holm([0.02, 0.02]) == pytest.approx((0.04, 0.04))
+    assert holm([0.03]) == (0.03,)
+    assert holm([]) == ()
+    # Never below the raw p, never above Bonferroni's m * p.
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 0.2, size=12)
+    adj = np.array(holm(p))
+    assert np.all(adj >= p - 1e-15) and np.all(adj <= np.minimum(1, 12 * p) + 1e-15)
+
+
+@pytest.mark.parametrize("bad", [[0.1, 1.5], [-0.01], "0.1", [None]])
+def test_holm_rejects_values_that_are_not_p_values(bad):
+    with pytest.raises(ConfigError):
+        holm(bad)
+
+
+def test_is_significant_is_the_verdicts_rule():
+    a, b = _raise_case()
+    cmp = paired_comparison(a, b)
+    assert cmp.t_pvalue < 0.05 and cmp.ci.low > 0
+    assert is_significant(cmp, 0.05)
+    assert verdict(cmp).startswith("B raised")
+    # A replaced (e.g. Holm-adjusted) p-value decides instead of the raw one.
+    assert not is_significant(cmp, 0.05, pvalue=0.2)
+    assert not is_significant(cmp, 0.05, pvalue=float("nan"))
+    # p and interval must agree: an interval containing 0 is not significant whatever p says.
+    class Fake:
+        t_pvalue = 0.01
+        ci = ConfidenceInterval(-0.001, 0.004, 0.95, "t")
+
+    assert not is_significant(Fake(), 0.05)
+    Fake.ci = ConfidenceInterval(-0.004, -0.001, 0.95, "t")
+    assert is_significant(Fake(), 0.05)
+    Fake.ci = ConfidenceInterval(math.nan, math.nan, 0.95, "t")
+    assert not is_significant(Fake(), 0.05)
+    with pytest.raises(ConfigError, match="alpha"):
+        is_significant(cmp, 1.5)
+
+
+def test_shared_text_helpers():
+    assert join_ints([5, 0, 2, 1, 3, 9, 10]) == "0-3, 5, 9, 10"
+    assert join_ints([]) == ""
+    assert plural(1, "seed") == "1 seed" and plural(0, "seed") == "0 seeds" and plural(3, "run") == "3 runs"
+    assert p_words(0.0004) == "< 0.001" and p_words(0.012) == "= 0.012" and p_words(float("nan")) == "= n/a"
+    assert p_words(0.0496, 0.05) == "= 0.0496"
+
+
+def test_report_modules_share_one_set_of_helpers_and_one_threshold():
+    """The significance rule, the text helpers and TRAINS_ACCURACY are defined once (stats) and imported."""
+    import ast
+    import inspect
+
+    import normlab.experiments.presets as presets
+    import normlab.experiments.stats as st
+    import normlab.report.diagnostics_sections as ds
+    import normlab.report.study as rs
+
+    for module in (rs, ds, presets):
+        tree = ast.parse(inspect.getsource(module))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        assert not defined & {"_significant", "_p_words", "_plural", "_join_ints"}, module.__name__
+        assert "TRAINS_ACCURACY" not in assigned, module.__name__
+    assert presets.TRAINS_ACCURACY is ds.TRAINS_ACCURACY is st.TRAINS_ACCURACY
+    assert rs.plural is st.plural and rs.join_ints is st.join_ints and rs.p_words is st.p_words

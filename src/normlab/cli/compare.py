@@ -62,8 +62,7 @@ def run(args) -> int:
 def _run_study(args, base, workers: int) -> int:
     """``--seeds N``: the comparison as a paired-seed study with statistics and the report."""
     from normlab.experiments.study import StudySpec, Variant, run_study
-    from normlab.report import build_report, write_report
-    from normlab.experiments.store import ResultsDB
+    from normlab.report import load_report, save_report
 
     spec = StudySpec(name="compare", variants=[Variant.parse(m) for m in args.models],
                      seeds=list(range(args.seeds)), base=base)
@@ -78,11 +77,15 @@ def _run_study(args, base, workers: int) -> int:
             print(_run_line(payload), flush=True)
 
     outcome = run_study(spec, args.out, workers=workers, data_dir=args.data_dir, on_event=on_event)
-    report = write_report(outcome.db_path, Path(args.out) / "report.html", study=spec.name)
-    with ResultsDB(outcome.db_path) as db:
-        runs = db.list_runs(spec.name)
+    # Built once: the page and the lines printed here are the same report.
+    report = load_report(outcome.db_path, study=spec.name)
+    path = save_report(report, Path(args.out) / "report.html")
     print()
-    for line in build_report(runs, target=0.98).verdicts:
+    for line in report.headline:
         print(line)
-    print(f"\n{outcome.seconds:.1f}s; database {outcome.db_path}; report {report}")
+    if report.headline_more:
+        print(report.headline_more)
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    print(f"\n{outcome.seconds:.1f}s; database {outcome.db_path}; report {path}")
     return 1 if outcome.progress.failed else 0

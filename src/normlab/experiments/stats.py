@@ -25,6 +25,9 @@ Methods
   ``zero_method="wilcox"``, ``method="auto"``) on the differences ``B - A``.
 * Effect size: Cohen's ``d_z = mean(d) / sd(d)`` and Hedges' ``g_z = J(n - 1) · d_z`` with the
   exact small-sample factor ``J(m) = Γ(m/2) / (sqrt(m/2) · Γ((m-1)/2))``.
+* Many comparisons: Holm's step-down correction (:func:`holm`) of a family of p-values.
+* Significance: one rule everywhere (:func:`is_significant`): ``p < alpha`` *and* the confidence
+  interval of the mean difference excludes zero.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ __all__ = [
     "DEFAULT_N_RESAMPLES",
     "DEFAULT_TARGET",
     "METRICS",
+    "TRAINS_ACCURACY",
     "ConfidenceInterval",
     "CurveBand",
     "MetricSummary",
@@ -61,8 +65,13 @@ __all__ = [
     "epochs_to_target",
     "format_p",
     "format_pp",
+    "holm",
+    "is_significant",
+    "join_ints",
     "mean_ci",
+    "p_words",
     "paired_comparison",
+    "plural",
     "summarize_variant",
     "time_to_target",
     "verdict",
@@ -74,6 +83,10 @@ DEFAULT_N_RESAMPLES = 10_000
 DEFAULT_INCLUDE_STATUS = ("done",)
 BOOTSTRAP_METHODS = ("percentile", "basic", "BCa")
 METRICS = ("final", "best")
+#: A run "trains" (a learning rate or batch size works for a model) when its final validation
+#: accuracy is at least this; MNIST's chance level is 10%, and a stalled run sits there. The
+#: presets and the report's sweep sections both read it from here.
+TRAINS_ACCURACY = 0.90
 
 _METRIC_LABELS = {
     "final": "final validation accuracy",
@@ -190,11 +203,13 @@ class TargetSummary:
     """How many runs reached a target accuracy, and how fast.
 
     Runs that never reach the target stay in the per-run tuples as ``None`` and are counted in
-    :attr:`n_not_reached`; the medians and means are over the runs that reached it.
+    :attr:`n_not_reached`; the medians and means are over the runs that reached it. Diverged runs
+    count as runs that did not reach the target (their epochs are ``None``), so a setting where
+    half the runs blow up does not look as fast as one where all of them train.
 
     Attributes:
         target: Target accuracy as a fraction, e.g. ``0.98``.
-        n_runs: Number of runs considered.
+        n_runs: Number of runs considered, diverged ones included.
         n_reached: Number of those runs that reached the target.
         epochs: Per run, the first epoch (1-based) with accuracy ``>= target``, or ``None``.
         seconds: Per run, the cumulative wall seconds up to and including that epoch, or ``None``.
@@ -202,6 +217,8 @@ class TargetSummary:
         mean_epochs: Mean of the non-``None`` ``epochs`` (NaN when no run reached).
         median_seconds: Median of the non-``None`` ``seconds`` (NaN when no run reached).
         mean_seconds: Mean of the non-``None`` ``seconds`` (NaN when no run reached).
+        n_diverged: How many of the :attr:`n_runs` runs diverged (counted as not reaching the target).
+        seeds: The seed of each run, in the order of :attr:`epochs` and :attr:`seconds` (ascending).
     """
 
     target: float
@@ -213,6 +230,8 @@ class TargetSummary:
     mean_epochs: float
     median_seconds: float
     mean_seconds: float
+    n_diverged: int = 0
+    seeds: tuple[int, ...] = ()
 
     @property
     def n_not_reached(self) -> int:
@@ -220,9 +239,10 @@ class TargetSummary:
         return self.n_runs - self.n_reached
 
     def describe(self) -> str:
-        """One line such as ``"3 of 5 runs reached 98%"``."""
+        """One line such as ``"3 of 5 runs reached 98%"`` (``"... (1 diverged)"`` when runs diverged)."""
         noun = "run" if self.n_runs == 1 else "runs"
-        return f"{self.n_reached} of {self.n_runs} {noun} reached {_format_percent(self.target)}"
+        text = f"{self.n_reached} of {self.n_runs} {noun} reached {_format_percent(self.target)}"
+        return text + (f" ({self.n_diverged} diverged)" if self.n_diverged else "")
 
 
 @dataclass(frozen=True)
@@ -435,6 +455,14 @@ def _select_runs(
     runs: Iterable[Any], include_status: Sequence[str], label: str
 ) -> tuple[list[RunRecord], tuple[tuple[int, str], ...]]:
     """Coerce, check for duplicate seeds, split by status and validate the runs kept."""
+    used, left_out = _select_run_records(runs, include_status, label)
+    return used, tuple(sorted((r.seed, r.status) for r in left_out))
+
+
+def _select_run_records(
+    runs: Iterable[Any], include_status: Sequence[str], label: str
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """The runs kept (validated, by seed) and the runs left out by status (by seed, not validated)."""
     if isinstance(runs, (str, bytes, Mapping)) or not isinstance(runs, Iterable):
         raise ConfigError(f"runs of {label} must be a list of runs; got {type(runs).__name__}")
     if isinstance(include_status, str):
@@ -446,7 +474,7 @@ def _select_runs(
             raise ConfigError(f"{label} has more than one run with seed {r.seed}; seeds must be unique per variant")
         seen.add(r.seed)
     used = sorted((r for r in records if r.status in include_status), key=lambda r: r.seed)
-    excluded = tuple(sorted((r.seed, r.status) for r in records if r.status not in include_status))
+    left_out = sorted((r for r in records if r.status not in include_status), key=lambda r: r.seed)
     for r in used:
         where = f"{label}, seed {r.seed}"
         if not r.val_accuracy:
@@ -465,7 +493,7 @@ def _select_runs(
         for i, s in enumerate(r.epoch_seconds):
             if not (math.isfinite(s) and s >= 0.0):
                 raise ConfigError(f"{where}: epoch_seconds must be finite and >= 0; got {s!r} at epoch {i + 1}")
-    return used, excluded
+    return used, left_out
 
 
 # --------------------------------------------------------------------------------------------
@@ -644,14 +672,22 @@ def _metric_summary(
     )
 
 
-def _target_summary(runs: Sequence[RunRecord], target: float) -> TargetSummary:
-    epochs = tuple(epochs_to_target(r.val_accuracy, target) for r in runs)
-    seconds = tuple(time_to_target(r.val_accuracy, r.epoch_seconds, target) for r in runs)
+def _target_summary(runs: Sequence[RunRecord], target: float, diverged: Sequence[RunRecord] = ()) -> TargetSummary:
+    """Epochs/time to target of ``runs``; ``diverged`` runs count as never reaching it.
+
+    A diverged run's curve may hold NaN, or a value above the target before it blew up; either
+    way it did not train to the target, so it is not read, only counted.
+    """
+    rows = sorted([(r.seed, epochs_to_target(r.val_accuracy, target),
+                    time_to_target(r.val_accuracy, r.epoch_seconds, target)) for r in runs]
+                  + [(r.seed, None, None) for r in diverged])
+    epochs = tuple(e for _, e, _ in rows)
+    seconds = tuple(s for _, _, s in rows)
     reached_e = [e for e in epochs if e is not None]
     reached_s = [s for s in seconds if s is not None]
     return TargetSummary(
         target=target,
-        n_runs=len(runs),
+        n_runs=len(rows),
         n_reached=len(reached_e),
         epochs=epochs,
         seconds=seconds,
@@ -659,6 +695,8 @@ def _target_summary(runs: Sequence[RunRecord], target: float) -> TargetSummary:
         mean_epochs=float(np.mean(reached_e)) if reached_e else math.nan,
         median_seconds=float(np.median(reached_s)) if reached_s else math.nan,
         mean_seconds=float(np.mean(reached_s)) if reached_s else math.nan,
+        n_diverged=len(diverged),
+        seeds=tuple(seed for seed, _, _ in rows),
     )
 
 
@@ -688,22 +726,27 @@ def summarize_variant(
         include_status: Run statuses summarised, default only ``"done"``; other runs are listed
             in :attr:`VariantSummary.excluded` and a note, never silently dropped.
 
-    The standard deviation uses ``ddof=1``. With one run the intervals are NaN with a note; with
-    none, everything is NaN. Raises :class:`ConfigError` for invalid runs or parameters.
+    The accuracy statistics are over the runs with a status in ``include_status``. The target
+    summary also counts the *diverged* runs left out of them, as runs that did not reach the
+    target (so its ``n_runs`` can exceed :attr:`VariantSummary.n_runs`); failed runs (crashes,
+    not training outcomes) are left out of both. The standard deviation uses ``ddof=1``. With one
+    run the intervals are NaN with a note; with none, everything is NaN. Raises
+    :class:`ConfigError` for invalid runs or parameters.
     """
     c = _check_confidence(confidence)
     t = _check_target(target)
     _check_bootstrap_args(n_resamples, bootstrap_method)
-    used, excluded = _select_runs(runs, include_status, f"variant {name!r}")
+    used, left_out = _select_run_records(runs, include_status, f"variant {name!r}")
+    excluded = tuple((r.seed, r.status) for r in left_out)
 
     final = _metric_summary("final", [r.final_accuracy for r in used], c, n_resamples, seed, bootstrap_method)
     best = _metric_summary("best", [r.best_accuracy for r in used], c, n_resamples, seed, bootstrap_method)
-    target_summary = _target_summary(used, t)
+    target_summary = _target_summary(used, t, [r for r in left_out if r.status == "diverged"])
 
     notes: list[str] = []
     if excluded:
         listed = ", ".join(f"seed {s} ({st})" for s, st in excluded)
-        notes.append(f"{len(excluded)} run(s) excluded by status: {listed}")
+        notes.append(f"{len(excluded)} run(s) excluded by status from the accuracy statistics: {listed}")
     if len(used) == 0:
         notes.append("no runs to summarise; all statistics are undefined")
     elif len(used) == 1:
@@ -787,8 +830,8 @@ def paired_comparison(
             + "; ".join(
                 part
                 for part in (
-                    f"only in {a_name}: {_join_ints(only_a)}" if only_a else "",
-                    f"only in {b_name}: {_join_ints(only_b)}" if only_b else "",
+                    f"only in {a_name}: {join_ints(only_a)}" if only_a else "",
+                    f"only in {b_name}: {join_ints(only_b)}" if only_b else "",
                 )
                 if part
             )
@@ -866,8 +909,27 @@ def paired_comparison(
 # --------------------------------------------------------------------------------------------
 
 
-def _join_ints(values: Iterable[int]) -> str:
-    return ", ".join(str(v) for v in values)
+def join_ints(values: Iterable[int]) -> str:
+    """Integers (seeds) ascending, with runs of three or more as ranges: ``0, 1, 2, 5 -> "0-2, 5"``."""
+    values = sorted({int(v) for v in values})
+    parts, i = [], 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        if j == i:
+            parts.append(str(values[i]))
+        elif j == i + 1:
+            parts.append(f"{values[i]}, {values[j]}")
+        else:
+            parts.append(f"{values[i]}-{values[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def plural(n: int, word: str) -> str:
+    """``n`` and the word, with an ``s`` unless ``n == 1``: ``plural(3, "seed") -> "3 seeds"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _format_percent(fraction: float) -> str:
@@ -924,16 +986,84 @@ def format_p(p: float, alpha: float | None = None) -> str:
     return f"p = {text}"
 
 
-def _seeds_phrase(n: int) -> str:
-    return f"{n} seed" if n == 1 else f"{n} seeds"
+def p_words(p: float, alpha: float | None = None) -> str:
+    """A p-value to follow the letter p in a sentence: ``"= 0.012"``, ``"< 0.001"``, ``"= n/a"``.
+
+    Same digits as :func:`format_p` (``alpha`` as there).
+    """
+    return format_p(p, alpha).removeprefix("p ")
+
+
+def _check_alpha(alpha: float) -> float:
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05); got {alpha!r}") from exc
+    if not 0.0 < a < 1.0:
+        raise ConfigError(f"alpha must be strictly between 0 and 1 (e.g. 0.05); got {alpha!r}")
+    return a
+
+
+def is_significant(comparison: Any, alpha: float = 0.05, *, pvalue: float | None = None) -> bool:
+    """Whether a paired comparison shows a significant difference: the rule every verdict uses.
+
+    True when the paired t-test's p-value is below ``alpha`` *and* the confidence interval of the
+    mean difference is defined and excludes zero (the two agree when ``alpha == 1 - confidence``;
+    requiring both keeps a verdict from resting on one of them alone). ``comparison`` is a
+    :class:`PairedComparison` or any object with ``t_pvalue`` and a ``ci`` with ``low``/``high``.
+    ``pvalue`` replaces the comparison's own p-value, e.g. by its Holm-adjusted one
+    (:func:`holm`). An undefined p-value (NaN) or interval is never significant.
+    """
+    a = _check_alpha(alpha)
+    p = comparison.t_pvalue if pvalue is None else pvalue
+    ci = comparison.ci
+    low, high = getattr(ci, "low", math.nan), getattr(ci, "high", math.nan)
+    try:
+        p, low, high = float(p), float(low), float(high)
+    except (TypeError, ValueError):
+        return False
+    if not (math.isfinite(p) and math.isfinite(low) and math.isfinite(high)):
+        return False
+    return p < a and (low > 0.0 or high < 0.0)
+
+
+def holm(pvalues: Iterable[float]) -> tuple[float, ...]:
+    """Holm's step-down adjusted p-values of a family of tests, in the order given.
+
+    With the ``m`` p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the adjusted value of
+    ``p_(i)`` is ``max_{j <= i} min(1, (m - j + 1) · p_(j))``; rejecting where the adjusted p is
+    below ``alpha`` keeps the chance of *any* false positive in the family at most ``alpha``
+    (Holm 1979), uniformly more powerful than Bonferroni's ``m · p``. NaN entries (tests that
+    could not be run) stay NaN and do not count in ``m``. Raises :class:`ConfigError` for values
+    outside ``[0, 1]``.
+    """
+    if isinstance(pvalues, (str, bytes)) or not isinstance(pvalues, Iterable):
+        raise ConfigError(f"p-values must be a sequence of numbers; got {type(pvalues).__name__}")
+    items = list(pvalues)
+    for i, p in enumerate(items):
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise ConfigError(f"p-values must be numbers (NaN for a test not run); got {p!r} at position {i}")
+    values = tuple(float(p) for p in items)
+    for i, p in enumerate(values):
+        if not math.isnan(p) and not 0.0 <= p <= 1.0:
+            raise ConfigError(f"p-values must lie in [0, 1] (or be NaN for a test not run); got {p!r} at position {i}")
+    order = sorted((i for i, p in enumerate(values) if not math.isnan(p)), key=lambda i: values[i])
+    m = len(order)
+    adjusted = [math.nan] * len(values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        # The running maximum keeps the adjusted values in the order of the raw ones (step-down).
+        running = max(running, min(1.0, (m - rank) * values[i]))
+        adjusted[i] = running
+    return tuple(adjusted)
 
 
 def _unpaired_sentence(comparison: PairedComparison, a_name: str, b_name: str) -> str:
     parts = []
     if comparison.only_a_seeds:
-        parts.append(f"{_join_ints(comparison.only_a_seeds)} ({a_name} only)")
+        parts.append(f"{join_ints(comparison.only_a_seeds)} ({a_name} only)")
     if comparison.only_b_seeds:
-        parts.append(f"{_join_ints(comparison.only_b_seeds)} ({b_name} only)")
+        parts.append(f"{join_ints(comparison.only_b_seeds)} ({b_name} only)")
     if not parts:
         return ""
     count = len(comparison.only_a_seeds) + len(comparison.only_b_seeds)
@@ -946,29 +1076,24 @@ def verdict(
 ) -> str:
     """Plain-language verdict of B (``b_name``) against A (``a_name``), computed from the numbers.
 
-    B "raised" / "lowered" the metric when the paired t-test gives ``p < alpha`` *and* the
-    confidence interval of the mean difference excludes 0 (both agree when
-    ``alpha == 1 - confidence``); otherwise the text says "No significant difference". The mean
-    difference and interval are written in percentage points, followed by the paired t-test and
-    Wilcoxon p-values, ``d_z`` and the number of paired seeds. With fewer than 2 pairs the text
-    says a comparison needs at least 2 paired seeds. Unpaired seeds are named. ``a_name`` and
-    ``b_name`` default to the names stored in the comparison.
+    B "raised" / "lowered" the metric when :func:`is_significant` says so (the paired t-test gives
+    ``p < alpha`` *and* the confidence interval of the mean difference excludes 0); otherwise the
+    text says "No significant difference". The mean difference and interval are written in
+    percentage points, followed by the paired t-test and Wilcoxon p-values, ``d_z`` and the
+    number of paired seeds. With fewer than 2 pairs the text says a comparison needs at least 2
+    paired seeds. Unpaired seeds are named. ``a_name`` and ``b_name`` default to the names stored
+    in the comparison.
     """
     a_name = comparison.a_name if a_name is None else a_name
     b_name = comparison.b_name if b_name is None else b_name
-    try:
-        a_level = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05); got {alpha!r}") from exc
-    if not 0.0 < a_level < 1.0:
-        raise ConfigError(f"alpha must be strictly between 0 and 1 (e.g. 0.05); got {alpha!r}")
+    a_level = _check_alpha(alpha)
     cmp = comparison
     label = _METRIC_LABELS.get(cmp.metric, cmp.metric)
     n = cmp.n_pairs
     unpaired = _unpaired_sentence(cmp, a_name, b_name)
 
     if n < 2:
-        shared = f"{n} ({'seed ' + _join_ints(cmp.seeds)})" if n else "none"
+        shared = f"{n} ({'seed ' + join_ints(cmp.seeds)})" if n else "none"
         return (
             f"Cannot compare {label} of {b_name} and {a_name}: a comparison needs at least 2 paired "
             f"seeds, and they share {shared}.{unpaired}"
@@ -991,7 +1116,7 @@ def verdict(
             f"(Wilcoxon {format_p(cmp.wilcoxon_pvalue)}).{unpaired}"
         )
 
-    significant = cmp.t_pvalue < a_level and cmp.ci.defined and not cmp.ci.contains(0.0)
+    significant = is_significant(cmp, a_level)
     stats_parts = [ci_text, f"paired t-test {format_p(cmp.t_pvalue, a_level)}"]
     if math.isfinite(cmp.wilcoxon_pvalue):
         stats_parts.append(f"Wilcoxon {format_p(cmp.wilcoxon_pvalue, a_level)}")
@@ -999,7 +1124,7 @@ def verdict(
     if significant:
         if math.isfinite(cmp.cohens_dz):
             stats_parts.append(f"d_z = {cmp.cohens_dz:.2f}")
-        stats_parts.append(_seeds_phrase(n))
+        stats_parts.append(plural(n, "seed"))
         if cmp.mean_difference > 0:
             head = f"{b_name} raised {label} by {format_pp(cmp.mean_difference)} over {a_name}"
         else:
@@ -1018,7 +1143,7 @@ def verdict(
             )
         return text + unpaired
 
-    stats_parts.append(_seeds_phrase(n))
+    stats_parts.append(plural(n, "seed"))
     return (
         f"No significant difference in {label} between {b_name} and {a_name}: "
         f"{format_pp(cmp.mean_difference, signed=True)} ({'; '.join(stats_parts)}).{unpaired}"

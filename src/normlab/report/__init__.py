@@ -1,6 +1,8 @@
 """Reports: figures and the study report (one self-contained HTML page, or Markdown).
 
-* :func:`write_report` reads a study from the results database and writes the report.
+* :func:`write_report` reads a study from the results database and writes the report;
+  :func:`load_report` + :func:`save_report` do the same in two steps, keeping the built
+  :class:`Report` (its headline and verdicts) for the caller.
 * :func:`build_report` turns runs into a :class:`Report` model (sections of paragraphs, tables
   and PNG figures); :func:`render_html` and :func:`render_markdown` format that model.
 * :func:`register_section` adds a section builder (see :mod:`normlab.report.study`).
@@ -19,6 +21,7 @@ from normlab.report.study import (
     load_report,
     register_section,
     render,
+    save_report,
     write_report,
 )
 from normlab.report import diagnostics_sections  # noqa: E402,F401  registers the diagnostics and preset sections
@@ -53,5 +56,6 @@ __all__ = [
     "render",
     "render_html",
     "render_markdown",
+    "save_report",
     "write_report",
 ]

@@ -10,8 +10,9 @@ section                     appears when
 Activation statistics       some finished run recorded ``activations``
 Loss-landscape smoothness   some finished run recorded ``smoothness``
 Gradient norms              some finished run recorded ``grad_norms``
-Accuracy vs learning rate   a model was trained at two or more learning rates
-Accuracy vs batch size      a model was trained at two or more batch sizes
+Accuracy vs learning rate   a model was trained at two or more learning rates, nothing else varying
+Accuracy vs batch size      a model was trained at two or more batch sizes, nothing else varying
+                            but a learning rate scaled linearly with the batch size
 Where batch norm goes       two or more batch-norm variants differ in position or layers
 Noisy batch norm            a variant uses the ``noisy-batch`` norm
 The post's eval-mode bug    a model was trained under both the blog and the standard protocol
@@ -31,6 +32,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from normlab.experiments import stats
+from normlab.experiments.stats import TRAINS_ACCURACY, is_significant, p_words, plural
 from normlab.report.study import (
     NA,
     Column,
@@ -41,6 +43,8 @@ from normlab.report.study import (
     _finite,
     _get,
     _val_accuracy,
+    clipped_notes,
+    detect_grid,
     fmt_interval,
     fmt_p,
     fmt_pct,
@@ -50,6 +54,7 @@ from normlab.report.study import (
 )
 
 __all__ = [
+    "EQUIVALENCE_MARGIN",
     "TRAINS_ACCURACY",
     "activations_section",
     "batch_size_section",
@@ -61,9 +66,12 @@ __all__ = [
     "smoothness_section",
 ]
 
-#: A (model, learning rate) cell "trains" when none of its runs diverged or failed and its mean
-#: final validation accuracy is at least this (see :data:`normlab.experiments.presets.TRAINS_ACCURACY`).
-TRAINS_ACCURACY = 0.90
+# A (model, learning rate) cell "trains" when none of its runs diverged or failed and its mean final
+# validation accuracy is at least TRAINS_ACCURACY (one value, in normlab.experiments.stats).
+#: Two variants count as training *equally well* only when the confidence interval of their mean
+#: difference in final accuracy lies within ±this (a fraction: 0.005 is ±0.5 pp). Failing to find a
+#: significant difference with a few seeds does not show that they are the same.
+EQUIVALENCE_MARGIN = 0.005
 #: At most this many variants get a row of panels in the activation figure.
 MAX_ACTIVATION_ROWS = 6
 
@@ -106,10 +114,6 @@ def _norm(spec: str) -> str | None:
 def _variant_model(ctx: ReportContext, variant: str) -> str:
     runs = ctx.runs.get(variant) or []
     return str(_config(runs[0]).get("model", variant)) if runs else variant
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _join(parts: Sequence[str], last: str = "and") -> str:
@@ -188,25 +192,15 @@ def _difference_words(cmp, alpha: float) -> str:
     if cmp is None or not _finite(cmp.mean_difference):
         return "no paired runs to compare"
     conf = f"{cmp.confidence * 100:g}%"
-    ci = f", {conf} CI {fmt_interval(cmp.ci, pp=True)} pp, p {_p_words(cmp.t_pvalue)}" if cmp.ci.defined else ""
-    return f"{fmt_pp(cmp.mean_difference, unit=True)} ({_plural(cmp.n_pairs, 'seed')}{ci}): {_significance(cmp, alpha)}"
-
-
-def _p_words(p: float) -> str:
-    text = fmt_p(p)
-    return text if text.startswith("<") else f"= {text}"
+    ci = f", {conf} CI {fmt_interval(cmp.ci, pp=True)} pp, p {p_words(cmp.t_pvalue)}" if cmp.ci.defined else ""
+    return f"{fmt_pp(cmp.mean_difference, unit=True)} ({plural(cmp.n_pairs, 'seed')}{ci}): {_significance(cmp, alpha)}"
 
 
 def _significance(cmp, alpha: float) -> str:
+    """:func:`~normlab.experiments.stats.is_significant` in a word or two, for the readings."""
     if cmp is None or not cmp.ci.defined:
         return "too few seeds for an interval, so direction only"
-    if _finite(cmp.t_pvalue) and cmp.t_pvalue < alpha and (cmp.ci.low > 0 or cmp.ci.high < 0):
-        return "significant" if cmp.mean_difference != 0 else "no difference"
-    return "not significant"
-
-
-def _significant(cmp, alpha: float) -> bool:
-    return _significance(cmp, alpha) == "significant"
+    return "significant" if is_significant(cmp, alpha) else "not significant"
 
 
 def _cost_note(runs: Iterable[Any], name: str, what: str) -> Paragraph | None:
@@ -227,7 +221,7 @@ def _cost_note(runs: Iterable[Any], name: str, what: str) -> Paragraph | None:
     return Paragraph(
         f"Cost of recording {what}: {np.mean(means) * 1000:.1f} ms per record on average, "
         f"{np.mean(fractions):.2g} training steps' worth, {np.mean(shares) * 100:.2g}% of the training time "
-        f"(mean over {_plural(len(fractions), 'run')}; the diagnostics' \"cost\" entry has each run's).", "note")
+        f"(mean over {plural(len(fractions), 'run')}; the diagnostics' \"cost\" entry has each run's).", "note")
 
 
 def _align(series: list[tuple[list, list]]) -> tuple[np.ndarray, np.ndarray]:
@@ -699,13 +693,21 @@ def grad_norms_section(runs: list[Any], ctx: ReportContext) -> Section | None:
 
 
 def _grid(ctx: ReportContext, key: str) -> dict[str, dict[Any, list[Any]]]:
-    """Runs by model and by the value of config ``key``, for models run at two or more values."""
-    by_model: dict[str, dict[Any, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for r in ctx.all_runs:
-        cfg = _config(r)
-        if "model" in cfg and key in cfg:
-            by_model[str(cfg["model"])][cfg[key]].append(r)
-    return {m: dict(vals) for m, vals in by_model.items() if len(vals) >= 2}
+    """Runs by model and by the value of config ``key``, for models run at two or more values.
+
+    Empty unless the variants form a sweep over ``key`` by the report's one grid rule
+    (:func:`normlab.report.study.detect_grid`, one model allowed): apart from the model and
+    ``key``, no config field may differ, except a learning rate scaled linearly with the batch
+    size in a batch-size sweep. So batch-size-scaled, whose learning rate changes with the batch
+    size, gets a batch-size section and no learning-rate one.
+    """
+    grid = detect_grid(ctx.variants, ctx.runs, key=key, min_models=1)
+    if grid is None:
+        return {}
+    by_model: dict[str, dict[Any, list[Any]]] = defaultdict(dict)
+    for (model, value), variant in grid.cells.items():
+        by_model[model][value] = list(ctx.runs.get(variant, []))
+    return {m: dict(sorted(vals.items())) for m, vals in by_model.items() if len(vals) >= 2}
 
 
 def _cell(runs: list[Any], confidence: float) -> dict[str, Any]:
@@ -798,6 +800,7 @@ def _sweep_table(cells: dict[str, dict[Any, dict]], setting: str, fmt_x, conf: s
              "diverged and failed runs are counted apart."]
     if setting == "learning rate":
         notes.append(f"✓: the rate trains the model (no run diverged or failed, mean ≥ {TRAINS_ACCURACY * 100:g}%).")
+    notes += clipped_notes(rows)
     return Table([num(setting), *[num(f"{m} (%)") for m in cells]], rows,
                  caption=f"Final validation accuracy by {setting} and model", notes=notes)
 
@@ -964,7 +967,7 @@ def _batch_reading(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> tup
     sg, lg, cg = drops[g]
     if cb is None or cg is None or (sb, lb) != (sg, lg):
         return text + f" {b} and {g} were not run at the same batch sizes and seeds, so their changes are not compared.", ""
-    # Per seed: BN's change minus GN's change, paired; positive = BN lost more than GN.
+    # Per seed, each model's change from the large to the small batch, paired by seed.
     bn_change = {s: cells[b][sb]["finals"][s] - cells[b][lb]["finals"][s] for s in cells[b][sb]["finals"]
                  if s in cells[b][lb]["finals"]}
     gn_change = {s: cells[g][sg]["finals"][s] - cells[g][lg]["finals"][s] for s in cells[g][sg]["finals"]
@@ -1028,14 +1031,16 @@ def placement_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     conf = f"{ctx.confidence * 100:g}%"
     sec.add(Table([Column("Variant", kind="variant"), "Position", Column("Layers", nowrap=True), num("mean final (%)"),
                    num(f"{conf} t-interval (%)"), num(f"− {reference} (pp)"), num(f"{conf} CI (pp)"),
-                   num("paired t p")], rows, caption="Final validation accuracy by batch-norm placement"))
+                   num("paired t p")], rows, caption="Final validation accuracy by batch-norm placement",
+                  notes=clipped_notes(rows)))
     before = [v for v, o in info.items() if o[0] == "before"]
     claim = ("Ioffe & Szegedy put batch norm before the nonlinearity, arguing its input Wx + b is \u201cmore likely to "
              "have a symmetric, non-sparse distribution\u201d; they did not compare the two positions, and the post "
              "puts it after.")
     text = f"{claim} Against {reference}: " + "; ".join(words) + "."
-    sig = [v for v in info if v != reference and _significant(
-        _paired(ref, _seed_finals(ctx, v), ctx.confidence, reference, v), ctx.alpha)]
+    sig = [v for v in info if v != reference
+           and (cmp := _paired(ref, _seed_finals(ctx, v), ctx.confidence, reference, v)) is not None
+           and is_significant(cmp, ctx.alpha)]
     if not before:
         text += " No variant puts batch norm before the activation."
     elif sig:
@@ -1088,12 +1093,9 @@ def noisy_bn_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     verdicts = []
     for role, cmp in checks:
         if role == "batch norm":
-            if cmp.mean_difference < 0 and _significant(cmp, ctx.alpha):
-                verdicts.append("noisy BN is significantly worse than BN, which does not agree")
-            else:
-                verdicts.append("noisy BN is not significantly worse than BN, which agrees")
+            verdicts.append(_equivalence_words(cmp, ctx.alpha))
         else:
-            if cmp.mean_difference > 0 and _significant(cmp, ctx.alpha):
+            if cmp.mean_difference > 0 and is_significant(cmp, ctx.alpha):
                 verdicts.append("it is significantly better than no norm, which agrees")
             elif cmp.mean_difference > 0:
                 verdicts.append("it is ahead of no norm, but not significantly")
@@ -1102,6 +1104,10 @@ def noisy_bn_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     text = f"{claim} Here, {'; '.join(sentences) if sentences else 'there is nothing to compare it with'}."
     if verdicts:
         text += " So " + "; ".join(verdicts) + "."
+    if any(role == "batch norm" for role, _ in checks):
+        text += (f" (\u201cAbout as well\u201d is tested as equivalence: noisy BN and BN count as training equally "
+                 f"well only when the {conf} CI of their difference lies within ±{EQUIVALENCE_MARGIN * 100:g} pp, the "
+                 "equivalence margin; with a few seeds, finding no significant difference does not show that.)")
         sec.summary = ("Noisy batch norm (Santurkar et al. 2018 report it trains about as well as batch norm, and "
                        "better than no norm): " + "; ".join(verdicts) + ".")
     act = _activation_runs(ctx)
@@ -1116,6 +1122,29 @@ def noisy_bn_section(runs: list[Any], ctx: ReportContext) -> Section | None:
                      f"{'did' if more else 'did not'} make that layer's inputs less stable.")
     sec.add(Paragraph(text, "reading"))
     return sec
+
+
+def _equivalence_words(cmp: _Paired, alpha: float, margin: float = EQUIVALENCE_MARGIN) -> str:
+    """Noisy BN against BN: worse, equivalent within ``margin``, better, or not told apart."""
+    conf = f"{cmp.confidence * 100:g}%"
+    numbers = (f"difference {fmt_pp(cmp.mean_difference, unit=True)}, {conf} CI {fmt_interval(cmp.ci, pp=True)} pp"
+               if cmp.ci.defined else f"difference {fmt_pp(cmp.mean_difference, unit=True)}, no interval from "
+                                      f"{plural(cmp.n_pairs, 'seed')}")
+    band = f"±{margin * 100:g} pp"
+    within = cmp.ci.defined and -margin <= cmp.ci.low and cmp.ci.high <= margin
+    if is_significant(cmp, alpha) and cmp.mean_difference < 0 and not within:
+        return f"noisy BN is significantly worse than BN ({numbers}), which does not agree"
+    if within:
+        return (f"noisy BN and BN train equally well within the {band} equivalence margin ({numbers}, inside "
+                f"{band}), which agrees")
+    if is_significant(cmp, alpha):
+        return (f"noisy BN is significantly better than BN ({numbers}): the noise did not hurt, which agrees with "
+                "the claim that stable distributions are not what makes batch norm work")
+    if not cmp.ci.defined:
+        return (f"these runs could not tell noisy BN and BN apart ({numbers}), so they cannot say whether the two "
+                "train equally well")
+    return (f"these runs could not tell noisy BN and BN apart ({numbers}), but the interval reaches beyond the "
+            f"{band} equivalence margin, so they do not show that the two train equally well either")
 
 
 def mode_bug_section(runs: list[Any], ctx: ReportContext) -> Section | None:

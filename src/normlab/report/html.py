@@ -203,6 +203,8 @@ def render_html(report: Report) -> str:
             more = f'<a href="#{_e(report.headline_anchor)}">{more}</a>'
         headline += f'<p class="more">{more}</p>'
     headline += "".join(f'<p class="highlight">{_e(line)}</p>' for line in report.highlights)
+    # Data problems (a variant with runs of several configurations) go right under the verdict.
+    warnings = "".join(f'<p class="warning">{_e(line)}</p>' for line in report.warnings)
     toc = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)}</a></li>' for s in report.sections)
     counter = [0]
     body = "\n".join(_section(s, i, report.variant_colors, counter) for i, s in enumerate(report.sections, 1))
@@ -222,7 +224,7 @@ def render_html(report: Report) -> str:
 <h1>{_e(report.title)}</h1>
 <dl class="meta">{meta}</dl>
 <div class="headline" role="note"><h2>Verdict</h2>{headline}</div>
-</header>
+{warnings}</header>
 <nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>{toc}</ol></nav>
 <main>
 {body}

@@ -93,6 +93,7 @@ def render_markdown(report: Report) -> str:
     parts.append("\n>\n".join(verdicts))
     if report.highlights:
         parts.append("\n".join(f"*{_md(line)}*" for line in report.highlights))
+    parts.extend(f"> **Warning:** {_md(line)}" for line in report.warnings)
     parts.append("**Contents:** " + " · ".join(f"{i}. {_md(s.title)}" for i, s in enumerate(report.sections, 1)))
     counter = [0]
     parts.extend(_section(s, i, counter) for i, s in enumerate(report.sections, 1))

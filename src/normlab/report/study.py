@@ -56,15 +56,18 @@ __all__ = [
     "ReportFigure",
     "SECTION_BUILDERS",
     "Section",
+    "SetAside",
     "Table",
     "VariantGrid",
     "build_report",
+    "clip_interval",
     "detect_grid",
     "fmt_interval",
     "fmt_pct",
     "fmt_pp",
     "load_report",
     "register_section",
+    "save_report",
     "write_report",
 ]
 
@@ -262,6 +265,10 @@ class Report:
         headline_more: A pointer to what the headline leaves out (``"... and 19 more comparisons
             in section 5, Paired comparisons."``), or ``""``.
         headline_anchor: The anchor of the section :attr:`headline_more` points to.
+        adjusted_pvalues: Holm-adjusted paired t-test p of each comparison in :attr:`comparisons`
+            (the family: the comparisons of the same metric).
+        warnings: Problems with the data the reader must see before the numbers (a variant with
+            runs under several configurations), shown under the headline.
     """
 
     title: str
@@ -277,6 +284,8 @@ class Report:
     highlights: list[str] = field(default_factory=list)
     headline_more: str = ""
     headline_anchor: str = ""
+    adjusted_pvalues: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def figures(self) -> list[ReportFigure]:
@@ -331,14 +340,62 @@ def fmt_mean_sd(mean: float, sd: float) -> str:
     return f"{mean * 100:.2f} ± {sd * 100:.2f}" if _finite(sd) else f"{mean * 100:.2f}"
 
 
-def fmt_interval(ci: stats.ConfidenceInterval | tuple[float, float], *, pp: bool = False) -> str:
-    """An interval as ``"98.80 – 99.02"`` (percent, or signed pp with ``pp``); undefined gives ``"n/a"``."""
+#: Appended to an accuracy interval that was cut at 0% or 100% for display (see :func:`clip_interval`).
+CLIPPED_MARK = "†"
+#: The table note that explains :data:`CLIPPED_MARK`.
+CLIPPED_NOTE = (f"{CLIPPED_MARK} The interval reached past 100% (or below 0%), which an accuracy cannot; it is shown "
+                "cut at that bound. A t-interval over a few seeds with a wide spread does that: read it as "
+                "“very uncertain”.")
+
+
+def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
+    """An accuracy interval (fractions) cut to ``[0, 1]`` for display, and whether it was cut.
+
+    A Student-t interval is symmetric about the mean and knows nothing of the bounds, so with two
+    seeds and a wide spread it can reach past 100%; the statistics keep the raw values, only the
+    text is cut.
+    """
+    if not (_finite(low) and _finite(high)):
+        return low, high, False
+    cut = low < 0.0 or high > 1.0
+    return max(float(low), 0.0), min(float(high), 1.0), cut
+
+
+def fmt_interval(ci: stats.ConfidenceInterval | tuple[float, float], *, pp: bool = False, clip: bool = True) -> str:
+    """An interval as ``"98.80 – 99.02"`` (percent, or signed pp with ``pp``); undefined gives ``"n/a"``.
+
+    An accuracy interval (``pp=False``) is cut to 0–100% and marked with :data:`CLIPPED_MARK` when
+    it reached past either bound (``clip=False`` shows the raw bounds); tables that show one add
+    :data:`CLIPPED_NOTE` (see :func:`clipped_notes`).
+    """
     low, high = (ci.low, ci.high) if isinstance(ci, stats.ConfidenceInterval) else ci
     if not (_finite(low) and _finite(high)):
         return NA
     if pp:
         return f"{fmt_pp(low)} to {fmt_pp(high)}"
-    return f"{low * 100:.2f} – {high * 100:.2f}"
+    mark = ""
+    if clip:
+        low, high, cut = clip_interval(low, high)
+        mark = CLIPPED_MARK if cut else ""
+    return f"{low * 100:.2f} – {high * 100:.2f}{mark}"
+
+
+def interval_phrase(ci: stats.ConfidenceInterval | tuple[float, float]) -> str:
+    """An accuracy interval for running text: ``"98.80–99.02%"``, or ``"93.10–100.00%, cut at 100%"``."""
+    low, high = (ci.low, ci.high) if isinstance(ci, stats.ConfidenceInterval) else ci
+    if not (_finite(low) and _finite(high)):
+        return NA
+    c_low, c_high, cut = clip_interval(low, high)
+    text = f"{c_low * 100:.2f}–{c_high * 100:.2f}%"
+    if cut:
+        bounds = [b for b, past in (("0%", low < 0.0), ("100%", high > 1.0)) if past]
+        text += f", t-interval cut at {' and '.join(bounds)}"
+    return text
+
+
+def clipped_notes(rows: Iterable[Sequence[str]]) -> list[str]:
+    """``[CLIPPED_NOTE]`` when a cell of ``rows`` holds a cut interval, else ``[]``."""
+    return [CLIPPED_NOTE] if any(CLIPPED_MARK in cell for row in rows for cell in row) else []
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -369,6 +426,12 @@ def fmt_time(unix: float | None) -> str:
 def fmt_p(p: float) -> str:
     """A p-value without the ``"p = "`` prefix (``"0.012"``, ``"< 0.001"``)."""
     return stats.format_p(p).removeprefix("p = ").replace("p < ", "< ")
+
+
+# One set of text helpers for the statistics and every report module.
+p_words = stats.p_words
+plural = stats.plural
+join_ints = stats.join_ints
 
 
 def fmt_value(value: Any) -> str:
@@ -424,6 +487,9 @@ _GRID_SHORT = {"batch_size": "bs", "lr": "lr", "protocol": "protocol"}
 _ORDERED_KEYS = ("batch_size", "lr")
 #: With at most this many comparisons of final accuracy the headline lists every verdict.
 MAX_HEADLINE_VERDICTS = 3
+#: With more comparisons of one metric than this, "significant" in the headline and the comparisons'
+#: short verdicts means significant after Holm's correction across them (see :func:`stats.holm`).
+MAX_UNCORRECTED_COMPARISONS = 3
 #: With more variants than this, the per-variant curve figures become grids of small panels.
 MAX_SEPARATE_CURVE_FIGURES = 4
 #: With more variants than this, readings name the extremes instead of every variant.
@@ -435,10 +501,10 @@ class VariantGrid:
     """The variants of a grid study: every model trained at every value of one swept setting.
 
     A study is a grid when its variants' configs differ only in ``model`` and in ``key``
-    (``"lr"``, ``"batch_size"`` or ``"protocol"``; settings that follow from ``key``, like
-    batch-size-scaled's learning rate, may differ too), with at least two models and two values
-    and one variant per (model, value). The report then compares each model with :attr:`reference` at the *same*
-    value, and draws the variants grouped by value.
+    (``"lr"``, ``"batch_size"`` or ``"protocol"``; only a learning rate scaled linearly with the
+    batch size, as batch-size-scaled sets it, may differ too: see :func:`detect_grid`), with at
+    least two models and two values and one variant per (model, value). The report then compares
+    each model with :attr:`reference` at the *same* value, and draws the variants grouped by value.
 
     Attributes:
         key: The swept config field.
@@ -514,12 +580,44 @@ def _hashable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else fmt_value(value)
 
 
-def detect_grid(variants: Sequence[str], runs: dict[str, list[Any]]) -> VariantGrid | None:
+def _linear_scaling(settings: Iterable[dict[str, Any]]) -> bool:
+    """Whether every config's learning rate is the same multiple of its batch size (the linear scaling rule)."""
+    ratios = []
+    for c in settings:
+        lr, bs = c.get("lr"), c.get("batch_size")
+        if not (_finite(lr) and _finite(bs)) or isinstance(lr, bool) or isinstance(bs, bool) or bs <= 0:
+            return False
+        ratios.append(float(lr) / float(bs))
+    return bool(ratios) and all(math.isclose(r, ratios[0], rel_tol=1e-9) for r in ratios)
+
+
+#: Settings allowed to change together with a swept one, and the rule they must then follow. Only
+#: batch-size-scaled's learning rate is: lr = base lr x batch size / 64, the same lr per image.
+_FOLLOWERS: dict[str, dict[str, Callable[[Iterable[dict[str, Any]]], bool]]] = {
+    "batch_size": {"lr": _linear_scaling},
+}
+
+
+def detect_grid(variants: Sequence[str], runs: dict[str, list[Any]], *, key: str | None = None,
+                min_models: int = 2) -> VariantGrid | None:
     """The :class:`VariantGrid` the variants form, or None when they are not a model x setting grid.
 
     ``runs`` maps each variant to its runs; their ``config`` dicts decide. Every run of a variant
-    must agree on its settings (the seed aside).
+    must agree on its settings (the seed aside). The variants are a grid over ``key`` when, apart
+    from the seed, the model and ``key`` itself, every config field has the same value in every
+    variant. The one exception is a learning rate that follows the batch size by the linear
+    scaling rule (the same ``lr / batch_size`` everywhere, as the batch-size-scaled preset sets
+    it), which a batch-size grid allows; a learning-rate grid allows none, so a batch-size-scaled
+    study is never read as a learning-rate sweep. ``key=None`` tries :data:`GRID_KEYS` in order.
+
+    ``min_models`` is the number of models needed (default 2: the report's comparisons pair
+    models at the same value, so they need a reference and at least one other model sharing a
+    value). The sweep sections ask for 1: one model trained at two or more values is a sweep.
+    This is the one grid rule of the report: the comparisons and the learning-rate and batch-size
+    sections all use it.
     """
+    if key is not None and key not in GRID_KEYS:
+        raise ConfigError(f"grid key must be one of {', '.join(GRID_KEYS)}; got {key!r}")
     settings: dict[str, dict[str, Any]] = {}
     for v in variants:
         configs = [c for c in (_get(r, "config", None) for r in runs.get(v, [])) if isinstance(c, dict)]
@@ -530,32 +628,33 @@ def detect_grid(variants: Sequence[str], runs: dict[str, list[Any]]) -> VariantG
             if {k: _hashable(val) for k, val in c.items() if k != "seed"} != first:
                 return None
         settings[v] = first
-    keys = set().union(*(set(c) for c in settings.values())) if settings else set()
-    differing = {k for k in keys if len({c.get(k, "(absent)") for c in settings.values()}) > 1}
-    if "model" not in differing:
+    if not settings or any("model" not in c for c in settings.values()):
         return None
-    for key in GRID_KEYS:
-        if key not in differing:
+    keys = set().union(*(set(c) for c in settings.values()))
+    differing = {k for k in keys if len({c.get(k, "(absent)") for c in settings.values()}) > 1}
+    if "model" not in differing and min_models >= 2:
+        return None
+    for k in (GRID_KEYS if key is None else (key,)):
+        if k not in differing:
             continue
-        others = differing - {"model", key}
-        # Any other differing setting must follow from the swept one (one value per swept value).
-        if any(len({(c.get(key), c.get(o)) for c in settings.values()})
-               != len({c.get(key) for c in settings.values()}) for o in others):
+        others = differing - {"model", k}
+        followers = _FOLLOWERS.get(k, {})
+        if any(o not in followers or not followers[o](settings.values()) for o in others):
             continue
         cells: dict[tuple[str, Any], str] = {}
         for v in variants:
-            cell = (str(settings[v]["model"]), settings[v][key])
+            cell = (str(settings[v]["model"]), settings[v][k])
             if cell in cells:
                 break
             cells[cell] = v
         else:
             models = tuple(dict.fromkeys(m for m, _ in cells))
             values = tuple(sorted({x for _, x in cells}))
-            if len(models) < 2 or len(values) < 2:
+            if len(models) < max(1, min_models) or len(values) < 2:
                 continue
             reference = next((m for m in models if _norm_of(m) == "none"), models[0])
-            grid = VariantGrid(key, models, values, cells, reference)
-            if grid.pairs():
+            grid = VariantGrid(k, models, values, cells, reference)
+            if min_models < 2 or grid.pairs():
                 return grid
     return None
 
@@ -592,10 +691,13 @@ class ReportContext:
         colors: Figure colour of each variant.
         runs: One run per (variant, seed) (the latest done run where there are several), by variant.
         superseded: Older runs of a (variant, seed) that a later run replaced.
+        set_aside: Runs of a variant under another configuration than the one used (see :class:`SetAside`).
         summaries: :func:`~normlab.experiments.stats.summarize_variant` of each variant.
         pairs: ``(A, B)`` variant pairs compared, B against A.
         comparisons: Paired comparisons, ``final`` then ``best`` metric for each pair.
         verdicts: :func:`~normlab.experiments.stats.verdict` of each comparison, same order.
+        adjusted_pvalues: Holm-adjusted paired t-test p of each comparison, same order; the family
+            is every comparison of the same metric (:func:`~normlab.experiments.stats.holm`).
         val_label: How validation is named in figures: ``"validation"`` or ``"validation (test set)"``.
         generated_at: Unix time the report was built.
         db_path: The database the runs came from, when known.
@@ -621,6 +723,33 @@ class ReportContext:
     db_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     grid: VariantGrid | None = None
+    set_aside: list[SetAside] = field(default_factory=list)
+    adjusted_pvalues: list[float] = field(default_factory=list)
+
+    def _index(self, cmp: PairedComparison) -> int:
+        for i, c in enumerate(self.comparisons):
+            if c is cmp:
+                return i
+        raise KeyError(f"{cmp.b_name} − {cmp.a_name} ({cmp.metric}) is not one of the report's comparisons")
+
+    def n_tests(self, metric: str = "final") -> int:
+        """How many comparisons of ``metric`` the report makes (the size of a Holm family)."""
+        return sum(1 for c in self.comparisons if c.metric == metric)
+
+    def corrected(self, metric: str = "final") -> bool:
+        """Whether "significant" means Holm-corrected for ``metric``: more than
+        :data:`MAX_UNCORRECTED_COMPARISONS` comparisons of it."""
+        return self.n_tests(metric) > MAX_UNCORRECTED_COMPARISONS
+
+    def adjusted_p(self, cmp: PairedComparison) -> float:
+        """The Holm-adjusted paired t-test p of one of the report's comparisons (NaN when undefined)."""
+        return self.adjusted_pvalues[self._index(cmp)] if self.adjusted_pvalues else math.nan
+
+    def significant(self, cmp: PairedComparison) -> bool:
+        """:func:`~normlab.experiments.stats.is_significant`, with the Holm-adjusted p when
+        :meth:`corrected` (so many tests do not pass off chance hits as effects)."""
+        p = self.adjusted_p(cmp) if self.corrected(cmp.metric) else None
+        return stats.is_significant(cmp, self.alpha, pvalue=p)
 
     def done(self, variant: str) -> list[Any]:
         """The variant's runs with status ``done``, by seed."""
@@ -698,17 +827,87 @@ def _core(appendix: bool = False):
 # --------------------------------------------------------------------------------------------
 
 
-def _dedupe(runs: Sequence[Any]) -> tuple[dict[tuple[str, int], Any], list[Any]]:
-    """One run per (variant, seed): the latest done run, else the latest run."""
-    groups: dict[tuple[str, int], list[Any]] = {}
+@dataclass(frozen=True)
+class SetAside:
+    """Runs of a variant under another configuration than the one the report uses for it.
+
+    A study name re-run with other settings (another ``--epochs``, say) and stopped part-way
+    leaves runs of two configurations under one variant label; mixing them would average
+    10-epoch and 20-epoch seeds into one mean. The report keeps the configuration with the most
+    runs (counted once per seed; ties go to the most recent) and sets the others aside.
+
+    Attributes:
+        variant: The variant label.
+        runs: The runs left out, by seed.
+        n_used: Seeds of the configuration the report uses.
+        differences: ``(field, value used, value set aside)`` for every config field that differs.
+    """
+
+    variant: str
+    runs: tuple[Any, ...]
+    n_used: int
+    differences: tuple[tuple[str, str, str], ...]
+
+    def describe(self) -> str:
+        """The warning the report shows, in a sentence or two."""
+        def settings(index: int) -> str:
+            shown = [f"{f} = {vals[index]}" for f, *vals in self.differences[:4]]
+            more = len(self.differences) - len(shown)
+            return ", ".join(shown) + (f" and {more} more setting{'s' if more > 1 else ''}" if more > 0 else "")
+
+        what = (f"with {settings(0)}" if self.differences else "under its latest configuration")
+        other = (f"with {settings(1)}" if self.differences else "without a recorded config")
+        seeds = join_ints(int(r.seed) for r in self.runs)
+        return (f"{self.variant} has runs under more than one configuration: the report uses its "
+                f"{plural(self.n_used, 'seed')} {what} and leaves out {plural(len(self.runs), 'run')} {other} "
+                f"(seed{'s' if len(self.runs) > 1 else ''} {seeds}) rather than mix them into one mean. Rerun the "
+                "missing seeds, or give the other configuration its own study name.")
+
+
+def _config_key(run: Any) -> tuple | None:
+    """A run's config without its seed, hashable; None when the run has no config."""
+    cfg = _get(run, "config", None)
+    if not isinstance(cfg, dict):
+        return None
+    return tuple(sorted((k, fmt_value(v)) for k, v in cfg.items() if k != "seed"))
+
+
+def _config_differences(used: tuple | None, other: tuple | None) -> tuple[tuple[str, str, str], ...]:
+    a, b = dict(used or ()), dict(other or ())
+    return tuple((k, a.get(k, "(absent)"), b.get(k, "(absent)")) for k in sorted(a.keys() | b.keys())
+                 if a.get(k, "(absent)") != b.get(k, "(absent)"))
+
+
+def _dedupe(runs: Sequence[Any]) -> tuple[dict[tuple[str, int], Any], list[Any], list[SetAside]]:
+    """One configuration per variant, and one run per (variant, seed) of it.
+
+    The runs of a variant are grouped by their config without the seed. The configuration with
+    the most seeds (ties: the one with the latest run) is used and the others are returned as
+    :class:`SetAside` entries, so no variant's numbers mix configurations. Within it each seed
+    keeps its latest done run, else its latest run; the other runs of that seed are superseded.
+    """
+    by_variant: dict[str, dict[tuple | None, list[Any]]] = {}
     for r in runs:
-        groups.setdefault((r.variant, int(r.seed)), []).append(r)
-    chosen, superseded = {}, []
-    for key, group in groups.items():
-        group.sort(key=lambda r: (r.status == "done", _get(r, "id", 0) or 0))
-        chosen[key] = group[-1]
-        superseded.extend(group[:-1])
-    return chosen, superseded
+        by_variant.setdefault(r.variant, {}).setdefault(_config_key(r), []).append(r)
+    chosen, superseded, set_aside = {}, [], []
+    for variant, configs in by_variant.items():
+        def rank(item: tuple[tuple | None, list[Any]]) -> tuple[int, int]:
+            return len({int(r.seed) for r in item[1]}), max(_get(r, "id", 0) or 0 for r in item[1])
+
+        used_key, used_runs = max(configs.items(), key=rank)
+        n_used = len({int(r.seed) for r in used_runs})
+        for key, group in sorted(configs.items(), key=rank, reverse=True):
+            if key != used_key:
+                left = tuple(sorted(group, key=lambda r: (int(r.seed), _get(r, "id", 0) or 0)))
+                set_aside.append(SetAside(variant, left, n_used, _config_differences(used_key, key)))
+        groups: dict[int, list[Any]] = {}
+        for r in used_runs:
+            groups.setdefault(int(r.seed), []).append(r)
+        for seed, group in groups.items():
+            group.sort(key=lambda r: (r.status == "done", _get(r, "id", 0) or 0))
+            chosen[(variant, seed)] = group[-1]
+            superseded.extend(group[:-1])
+    return chosen, superseded, set_aside
 
 
 def _variant_order(runs: Sequence[Any]) -> list[str]:
@@ -756,7 +955,7 @@ def build_report(
         raise ConfigError(f"the runs belong to several studies ({', '.join(names)}); report one study at a time")
     study = study or names[0] or "default"
     target = stats._check_target(target)
-    chosen, superseded = _dedupe(runs)
+    chosen, superseded, set_aside = _dedupe(runs)
     variants = _variant_order(list(chosen.values()))
     by_variant = {v: sorted((r for (vv, _), r in chosen.items() if vv == v), key=lambda r: r.seed) for v in variants}
     from normlab.report.study_figures import variant_color
@@ -778,13 +977,19 @@ def build_report(
                                           confidence=confidence, a_name=a, b_name=b)
             comparisons.append(cmp)
             verdicts.append(stats.verdict(cmp, alpha=alpha))
+    adjusted = [math.nan] * len(comparisons)
+    for metric in stats.METRICS:
+        family = [i for i, c in enumerate(comparisons) if c.metric == metric]
+        for i, p in zip(family, stats.holm([comparisons[i].t_pvalue for i in family])):
+            adjusted[i] = p
 
     ctx = ReportContext(
         study=study, target=target, confidence=confidence, alpha=alpha, variants=variants, colors=colors,
         runs=by_variant, superseded=superseded, summaries=summaries, pairs=pairs, comparisons=comparisons,
         verdicts=verdicts, val_label=_val_label(chosen.values()),
         generated_at=time.time() if generated_at is None else float(generated_at),
-        db_path=Path(db_path) if db_path is not None else None, grid=grid,
+        db_path=Path(db_path) if db_path is not None else None, grid=grid, set_aside=set_aside,
+        adjusted_pvalues=adjusted,
     )
     all_runs = ctx.all_runs
     sections: list[Section] = []
@@ -814,6 +1019,8 @@ def build_report(
         meta=_meta(ctx),
         target=target,
         highlights=_highlights(ctx),
+        adjusted_pvalues=adjusted,
+        warnings=[item.describe() for item in set_aside],
     )
 
 
@@ -825,18 +1032,15 @@ def _stats_run(run: Any) -> stats.RunRecord:
     return stats.RunRecord(seed=int(run.seed), val_accuracy=tuple(acc), epoch_seconds=tuple(secs), status=run.status)
 
 
-def _significant(cmp: PairedComparison, alpha: float) -> bool:
-    """The verdicts' rule: paired t-test p < alpha and the interval of the mean difference excludes 0."""
-    return (_finite(cmp.t_pvalue) and cmp.t_pvalue < alpha and cmp.ci.defined and not cmp.ci.contains(0.0))
-
-
 def _headline(ctx: ReportContext, sections: Sequence[Section] = ()) -> tuple[list[str], str, str]:
     """The headline lines, the pointer to what they leave out, and the anchor it points to.
 
     A section with a ``summary`` (a preset's own reading) leads. Then the verdicts on final
     accuracy: all of them when they fit in the :data:`MAX_HEADLINE_VERDICTS` lines left by the
     summaries, else the significant ones with the largest mean differences (as many as fit), or
-    one line saying none is significant; the pointer counts the rest.
+    one line saying none is significant; the pointer counts the rest. With more than
+    :data:`MAX_UNCORRECTED_COMPARISONS` comparisons, significant means significant after Holm's
+    correction across them, and each line gives its Holm-adjusted p.
     """
     numbered = list(enumerate(sections, 1))
     lead = [f"{s.summary.rstrip().rstrip('.')} (section {i}, {s.title})." for i, s in numbered if s.summary]
@@ -851,37 +1055,43 @@ def _headline(ctx: ReportContext, sections: Sequence[Section] = ()) -> tuple[lis
     if len(final) <= room:
         return lead + [v for _, v in final], (f"The comparisons' details are in {where}." if where else ""), \
             ("comparisons" if where else "")
-    significant = sorted((c for c, _ in final if _significant(c, ctx.alpha)), key=lambda c: -abs(c.mean_difference))
+    holm = ctx.corrected("final")
+    significant = sorted((c for c, _ in final if ctx.significant(c)), key=lambda c: -abs(c.mean_difference))
     verdict_of = {id(c): v for c, v in final}
-    lines = lead + [verdict_of[id(c)] for c in significant[:room]]
+    corrected = " after Holm's correction" if holm else ""
+
+    def line(c: PairedComparison) -> str:
+        if not holm:
+            return verdict_of[id(c)]
+        return (f"{verdict_of[id(c)]} Holm-adjusted p {p_words(ctx.adjusted_p(c), ctx.alpha)} over the "
+                f"{len(final)} comparisons of final accuracy.")
+
+    lines = lead + [line(c) for c in significant[:room]]
     if not significant:
         defined = [c for c, _ in final if _finite(c.mean_difference)]
         largest = max(defined, key=lambda c: abs(c.mean_difference), default=None)
-        text = (f"None of the {_plural(len(final), 'paired comparison')} of final {ctx.val_label} accuracy shows a "
-                f"significant difference")
+        text = (f"None of the {plural(len(final), 'paired comparison')} of final {ctx.val_label} accuracy shows a "
+                f"significant difference{corrected}")
         if largest is not None:
             text += (f"; the largest mean difference is {fmt_pp(largest.mean_difference, unit=True)} "
-                     f"({largest.b_name} − {largest.a_name}, paired t-test p {_p_words(largest.t_pvalue)})")
+                     f"({largest.b_name} − {largest.a_name}, paired t-test p {p_words(largest.t_pvalue)}"
+                     + (f", Holm-adjusted p {p_words(ctx.adjusted_p(largest))}" if holm else "") + ")")
         lines.append(text + ".")
     if number is None:
         return lines, "", ""
     shown = min(len(significant), room)
+    tag = " (after Holm's correction)" if holm else ""
     if not significant:
         more = f"All {len(final)} comparisons, with their verdicts, are in {where}."
     elif shown == len(significant):
         more = (f"{'This is the only' if shown == 1 else f'These are the {shown}'} significant "
-                f"difference{'s' if shown > 1 else ''} among {len(final)} paired comparisons; all of them, with "
-                f"their verdicts, are in {where}.")
+                f"difference{'s' if shown > 1 else ''} among {len(final)} paired comparisons{tag}; all of them, "
+                f"with their verdicts, are in {where}.")
     else:
         more = (f"{'This is the largest' if shown == 1 else f'These are the {shown} largest'} of "
-                f"{len(significant)} significant differences among {len(final)} paired comparisons; all of them, "
-                f"with their verdicts, are in {where}.")
+                f"{len(significant)} significant differences among {len(final)} paired comparisons{tag}; all of "
+                f"them, with their verdicts, are in {where}.")
     return lines, more, "comparisons"
-
-
-def _p_words(p: float) -> str:
-    text = fmt_p(p)
-    return text if text.startswith("<") else f"= {text}"
 
 
 def _single_variant_lines(ctx: ReportContext) -> list[str]:
@@ -892,7 +1102,7 @@ def _single_variant_lines(ctx: ReportContext) -> list[str]:
             out.append(f"{v}: no finished runs to summarise.")
         elif s.t_ci.defined:
             out.append(f"{v}: final {ctx.val_label} accuracy {fmt_pct(s.mean, unit=True)} "
-                       f"({ctx.confidence * 100:g}% CI {fmt_interval(s.t_ci)}%, {s.n} runs). "
+                       f"({ctx.confidence * 100:g}% CI {interval_phrase(s.t_ci)}, {s.n} runs). "
                        "One variant only: nothing to compare.")
         else:
             out.append(f"{v}: final {ctx.val_label} accuracy {fmt_pct(s.mean, unit=True)} from {s.n} run(s). "
@@ -906,7 +1116,7 @@ def _highlights(ctx: ReportContext) -> list[str]:
         s = ctx.summaries[v].final
         if s.n == 0:
             continue
-        ci = f" ({fmt_interval(s.t_ci).replace(' – ', '–')}%)" if s.t_ci.defined else ""
+        ci = f" ({interval_phrase(s.t_ci)})" if s.t_ci.defined else ""
         parts.append((s.mean, f"{v} {fmt_pct(s.mean, unit=True)}{ci}"))
     if not parts:
         return []
@@ -918,10 +1128,6 @@ def _highlights(ctx: ReportContext) -> list[str]:
         return []
     return [head + f"highest {ranked[0][1]}; lowest {ranked[-1][1]} (all {len(parts)} variants in the statistics "
             "section)."]
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _status_counts(runs: Iterable[Any]) -> Counter:
@@ -1005,9 +1211,9 @@ def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
     """What ran: variants, seeds, statuses, protocol and what validation means here."""
     sec = Section("Overview", "overview")
     n_done = sum(1 for r in runs if r.status == "done")
-    sec.add(f"Study \u201c{ctx.study}\u201d: {_plural(len(ctx.variants), 'variant')} trained with paired seeds (seed s "
+    sec.add(f"Study \u201c{ctx.study}\u201d: {plural(len(ctx.variants), 'variant')} trained with paired seeds (seed s "
             f"gives every variant the same data order and, where shapes agree, the same initial weights), "
-            f"{_plural(len(runs), 'run')} in all, {n_done} finished. Statistics use finished runs only; the others are listed under "
+            f"{plural(len(runs), 'run')} in all, {n_done} finished. Statistics use finished runs only; the others are listed under "
             f"\"Failed and diverged runs\".")
     if ctx.pairs:
         sec.add(_pairing_rule(ctx))
@@ -1018,7 +1224,7 @@ def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
         protocols = sorted({str((_get(r, "config") or {}).get("protocol", "?")) for r in rs})
         vals = sorted({_val_short(r) for r in rs if r.status == "done"}) or [NA]
         epochs = sorted({len(_val_accuracy(r)) for r in rs if r.status == "done"})
-        rows.append([v, _join_ints(sorted(r.seed for r in rs)), str(counts.get("done", 0)),
+        rows.append([v, join_ints(sorted(r.seed for r in rs)), str(counts.get("done", 0)),
                      str(counts.get("failed", 0)), str(counts.get("diverged", 0) + counts.get("running", 0)),
                      ", ".join(protocols), "; ".join(vals), ", ".join(map(str, epochs)) or NA])
     sec.add(Table([Column("Variant", kind="variant"), "Seeds", num("Done"), num("Failed"),
@@ -1052,22 +1258,9 @@ def _pairing_rule(ctx: ReportContext) -> str:
         return (f"The variants form a grid: {len(g.models)} models × {len(g.values)} {g.label}s "
                 f"({_values_text(g.values)}). Each model ({', '.join(others)}; B) is compared with {ref} (A), "
                 f"{g.same()} and seed by seed, so each difference is the model's effect {g.same('that')}: "
-                f"{_plural(len(ctx.pairs), 'comparison')} in all.")
+                f"{plural(len(ctx.pairs), 'comparison')} in all.")
     return (f"Each variant (B) is compared with the first variant, the baseline {ctx.variants[0]!r} (A), "
             "seed by seed.")
-
-
-def _join_ints(values: Iterable[int]) -> str:
-    """``0, 1, 2, 5`` as ``0-2, 5``."""
-    values = sorted(set(int(v) for v in values))
-    parts, i = [], 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
-            j += 1
-        parts.append(str(values[i]) if j == i else (f"{values[i]}, {values[j]}" if j == i + 1 else f"{values[i]}-{values[j]}"))
-        i = j + 1
-    return ", ".join(parts)
 
 
 @_core()
@@ -1167,7 +1360,7 @@ def curves_section(runs: list[Any], ctx: ReportContext) -> Section | None:
 def _seeds_per_variant(done: dict[str, list[Any]]) -> str:
     counts = sorted({len(rs) for rs in done.values()})
     if len(counts) == 1:
-        return f"{_plural(counts[0], 'seed')} per variant"
+        return f"{plural(counts[0], 'seed')} per variant"
     return f"{counts[0]} to {counts[-1]} seeds per variant"
 
 
@@ -1272,7 +1465,7 @@ def _distribution_reading(ctx: ReportContext, values: dict[str, Sequence[float]]
             text += (f" {_join_names(wide)} spread{'s' if len(wide) == 1 else ''} far more than the rest: read "
                      f"{'its' if len(wide) == 1 else 'their'} means with care.")
     if few:
-        text += (f" {_plural(len(few), 'variant')} ({_join_names(few)}) {'has' if len(few) == 1 else 'have'} fewer "
+        text += (f" {plural(len(few), 'variant')} ({_join_names(few)}) {'has' if len(few) == 1 else 'have'} fewer "
                  "than 2 finished runs, too few for a spread.")
     return text.strip()
 
@@ -1301,8 +1494,12 @@ def statistics_section(runs: list[Any], ctx: ReportContext) -> Section:
                      fmt_mean_sd(s.final.mean, s.final.std), fmt_interval(s.final.t_ci), fmt_interval(s.final.bootstrap_ci),
                      fmt_mean_sd(s.best.mean, s.best.std), fmt_interval(s.best.t_ci), fmt_interval(s.best.bootstrap_ci)])
         if s.excluded:
-            notes.append(f"{v}: excluded " + ", ".join(f"seed {seed} ({st})" for seed, st in s.excluded)
-                         + "; they are listed under \"Failed and diverged runs\".")
+            diverged = any(st == "diverged" for _, st in s.excluded)
+            notes.append(f"{v}: " + ", ".join(f"seed {seed} ({st})" for seed, st in s.excluded)
+                         + " excluded from these accuracy statistics"
+                         + (f" (a diverged run counts in the target table below, as a run that did not reach "
+                            f"{ctx.target * 100:g}%)" if diverged else "")
+                         + "; listed under \"Failed and diverged runs\".")
         for n in s.notes:
             if "excluded by status" not in n and "reached" not in n:
                 notes.append(f"{v}: {n}.")
@@ -1310,7 +1507,7 @@ def statistics_section(runs: list[Any], ctx: ReportContext) -> Section:
         [Column("Variant", kind="variant"), num("Runs (n)"),
          num("mean ± sd"), num(f"{conf} t-interval"), num(f"{conf} bootstrap"),
          num("mean ± sd"), num(f"{conf} t-interval"), num(f"{conf} bootstrap")],
-        rows, caption=f"Final and best {ctx.val_label} accuracy (%)", notes=notes,
+        rows, caption=f"Final and best {ctx.val_label} accuracy (%)", notes=notes + clipped_notes(rows),
         groups=[("", 2), ("Final: last epoch (%)", 3), ("Best: any epoch (%)", 3)]))
 
     target = f"{ctx.target * 100:g}%"
@@ -1319,7 +1516,8 @@ def statistics_section(runs: list[Any], ctx: ReportContext) -> Section:
         t = ctx.summaries[v].target
         reached_epochs = [e for e in t.epochs if e is not None]
         rng = f"{min(reached_epochs)}–{max(reached_epochs)}" if reached_epochs else NA
-        trows.append([v, f"{t.n_reached} of {t.n_runs}", _fmt_num(t.median_epochs), _fmt_num(t.mean_epochs, 2), rng,
+        reached = f"{t.n_reached} of {t.n_runs}" + (f" ({t.n_diverged} diverged)" if t.n_diverged else "")
+        trows.append([v, reached, _fmt_num(t.median_epochs), _fmt_num(t.mean_epochs, 2), rng,
                       fmt_seconds(t.median_seconds), fmt_seconds(t.mean_seconds)])
     sec.add(Table(
         [Column("Variant", kind="variant"), num(f"Reached {target}"), num("median epochs"), num("mean epochs"),
@@ -1327,7 +1525,9 @@ def statistics_section(runs: list[Any], ctx: ReportContext) -> Section:
         trows, caption=f"Epochs and time to reach {target} {ctx.val_label} accuracy",
         notes=[f"Epochs to target: the first epoch (1-based) whose {ctx.val_label} accuracy is at least {target}. "
                "Time to target: wall-clock seconds of the epochs up to and including it (training and evaluation). "
-               "Medians and means are over the runs that reached the target; \"k of n\" says how many did."]))
+               "Medians and means are over the runs that reached the target; \"k of n\" says how many did. A "
+               "diverged run counts among the n as a run that did not reach the target (unlike the accuracy "
+               "statistics above, which leave it out); failed runs are left out of both."]))
     sec.add(Paragraph(_target_reading(ctx), "reading"))
     return sec
 
@@ -1350,7 +1550,8 @@ def _target_reading(ctx: ReportContext) -> str:
         else:
             reached.append(v)
             epochs = f"{t.median_epochs:g}"
-            parts.append(f"{t.n_reached} of {t.n_runs} runs of {v} reached {target}, after a median of "
+            diverged = f" ({t.n_diverged} diverged)" if t.n_diverged else ""
+            parts.append(f"{t.n_reached} of {t.n_runs} runs of {v}{diverged} reached {target}, after a median of "
                          f"{epochs} epoch{'' if epochs == '1' else 's'} ({fmt_seconds(t.median_seconds)} s)")
     if len(parts) <= MAX_LISTED_VARIANTS:
         return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
@@ -1366,12 +1567,25 @@ def _target_reading(ctx: ReportContext) -> str:
     return text
 
 
-def _short_verdict(cmp: PairedComparison, alpha: float) -> str:
+def _short_verdict(cmp: PairedComparison, ctx: ReportContext) -> str:
     if cmp.n_pairs < 2:
         return "too few pairs"
-    if _significant(cmp, alpha):
-        return "raised" if cmp.mean_difference > 0 else "lowered"
+    word = "raised" if cmp.mean_difference > 0 else "lowered"
+    if ctx.significant(cmp):
+        return word
+    if stats.is_significant(cmp, ctx.alpha):
+        return f"{word} (not after Holm)"  # only when the Holm correction applies
     return "not significant"
+
+
+def _holm_sentence(cmp: PairedComparison, ctx: ReportContext) -> str:
+    """After a verdict: what Holm's correction makes of it, when the correction applies and it matters."""
+    if not ctx.corrected(cmp.metric) or not stats.is_significant(cmp, ctx.alpha):
+        return ""
+    n = ctx.n_tests(cmp.metric)
+    still = "still significant" if ctx.significant(cmp) else "no longer significant"
+    return (f" After Holm's correction for the {n} comparisons of {cmp.metric} accuracy, p "
+            f"{p_words(ctx.adjusted_p(cmp), ctx.alpha)}: {still}.")
 
 
 @_core()
@@ -1398,29 +1612,41 @@ def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     sec.add(f"A verdict says \"raised\" or \"lowered\" only when the paired t-test gives p < {ctx.alpha:g} and the "
             f"{conf} t-interval of the mean difference excludes zero; otherwise it says there is no significant "
             "difference. The Wilcoxon signed-rank test is a rank-based cross-check; d_z is the mean difference "
-            "divided by the sd of the differences, g_z its small-sample-corrected version.")
+            "divided by the sd of the differences, g_z its small-sample-corrected version. \"Holm p\" is the paired "
+            "t-test's p adjusted by Holm's step-down correction across all comparisons of the same metric"
+            + (f"; with {ctx.n_tests('final')} comparisons (more than {MAX_UNCORRECTED_COMPARISONS}) a difference "
+               f"counts as significant in the headline and the short verdicts only when its Holm p < {ctx.alpha:g}"
+               if ctx.corrected("final") else
+               f"; with at most {MAX_UNCORRECTED_COMPARISONS} comparisons the uncorrected tests decide") + ".")
     final = [c for c in ctx.comparisons if c.metric == "final"]
     many = len(ctx.pairs) > MAX_SEPARATE_CURVE_FIGURES
     if not many:
         for cmp, text in zip(ctx.comparisons, ctx.verdicts):
-            sec.add(Paragraph(text, "verdict" if cmp.metric == "final" else "text"))
+            sec.add(Paragraph(text + _holm_sentence(cmp, ctx), "verdict" if cmp.metric == "final" else "text"))
     else:
-        sig = {m: [c for c in ctx.comparisons if c.metric == m and _significant(c, ctx.alpha)] for m in stats.METRICS}
+        sig = {m: [c for c in ctx.comparisons if c.metric == m and ctx.significant(c)] for m in stats.METRICS}
+        raw = {m: [c for c in ctx.comparisons if c.metric == m and stats.is_significant(c, ctx.alpha)]
+               for m in stats.METRICS}
         n = len(final)
+        holm = " after Holm's correction" if ctx.corrected("final") else ""
         summary = (f"{len(sig['final'])} of the {n} comparisons of final accuracy "
-                   f"{'is' if len(sig['final']) == 1 else 'are'} significant"
+                   f"{'is' if len(sig['final']) == 1 else 'are'} significant{holm}"
                    + (f" ({_join_names([f'{c.b_name} − {c.a_name}' for c in sig['final']], 4)})" if sig["final"] else "")
-                   + f", and {len(sig['best'])} of {n} of best accuracy. The verdicts of the significant ones follow; "
-                   "the tables list every comparison with a short verdict.")
+                   + f", and {len(sig['best'])} of {n} of best accuracy"
+                   + (f" ({len(raw['final'])} and {len(raw['best'])} without the correction)" if holm else "")
+                   + (". The verdicts of the significant ones follow; the tables" if sig["final"] else ". The tables")
+                   + " list every comparison with a short verdict.")
         sec.add(Paragraph(summary, "reading"))
         verdict_of = {id(c): v for c, v in zip(ctx.comparisons, ctx.verdicts)}
         for c in sig["final"]:
-            sec.add(Paragraph(verdict_of[id(c)], "verdict"))
+            sec.add(Paragraph(verdict_of[id(c)] + _holm_sentence(c, ctx), "verdict"))
         expected = n * ctx.alpha
         if expected >= 0.5:
             sec.add(Paragraph(f"With {n} tests at α = {ctx.alpha:g}, about {expected:.1f} would come out significant by "
-                              "chance even if no model made a difference; no correction for multiple comparisons is "
-                              "applied, so read a single significant result among many with care.", "note"))
+                              "chance even if no model made a difference. Holm's step-down correction (column "
+                              "\"Holm p\") keeps the chance of even one such false positive among them at most "
+                              f"α = {ctx.alpha:g}, at the price of missing small effects; a short verdict \"(not after "
+                              "Holm)\" marks a difference significant only without it.", "note"))
     def collect(cmp: PairedComparison, notes: list[str]) -> None:
         for n in cmp.notes:
             line = f"{cmp.b_name} − {cmp.a_name}: {n}."
@@ -1434,11 +1660,12 @@ def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
             collect(c, notes)
             rows.append([f"{c.b_name} − {c.a_name}", c.metric, str(c.n_pairs), fmt_pct(c.mean_a), fmt_pct(c.mean_b),
                          fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue),
-                         fmt_p(c.wilcoxon_pvalue), _fmt_num(c.cohens_dz, 2), _fmt_num(c.hedges_gz, 2)])
+                         fmt_p(ctx.adjusted_p(c)), fmt_p(c.wilcoxon_pvalue), _fmt_num(c.cohens_dz, 2),
+                         _fmt_num(c.hedges_gz, 2)])
         sec.add(Table(
             [Column("Comparison (B − A)", nowrap=True), "Metric", num("Pairs"), num("mean A (%)"), num("mean B (%)"),
-             num("difference (pp)"), num(f"{conf} CI (pp)"), num("paired t p"), num("Wilcoxon p"), num("d_z"),
-             num("g_z")],
+             num("difference (pp)"), num(f"{conf} CI (pp)"), num("paired t p"), num("Holm p"), num("Wilcoxon p"),
+             num("d_z"), num("g_z")],
             rows, caption=f"Paired comparisons of {ctx.val_label} accuracy", notes=notes))
     else:
         # Many rows: one table per metric, means as "A → B", a short verdict per row, and (in a grid)
@@ -1466,13 +1693,13 @@ def comparisons_section(runs: list[Any], ctx: ReportContext) -> Section | None:
                     lead = [f"{c.b_name} − {c.a_name}"]
                 rows.append(lead + [str(c.n_pairs), f"{fmt_pct(c.mean_a)} → {fmt_pct(c.mean_b)}",
                                     fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue),
-                                    fmt_p(c.wilcoxon_pvalue), _fmt_num(c.cohens_dz, 2),
-                                    _short_verdict(c, ctx.alpha)])
+                                    fmt_p(ctx.adjusted_p(c)), fmt_p(c.wilcoxon_pvalue), _fmt_num(c.cohens_dz, 2),
+                                    _short_verdict(c, ctx)])
             if metric == "final":
                 notes.insert(0, "A → B: the mean accuracy of A and of B over the paired seeds. Hedges' g_z is left "
                                 "out of these tables for width; with many pairs read d_z with the interval.")
             sec.add(Table([*lead_cols, num("Pairs"), num("A → B (%)"), num("difference (pp)"),
-                           num(f"{conf} CI (pp)"), num("paired t p"), num("Wilcoxon p"), num("d_z"),
+                           num(f"{conf} CI (pp)"), num("paired t p"), num("Holm p"), num("Wilcoxon p"), num("d_z"),
                            Column("Verdict")],
                           rows, caption=f"Paired comparisons of the {what} {ctx.val_label} accuracy", notes=notes))
     if any(c.n_pairs for c in final):
@@ -1540,7 +1767,8 @@ def post_section(runs: list[Any], ctx: ReportContext) -> Section | None:
         [Column("Variant", kind="variant"), Column("Epoch", nowrap=True), Column("Post says", nowrap=True),
          num("post (%)"), num("ours: mean (%)"), num(f"ours: {conf} t-interval (%)"), num("n"),
          num("ours − post (pp)"), "Post vs our interval"],
-        rows, caption=f"{ctx.val_label.capitalize()} accuracy: the post's values beside ours", notes=notes))
+        rows, caption=f"{ctx.val_label.capitalize()} accuracy: the post's values beside ours",
+        notes=notes + clipped_notes(rows)))
     reading = []
     for direction in ("above", "below"):
         if outside[direction]:
@@ -1581,27 +1809,31 @@ def test_section(runs: list[Any], ctx: ReportContext) -> Section | None:
                      f"{min(vals) * 100:.2f} – {max(vals) * 100:.2f}", ", ".join(map(str, epochs)) or NA])
     sec.add(Table([Column("Variant", kind="variant"), num("Runs (n)"), num("mean ± sd (%)"),
                    num(f"{conf} t-interval (%)"), num("min – max (%)"), num("tested epoch(s)")],
-                  rows, caption="Test accuracy (evaluated once per run)"))
-    crow = []
+                  rows, caption="Test accuracy (evaluated once per run)", notes=clipped_notes(rows)))
+    cmps = []
     for a, b in ctx.pairs:
         ra = [stats.RunRecord(r.seed, (float(r.test_accuracy),), (0.0,)) for r in have[a]]
         rb = [stats.RunRecord(r.seed, (float(r.test_accuracy),), (0.0,)) for r in have[b]]
-        if not ra or not rb:
-            continue
-        cmp = stats.paired_comparison(ra, rb, "final", confidence=ctx.confidence, a_name=a, b_name=b)
-        crow.append([f"{b} − {a}", str(cmp.n_pairs), fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True),
-                     fmt_p(cmp.t_pvalue), fmt_p(cmp.wilcoxon_pvalue)])
+        if ra and rb:
+            cmps.append(stats.paired_comparison(ra, rb, "final", confidence=ctx.confidence, a_name=a, b_name=b))
+    crow = [[f"{c.b_name} − {c.a_name}", str(c.n_pairs), fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True),
+             fmt_p(c.t_pvalue), fmt_p(h), fmt_p(c.wilcoxon_pvalue)]
+            for c, h in zip(cmps, stats.holm([c.t_pvalue for c in cmps]))]
     if crow:
         sec.add(Table(["Comparison (B − A)", num("Pairs"), num("difference (pp)"), num(f"{conf} CI (pp)"),
-                       num("paired t p"), num("Wilcoxon p")], crow, caption="Paired differences in test accuracy"))
+                       num("paired t p"), num("Holm p"), num("Wilcoxon p")], crow,
+                      caption="Paired differences in test accuracy",
+                      notes=["Holm p: the paired t-test's p adjusted by Holm's step-down correction across these "
+                             "comparisons."] if len(crow) > 1 else []))
     return sec
 
 
 @_core(appendix=True)
 def problems_section(runs: list[Any], ctx: ReportContext) -> Section | None:
-    """Failed, diverged and unfinished runs with their messages, and superseded reruns."""
+    """Failed, diverged and unfinished runs with their messages, superseded reruns, and runs of
+    another configuration set aside."""
     bad = [r for r in runs if r.status != "done"]
-    if not bad and not ctx.superseded:
+    if not bad and not ctx.superseded and not ctx.set_aside:
         return None
     sec = Section("Failed and diverged runs", "problems")
     if bad:
@@ -1622,10 +1854,20 @@ def problems_section(runs: list[Any], ctx: ReportContext) -> Section | None:
     if ctx.superseded:
         rows = [[r.variant, str(r.seed), r.status, str(_get(r, "id", NA)), str(_get(r, "config_hash", NA))]
                 for r in ctx.superseded]
-        sec.add(Paragraph("Some (variant, seed) pairs were run more than once (for example with another config); the "
-                          "latest finished run is used and the older ones below are ignored.", "note"))
+        sec.add(Paragraph("Some (variant, seed) pairs were run more than once with the same configuration (a "
+                          "rerun after a failure, say); the latest finished run is used and the older ones below are "
+                          "ignored.", "note"))
         sec.add(Table([Column("Variant", kind="variant"), num("Seed"), "Status", num("Run id"),
                        Column("Config hash", kind="mono")], rows, caption="Superseded runs"))
+    if ctx.set_aside:
+        for item in ctx.set_aside:
+            sec.add(Paragraph(item.describe(), "warning"))
+        rows = [[item.variant, str(r.seed), r.status, str(_get(r, "id", NA)),
+                 "; ".join(f"{f}: {other} (used: {used})" for f, used, other in item.differences) or NA]
+                for item in ctx.set_aside for r in item.runs]
+        sec.add(Table([Column("Variant", kind="variant"), num("Seed"), "Status", num("Run id"),
+                       Column("Settings that differ", kind="mono")], rows,
+                      caption="Runs of another configuration, left out of every statistic"))
     return sec
 
 
@@ -1715,9 +1957,12 @@ def methods_section(runs: list[Any], ctx: ReportContext) -> Section:
     conf = f"{ctx.confidence * 100:g}%"
     sec = Section("Methods", "methods")
     sec.add(
-        Paragraph("Only runs with status done enter the statistics; failed, diverged and unfinished runs are listed "
-                  "with their messages. Where a (variant, seed) was run more than once, the latest finished run is "
-                  "used.", lead="Runs."),
+        Paragraph("Only runs with status done enter the accuracy statistics; failed, diverged and unfinished runs "
+                  "are listed with their messages, and a diverged run counts in epochs-to-target as a run that did "
+                  "not reach the target. A variant's runs must share one configuration (the seed aside): where a "
+                  "variant has runs under several, the one with the most seeds (ties: the most recent) is used and "
+                  "the others are set aside with a warning, never mixed into one mean. Where a (variant, seed) was "
+                  "run more than once, the latest finished run is used.", lead="Runs."),
         Paragraph(f"The headline interval of a mean is the {conf} Student-t interval, mean ± t(1 − α/2, n − 1) · "
                   f"sd/√n with the sample sd (ddof = 1). The percentile bootstrap interval of the mean "
                   f"({BOOTSTRAP_RESAMPLES:,} resamples, generator seed {BOOTSTRAP_SEED}) is shown beside it as a "
@@ -1725,16 +1970,23 @@ def methods_section(runs: list[Any], ctx: ReportContext) -> Section:
         Paragraph("Seeds are paired: seed s gives every variant the same data order and initial weights. Which "
                   f"variants are compared: when the study holds exactly {_PLAIN} and {_BN}, B = {_BN} is compared "
                   f"with A = {_PLAIN}. When the variants form a grid, that is their configs differ only in the model "
-                  "and in the learning rate, the batch size or the protocol (settings that follow from it, such as a "
-                  "learning rate scaled with the batch size, may differ too), with at least two models and two "
-                  "values, each model B is compared with A = the first model without normalisation (norm none; else "
+                  "and in the learning rate, the batch size or the protocol (nothing else may differ, except a "
+                  "learning rate scaled linearly with the batch size in a batch-size grid), with at least two "
+                  "models and two values, each model B is compared with A = the first model without normalisation (norm none; else "
                   "the first model) at the same learning rate or batch size (under the same protocol), never across "
                   "values, so a difference measures the model at that setting. Otherwise every variant is compared with the first one (the "
                   "baseline). Differences are B − A per shared seed; the tests are the paired t-test and the "
                   "Wilcoxon signed-rank test (two-sided, zero differences discarded), the effect sizes Cohen's d_z "
                   f"and Hedges' g_z. A verdict calls a difference significant when p < {ctx.alpha:g} and the {conf} "
-                  "interval of the mean difference excludes zero. No correction for multiple comparisons is "
-                  "applied.", lead="Comparisons."),
+                  "interval of the mean difference excludes zero. A grid of variants makes many such tests, and "
+                  f"about α = {ctx.alpha:g} of the true nulls among them come out significant by chance, so the "
+                  "paired t-test p-values of all comparisons of the same metric (final, best) are also adjusted "
+                  "with Holm's step-down correction (sorted ascending, the i-th of m p-values is multiplied by "
+                  "m − i + 1, then made non-decreasing; this bounds the chance of any false positive among them "
+                  f"by α). With more than {MAX_UNCORRECTED_COMPARISONS} comparisons of a metric, the headline and "
+                  "the comparisons' short verdicts call a difference significant only when its Holm-adjusted p "
+                  f"< {ctx.alpha:g} (and the interval excludes zero); the verdict sentences give the uncorrected "
+                  "test and say what the correction makes of it.", lead="Comparisons."),
         Paragraph(f"The headline leads with the reading of the section that answers the study's question, where "
                   "there is one (the learning-rate, batch-size, placement, noisy-BN and eval-mode sections). It "
                   f"then lists every verdict on final accuracy when there are at most {MAX_HEADLINE_VERDICTS} "
@@ -1802,6 +2054,18 @@ def render(report: Report, fmt: str = "html") -> str:
     return render_markdown(report)
 
 
+def save_report(report: Report, out_path: str | Path, fmt: str = "html") -> Path:
+    """Render a built :class:`Report` as ``fmt`` and write it atomically to ``out_path``; returns the path.
+
+    Use it with :func:`load_report` or :func:`build_report` when the caller also needs the
+    report's numbers (its headline, verdicts, comparisons), so the report is built only once.
+    """
+    _check_format(fmt)
+    from normlab.fileio import atomic_write_text
+
+    return atomic_write_text(Path(out_path), render(report, fmt))
+
+
 def write_report(
     db_path: str | Path,
     out_path: str | Path,
@@ -1813,10 +2077,8 @@ def write_report(
     """Build the report of ``study`` in the database at ``db_path`` and write it atomically to ``out_path``.
 
     ``fmt`` is ``"html"`` (a single self-contained file: inline figures, inline style, no network
-    requests) or ``"md"`` (Markdown for terminals and CI logs). Returns ``out_path``.
+    requests) or ``"md"`` (Markdown for terminals and CI logs). Returns ``out_path``. To keep the
+    built :class:`Report` as well, call :func:`load_report` and :func:`save_report`.
     """
     _check_format(fmt)
-    from normlab.fileio import atomic_write_text
-
-    report = load_report(db_path, study=study, target=target)
-    return atomic_write_text(Path(out_path), render(report, fmt))
+    return save_report(load_report(db_path, study=study, target=target), out_path, fmt)
