@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from typing import Callable
@@ -44,6 +45,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from normlab.models import AvgPool2x2, MaxPool2x2, create_model
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from post_baseline import LeNet5, LeNet5_BatchNorm  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -113,35 +117,9 @@ def max_candidates() -> dict[str, nn.Module]:
     }
 
 
-# The blog post's two networks, verbatim but for the pool, which the benchmark swaps.
-class PostLeNet5(nn.Module):
-    def __init__(self, batchnorm: bool = False):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, stride=1)
-        self.pool1 = nn.AvgPool2d(2)
-        self.conv2 = nn.Conv2d(6, 16, 5, stride=1)
-        self.pool2 = nn.AvgPool2d(2)
-        self.linear1 = nn.Linear(5 * 5 * 16, 120)
-        self.linear2 = nn.Linear(120, 84)
-        self.linear3 = nn.Linear(84, 10)
-        self.bn = batchnorm
-        if batchnorm:
-            self.batchnorm1 = nn.BatchNorm2d(6)
-            self.batchnorm2 = nn.BatchNorm2d(16)
-
-    def forward(self, x):
-        x = x.view(-1, 1, 32, 32)
-        if self.bn:
-            output_1 = self.pool1(self.batchnorm1(torch.tanh(self.conv1(x))))
-            output_2 = self.pool2(self.batchnorm2(torch.tanh(self.conv2(output_1))))
-        else:
-            output_1 = self.pool1(torch.tanh(self.conv1(x)))
-            output_2 = self.pool2(torch.tanh(self.conv2(output_1)))
-        output_2 = output_2.view(-1, 5 * 5 * 16)
-        output_3 = torch.tanh(self.linear1(output_2))
-        output_4 = torch.tanh(self.linear2(output_3))
-        output_5 = self.linear3(output_4)
-        return F.softmax(output_5, dim=1)
+def PostLeNet5(batchnorm: bool = False) -> nn.Module:
+    """The blog post's network (from post_baseline.py, beside this file); the benchmark swaps its pools."""
+    return LeNet5_BatchNorm() if batchnorm else LeNet5()
 
 
 class InplaceTanh(nn.Module):
