@@ -106,6 +106,8 @@ def _test_hooks(task: RunTask) -> list:
     if hooks.get("attempts"):
         with open(hooks["attempts"], "a") as f:
             f.write(f"{os.getpid()}\n")
+    if hooks.get("fail"):
+        raise RuntimeError(hooks["fail"])  # a run that fails for its own reason, in the worker
     if not hooks.get("kill_marker") or os.path.exists(hooks["kill_marker"]):
         return []
     from normlab.train.loop import Callback
