@@ -177,37 +177,37 @@ _QUICK_BATCH = ("--quick: 2 seeds instead of 3, 1 epoch instead of 5, the first 
 PRESETS: dict[str, Preset] = {
     "blog": Preset(
         "blog", "the post's two models (lenet5, lenet5-bn) under its own protocol, flaws included; 5 seeds x 10 "
-                "epochs, about 10 min on 2 cores (--quick: under 1 min)",
+                "epochs, an estimated 10 min on 2 cores (--quick: under 1 min)",
         _blog, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
         full_time="about 10 min", quick_time="17 s"),
     "lr-sweep": Preset(
         "lr-sweep", "lenet5 and lenet5-bn over learning rates 1e-4 ... 3e-2 (Adam; SGD: 1e-3 ... 1): accuracy "
-                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs, about 25 min on 2 cores "
+                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs, an estimated 25 min on 2 cores "
                     "(--quick: about 1.5 min)",
         _lr_sweep, _QUICK_10K.format(seeds=3, epochs=2, full_epochs=10),
         full_time="about 25 min", quick_time="1.5-3 min"),
     "batch-size": Preset(
         "batch-size", "no norm, batch, group and layer norm over batch sizes 2 ... 128 at a fixed learning rate "
-                      "(Wu & He 2018); 3 seeds x 5 epochs, about 1.5 h on 2 cores (--quick: about 3 min)",
+                      "(Wu & He 2018); 3 seeds x 5 epochs, an estimated 1.5 h on 2 cores (--quick: about 3 min)",
         _batch_size(False), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min"),
     "batch-size-scaled": Preset(
-        "batch-size-scaled", "batch-size with the linear scaling rule, lr = base lr x batch size / 64; about 1.5 h on "
+        "batch-size-scaled", "batch-size with the linear scaling rule, lr = base lr x batch size / 64; an estimated 1.5 h on "
                              "2 cores (--quick: about 3 min)",
         _batch_size(True), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min"),
     "placement": Preset(
         "placement", "batch norm after vs before the activation, conv layers only vs also the fully-connected "
                      "layers (lenet5-bn, -bn-before, -bn-all, -bn-before-all); records activations; 5 seeds x 10 "
-                     "epochs, about 15 min on 2 cores (--quick: under 1 min)",
+                     "epochs, an estimated 15 min on 2 cores (--quick: under 1 min)",
         _placement, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
         full_time="about 15 min", quick_time="30 s"),
     "noisy-bn": Preset(
         "noisy-bn", "plain, batch norm and noisy batch norm (Santurkar et al. 2018, Algorithm 1); records "
-                    "activations and smoothness; 5 seeds x 10 epochs, about 15 min on 2 cores (--quick: about 1 min)",
+                    "activations and smoothness; 5 seeds x 10 epochs, an estimated 15 min on 2 cores (--quick: about 1 min)",
         _noisy_bn, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
         full_time="about 15 min", quick_time="about 1 min"),
     "mode-bug": Preset(
         "mode-bug", "lenet5-bn (and lenet5 as a control) under the post's protocol vs the standard one: what "
-                    "training in eval mode did to the post's result; 5 seeds x 10 epochs, about 15 min on 2 cores "
+                    "training in eval mode did to the post's result; 5 seeds x 10 epochs, an estimated 15 min on 2 cores "
                     "(--quick: under 1 min)",
         _mode_bug, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
         full_time="about 15 min", quick_time="45 s"),
