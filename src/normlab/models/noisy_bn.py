@@ -65,7 +65,23 @@ def _check_number(name: str, value: float, minimum: float) -> float:
 
 
 class NoisyBatchNormMixin:
-    """The noise of :class:`NoisyBatchNorm2d` and :class:`NoisyBatchNorm1d` (see the module docs)."""
+    """The noise of :class:`NoisyBatchNorm2d` and :class:`NoisyBatchNorm1d` (see the module docs).
+
+    Listed before the batch-norm class, so ``super()`` here is ``nn.BatchNorm2d`` or ``1d``.
+    """
+
+    def __init__(self, num_features: int, *, n_mu: float = 0.5, n_sigma: float = 1.25, r_mu: float = 0.1,
+                 r_sigma: float = 0.1, per: str = "position", generator: Optional[torch.Generator] = None,
+                 **kwargs) -> None:
+        super().__init__(num_features, **kwargs)
+        self._init_noise(n_mu, n_sigma, r_mu, r_sigma, per, generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch norm, then ``s * a + m`` in training mode."""
+        return self._add_noise(super().forward(x))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._noise_repr()}"
 
     def _init_noise(self, n_mu: float, n_sigma: float, r_mu: float, r_sigma: float, per: str,
                     generator: Optional[torch.Generator]) -> None:
@@ -122,35 +138,9 @@ class NoisyBatchNorm2d(NoisyBatchNormMixin, nn.BatchNorm2d):
     the noise settings are plain attributes. See :mod:`normlab.models.noisy_bn`.
     """
 
-    def __init__(self, num_features: int, *, n_mu: float = 0.5, n_sigma: float = 1.25, r_mu: float = 0.1,
-                 r_sigma: float = 0.1, per: str = "position", generator: Optional[torch.Generator] = None,
-                 **kwargs) -> None:
-        super().__init__(num_features, **kwargs)
-        self._init_noise(n_mu, n_sigma, r_mu, r_sigma, per, generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Batch norm, then ``s * a + m`` in training mode."""
-        return self._add_noise(super().forward(x))
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._noise_repr()}"
-
 
 class NoisyBatchNorm1d(NoisyBatchNormMixin, nn.BatchNorm1d):
     """``nn.BatchNorm1d`` plus Santurkar et al.'s noise in training mode (input ``(N, C)``)."""
-
-    def __init__(self, num_features: int, *, n_mu: float = 0.5, n_sigma: float = 1.25, r_mu: float = 0.1,
-                 r_sigma: float = 0.1, per: str = "position", generator: Optional[torch.Generator] = None,
-                 **kwargs) -> None:
-        super().__init__(num_features, **kwargs)
-        self._init_noise(n_mu, n_sigma, r_mu, r_sigma, per, generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Batch norm, then ``s * a + m`` in training mode."""
-        return self._add_noise(super().forward(x))
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._noise_repr()}"
 
 
 def noisy_batch_norm(num_channels: int, *, kind: str = "2d", **kwargs) -> nn.Module:
