@@ -381,14 +381,19 @@ def _float_tuple(values: Any, what: str) -> tuple[float, ...]:
     return tuple(float(v) for v in arr)
 
 
-def _check_confidence(confidence: float) -> float:
+def _check_open_unit(name: str, value: float, example: str) -> float:
+    """``value`` as a float strictly between 0 and 1, or a ConfigError naming ``name``."""
     try:
-        c = float(confidence)
+        v = float(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"confidence must be a number strictly between 0 and 1; got {confidence!r}") from exc
-    if not 0.0 < c < 1.0:
-        raise ConfigError(f"confidence must be strictly between 0 and 1 (e.g. 0.95); got {confidence!r}")
-    return c
+        raise ConfigError(f"{name} must be a number strictly between 0 and 1 (e.g. {example}); got {value!r}") from exc
+    if not 0.0 < v < 1.0:
+        raise ConfigError(f"{name} must be strictly between 0 and 1 (e.g. {example}); got {value!r}")
+    return v
+
+
+def _check_confidence(confidence: float) -> float:
+    return _check_open_unit("confidence", confidence, "0.95")
 
 
 def _check_metric(metric: str) -> str:
@@ -995,13 +1000,7 @@ def p_words(p: float, alpha: float | None = None) -> str:
 
 
 def _check_alpha(alpha: float) -> float:
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"alpha must be a number strictly between 0 and 1 (e.g. 0.05); got {alpha!r}") from exc
-    if not 0.0 < a < 1.0:
-        raise ConfigError(f"alpha must be strictly between 0 and 1 (e.g. 0.05); got {alpha!r}")
-    return a
+    return _check_open_unit("alpha", alpha, "0.05")
 
 
 def is_significant(comparison: Any, alpha: float = 0.05, *, pvalue: float | None = None) -> bool:
