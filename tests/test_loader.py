@@ -189,3 +189,32 @@ def test_unused_iterators_do_not_advance_the_shuffle(data_dir):
     first_a = next(iter(a))[1]
     first_b = next(iter(b))[1]
     assert torch.equal(first_a, first_b)
+
+
+@pytest.mark.parametrize("transform", ["resize32", "pad32", "none"])
+@pytest.mark.parametrize("standardize", [False, True])
+def test_cached_loader_gives_the_same_batches_bit_for_bit(data_dir, transform, standardize):
+    """The cache transforms in chunks of 2,048; batches of 64 must not differ by one bit."""
+    from normlab.data import load_splits
+
+    train = load_splits("mnist", subset=3000, transform=transform, standardize=standardize,
+                        data_dir=data_dir).train
+    plain = BatchLoader(train, 64, shuffle=True, seed=5)
+    cached = BatchLoader(train, 64, shuffle=True, seed=5, cache=True)
+    count = 0
+    for (x, y), (cx, cy) in zip(plain, cached):
+        assert torch.equal(x, cx) and torch.equal(y, cy)
+        count += 1
+    assert count == len(plain) == len(cached)
+
+
+def test_cache_is_shared_between_loaders_and_follows_standardisation():
+    ds = make_dataset(50, transform="resize32")
+    a = BatchLoader(ds, 10, cache=True)
+    b = BatchLoader(ds, 25, cache=True)
+    assert a._images.data_ptr() == b._images.data_ptr()  # one copy, not one per loader
+    # A caller that sets mean/std afterwards must not get the stale unstandardised copy.
+    ds.mean, ds.std = 0.5, 0.25
+    c = BatchLoader(ds, 10, cache=True)
+    assert torch.equal(next(iter(c))[0], next(iter(BatchLoader(ds, 10)))[0])
+    assert not torch.equal(next(iter(c))[0], next(iter(a))[0])

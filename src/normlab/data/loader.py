@@ -31,7 +31,10 @@ class BatchLoader:
     a ``seed``; with neither, the generator is seeded from torch's global RNG, so
     ``torch.manual_seed`` still makes runs reproducible. A loader that does not shuffle never
     touches the global RNG (its ``generator`` is seeded with ``seed``, or 0, and unused).
-    ``drop_last`` drops a final partial batch.
+    ``drop_last`` drops a final partial batch. With ``cache`` an :class:`ImageDataset` is
+    transformed once, whole, and kept on the device (see :meth:`ImageDataset.transformed_on`):
+    the same batches, bit for bit, without transforming every image again each epoch, for
+    N x H' x W' x 4 bytes of memory shared by all caching loaders of that dataset.
 
     Any other map-style ``torch.utils.data.Dataset`` is accepted too: it is materialised once,
     by indexing every sample, into stacked tensors (fine for small datasets; an
@@ -48,6 +51,7 @@ class BatchLoader:
         seed: int | None = None,
         drop_last: bool = False,
         device: str | torch.device = "cpu",
+        cache: bool = False,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -72,7 +76,10 @@ class BatchLoader:
         self.drop_last = bool(drop_last)
         self.device = torch.device(device)
         self.generator = generator
-        if isinstance(dataset, ImageDataset):
+        if isinstance(dataset, ImageDataset) and cache:
+            self._images, self._labels = dataset.transformed_on(self.device)
+            self._transform = None
+        elif isinstance(dataset, ImageDataset):
             self._images, self._labels = dataset.raw_on(self.device)
             self._transform = dataset.transform_batch
         else:

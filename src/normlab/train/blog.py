@@ -19,7 +19,7 @@ from torch import nn
 
 from normlab.errors import DivergenceError
 from normlab.train.config import PROTOCOLS
-from normlab.train.loop import fit, resolve_device
+from normlab.train.loop import create_optimizer, fit, resolve_device
 from normlab.train.result import RunResult
 
 
@@ -29,7 +29,7 @@ class ConvolutionalNeuralNet:
     def __init__(self, network: nn.Module, *, device: str = "auto", progress: bool | None = None):
         self.device = resolve_device(device)
         self.network = network.to(self.device)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=1e-3)
+        self.optimizer = create_optimizer("adam", self.network.parameters(), lr=1e-3)
         self.progress = progress
         self.result: RunResult | None = None
 
@@ -45,9 +45,9 @@ class ConvolutionalNeuralNet:
         from normlab.models import apply_blog_init
 
         apply_blog_init(self.network)
-        train_loader = BatchLoader(training_set, batch_size, device=self.device)
-        val_loader = BatchLoader(validation_set, batch_size, device=self.device)
-        train_eval = BatchLoader(training_set, max(batch_size, 256), device=self.device)
+        train_loader = BatchLoader(training_set, batch_size, device=self.device, cache=True)
+        val_loader = BatchLoader(validation_set, batch_size, device=self.device, cache=True)
+        train_eval = BatchLoader(training_set, max(batch_size, 256), device=self.device, cache=True)
         self.result = fit(
             self.network, self.optimizer, loss_function, train_loader, val_loader,
             epochs=epochs, protocol=PROTOCOLS["blog"], result=RunResult(config={}),
