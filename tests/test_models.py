@@ -680,3 +680,78 @@ def test_register_model(monkeypatch):
     with pytest.raises(ConfigError, match="unknown LeNet option"):
         register_model("broken", depth=3)
     assert "broken" not in list_models()
+
+
+# --------------------------------------------------------------------------------------------
+# Eval-mode batch norm moved after the average pool
+# --------------------------------------------------------------------------------------------
+
+
+def _slow_twin(model):
+    """A copy of ``model`` forced down the literal layer order (a pool hook disables the rewrite)."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    twin.pool1.register_forward_hook(lambda *a: None)
+    twin.pool2.register_forward_hook(lambda *a: None)
+    return twin
+
+
+@pytest.mark.parametrize("spec", ["lenet5", "lenet5-bn", "lenet5:activation=relu",
+                                  "lenet5-bn:activation=relu", "lenet5:norm=group", "lenet5-bn:norm_position=before"])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_conv_stage_rewrites_give_the_module_path_results(spec, mode):
+    torch.manual_seed(4)
+    model = create_model(spec, head="softmax")
+    with torch.no_grad():  # BN with non-trivial statistics, so moving it after the pool is exercised
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    twin = _slow_twin(model)
+    model.train(mode == "train")
+    twin.train(mode == "train")
+    x, y = images(16, seed=5), torch.arange(16) % 10
+    out, ref = model(x), twin(x)
+    torch.testing.assert_close(out, ref, **ULP)
+    F.cross_entropy(out, y).backward()
+    F.cross_entropy(ref, y).backward()
+    twin_params = dict(twin.named_parameters())
+    for key, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, twin_params[key].grad, atol=1e-6, rtol=1e-5)
+    for key, value in twin.state_dict().items():  # running statistics too
+        torch.testing.assert_close(model.state_dict()[key], value, **ULP)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), twin(x), **ULP)
+
+
+def test_eval_batch_norm_runs_after_the_pool_only_where_that_is_exact():
+    model = create_model("lenet5-bn", head="softmax")
+    seen = []
+    bn_forward = model.batchnorm1.forward
+    model.batchnorm1.forward = lambda t: (seen.append(tuple(t.shape)), bn_forward(t))[1]  # not a hook
+
+    model.train()
+    model(images(4))  # training-mode BN needs the full-size statistics
+    assert seen[-1] == (4, 6, 28, 28)
+    model.eval()
+    model(images(4)).sum().backward()  # the post's mode bug: training in eval mode
+    assert seen[-1] == (4, 6, 14, 14)
+    model.batchnorm1.track_running_stats = False  # batch statistics even in eval: not affine
+    model(images(4))
+    assert seen[-1] == (4, 6, 28, 28)
+    model.batchnorm1.track_running_stats = True
+    handle = model.batchnorm1.register_forward_pre_hook(lambda *a: None)  # a hook sees the literal input
+    model(images(4))
+    assert seen[-1] == (4, 6, 28, 28)
+    handle.remove()
+    model(images(4))
+    assert seen[-1] == (4, 6, 14, 14)
+    before = create_model("lenet5-bn:norm_position=before").eval()
+    seen_before = []
+    fwd = before.batchnorm1.forward
+    before.batchnorm1.forward = lambda t: (seen_before.append(tuple(t.shape)), fwd(t))[1]
+    before(images(4))
+    assert seen_before == [(4, 6, 28, 28)]  # norm before the activation: nothing commutes

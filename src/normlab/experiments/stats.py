@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as _sps
-from scipy.special import gammaln
 
 from normlab.errors import ConfigError
 
@@ -513,7 +511,7 @@ def _t_interval(arr: np.ndarray, confidence: float) -> ConfidenceInterval:
         return ConfidenceInterval(math.nan, math.nan, confidence, "t", f"undefined with n = {n} ({note}); needs n >= 2")
     mean = float(np.mean(arr))
     sd = float(np.std(arr, ddof=1))
-    half = float(_sps.t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
+    half = float(_sps().t.ppf(0.5 + confidence / 2.0, n - 1)) * sd / math.sqrt(n)
     note = "all values are equal, so the interval has zero width" if sd == 0.0 else None
     return ConfidenceInterval(mean - half, mean + half, confidence, "t", note)
 
@@ -533,12 +531,21 @@ def mean_ci(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) -> 
     return mean, ci.low, ci.high
 
 
+def _sps():
+    """``scipy.stats``, imported on first use: the import takes about a second, which every
+    ``normlab`` command would otherwise pay at start-up."""
+    from scipy import stats
+
+    return stats
+
+
 def _mean_along_axis(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
 
 
-# scipy 1.15 renamed bootstrap's `random_state` to `rng`; the package supports scipy >= 1.10.
-_BOOTSTRAP_RNG_KWARG = "rng" if "rng" in inspect.signature(_sps.bootstrap).parameters else "random_state"
+def _bootstrap_rng_kwarg() -> str:
+    # scipy 1.15 renamed bootstrap's `random_state` to `rng`; the package supports scipy >= 1.10.
+    return "rng" if "rng" in inspect.signature(_sps().bootstrap).parameters else "random_state"
 
 
 def _bootstrap_interval(
@@ -558,14 +565,14 @@ def _bootstrap_interval(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = _sps.bootstrap(
+        res = _sps().bootstrap(
             (arr,),
             _mean_along_axis,
             n_resamples=int(n_resamples),
             vectorized=True,
             confidence_level=confidence,
             method=method,
-            **{_BOOTSTRAP_RNG_KWARG: rng},
+            **{_bootstrap_rng_kwarg(): rng},
         )
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     note = None
@@ -784,6 +791,8 @@ def _hedges_factor(df: int) -> float:
     if df < 1:
         return math.nan
     # gammaln(0) is +inf, which makes J(1) = 0 as the exact formula says.
+    from scipy.special import gammaln
+
     return float(np.exp(gammaln(df / 2.0) - gammaln((df - 1) / 2.0) - 0.5 * math.log(df / 2.0)))
 
 
@@ -863,7 +872,7 @@ def paired_comparison(
                 else "all paired differences are zero (identical results), so the t-test and d_z are undefined"
             )
         else:
-            res = _sps.ttest_rel(b_vals, a_vals)
+            res = _sps().ttest_rel(b_vals, a_vals)
             t_stat, t_p = float(res.statistic), float(res.pvalue)
             dz = mean_d / sd_d
             gz = dz * _hedges_factor(n - 1)
@@ -873,7 +882,7 @@ def paired_comparison(
             with warnings.catch_warnings():
                 # Ties and zeros make scipy fall back from the exact distribution; that is expected.
                 warnings.simplefilter("ignore")
-                wres = _sps.wilcoxon(rounded, zero_method="wilcox", alternative="two-sided", method="auto")
+                wres = _sps().wilcoxon(rounded, zero_method="wilcox", alternative="two-sided", method="auto")
             w_stat, w_p = float(wres.statistic), float(wres.pvalue)
             if n_nonzero < n:
                 notes.append(f"Wilcoxon discarded {n - n_nonzero} zero difference(s)")
