@@ -58,6 +58,51 @@ def engine(ray_cluster):
     return make_ray_engine()
 
 
+# What a task's worker should do besides training, set per task by a test in RunTask.extra:
+# "attempts": a file that gets one line (the worker's pid) per attempt; "fail": raise this
+# message in the worker; "kill_marker" + "kill_step": the first attempt (the marker file does
+# not exist yet) creates the marker and SIGKILLs its own worker after that step.
+HOOKS = "test_hooks"
+
+
+def hooked_worker(task, packed, driver_version):
+    """A RayEngine.worker that obeys ``task.extra[HOOKS]``, then trains as the default one does."""
+    import os
+    import signal
+
+    from normlab.experiments.engines.ray_engine import run_on_worker
+    from normlab.train import Callback
+
+    hooks = task.extra.get(HOOKS) or {}
+    if hooks.get("attempts"):
+        with open(hooks["attempts"], "a") as f:
+            f.write(f"{os.getpid()}\n")
+    if hooks.get("fail"):
+        raise RuntimeError(hooks["fail"])  # a run that fails for its own reason, in the worker
+
+    class KillWorker(Callback):
+        def on_step_end(self, step, epoch, x, y, loss):
+            if step >= hooks["kill_step"]:
+                with open(hooks["kill_marker"], "x") as f:
+                    f.write(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    kill = hooks.get("kill_marker") and not os.path.exists(hooks["kill_marker"])
+    return run_on_worker(task, packed, driver_version, callbacks=[KillWorker()] if kill else [])
+
+
+@pytest.fixture
+def hooked_engine(engine):
+    """The engine with :func:`hooked_worker`; this module travels to the workers by value."""
+    import dataclasses
+
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield dataclasses.replace(engine, worker=hooked_worker)
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
 def _spec(variants, seeds, epochs=1, **base) -> StudySpec:
     return StudySpec(name="t", variants=variants, seeds=seeds,
                      base=TrainConfig(epochs=epochs, subset=SUBSET, device="cpu", **base))
@@ -152,8 +197,7 @@ def test_same_metrics_as_the_local_engine(engine, data_dir, tmp_path):
 
 
 @needs_ray
-def test_killed_worker_is_retried_and_resumes_with_the_same_numbers(engine, ray_cluster, data_dir, tmp_path):
-    from normlab.experiments.engines.ray_engine import TEST_HOOKS_KEY
+def test_killed_worker_is_retried_and_resumes_with_the_same_numbers(hooked_engine, ray_cluster, data_dir, tmp_path):
     from normlab.train import train
     from normlab.train.loop import load_data
 
@@ -165,10 +209,9 @@ def test_killed_worker_is_retried_and_resumes_with_the_same_numbers(engine, ray_
         # after the epoch-1 checkpoint: the retry must continue from there.
         for task in tasks:
             if task.extra["seed"] == 0:
-                task.extra[TEST_HOOKS_KEY] = {"kill_marker": str(marker), "kill_step": 40,
-                                              "attempts": str(attempts)}
+                task.extra[HOOKS] = {"kill_marker": str(marker), "kill_step": 40, "attempts": str(attempts)}
                 victims.append(task.key)
-        return engine(tasks, **kwargs)
+        return hooked_engine(tasks, **kwargs)
 
     spec = _spec([Variant.parse("lenet5-bn")], [0, 1], epochs=2)
     out = run_study(spec, tmp_path / "study", engine=killing_engine, workers=0, data_dir=str(data_dir))
@@ -202,9 +245,7 @@ def test_killed_worker_is_retried_and_resumes_with_the_same_numbers(engine, ray_
 
 
 @needs_ray
-def test_divergence_and_bad_config_are_recorded_once_and_the_rest_finish(engine, data_dir, tmp_path):
-    from normlab.experiments.engines.ray_engine import TEST_HOOKS_KEY
-
+def test_divergence_and_bad_config_are_recorded_once_and_the_rest_finish(hooked_engine, data_dir, tmp_path):
     variants = [
         Variant.parse("lenet5"),
         Variant("diverges", {"model": "lenet5:activation=relu", "optimizer": "sgd", "lr": 1e6}),
@@ -214,10 +255,10 @@ def test_divergence_and_bad_config_are_recorded_once_and_the_rest_finish(engine,
 
     def counting_engine(tasks, **kwargs):
         for task in tasks:
-            task.extra[TEST_HOOKS_KEY] = {"attempts": str(tmp_path / f"attempts-{task.extra['variant']}")}
+            task.extra[HOOKS] = {"attempts": str(tmp_path / f"attempts-{task.extra['variant']}")}
             if task.extra["variant"] == "broken":
-                task.extra[TEST_HOOKS_KEY]["fail"] = "injected failure"
-        return engine(tasks, **kwargs)
+                task.extra[HOOKS]["fail"] = "injected failure"
+        return hooked_engine(tasks, **kwargs)
 
     out = run_study(_spec(variants, [0]), tmp_path / "study", engine=counting_engine, workers=0,
                     data_dir=str(data_dir))

@@ -38,11 +38,10 @@ import dataclasses
 import logging
 import math
 import os
-import signal
 import socket
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from normlab.errors import ConfigError, require_extra
 from normlab.experiments.engines.local import RunTask, TaskOutcome, data_key, execute_task
@@ -51,12 +50,6 @@ MAX_RETRIES = 3
 # ray.wait returns at least this often, so Ctrl-C is handled promptly and a cluster that grows
 # gets more runs in flight.
 _WAIT_SECONDS = 1.0
-# Test-only: a RunTask.extra key holding a dict. "attempts": a file that gets one line per
-# attempt of the task. "kill_marker" and "kill_step": the first attempt (the marker file does not
-# exist yet) creates the marker and SIGKILLs its own worker after that step, to exercise Ray's
-# retry of a dead worker. Normal studies never set it.
-TEST_HOOKS_KEY = "_test_hooks"
-
 _SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -99,31 +92,13 @@ def unpack_splits(packed: dict[str, Any]):
     return DataSplits(**splits)
 
 
-def _test_hooks(task: RunTask) -> list:
-    hooks = task.extra.get(TEST_HOOKS_KEY)
-    if not hooks:
-        return []
-    if hooks.get("attempts"):
-        with open(hooks["attempts"], "a") as f:
-            f.write(f"{os.getpid()}\n")
-    if hooks.get("fail"):
-        raise RuntimeError(hooks["fail"])  # a run that fails for its own reason, in the worker
-    if not hooks.get("kill_marker") or os.path.exists(hooks["kill_marker"]):
-        return []
-    from normlab.train.loop import Callback
+def run_on_worker(task: RunTask, packed: dict[str, Any] | None, driver_version: str, *,
+                  callbacks: Sequence = ()) -> dict[str, Any]:
+    """The body of one Ray task: check the node's normlab, rebuild the data, train one run.
 
-    class KillWorker(Callback):
-        def on_step_end(self, step, epoch, x, y, loss):
-            if step >= hooks["kill_step"]:
-                with open(hooks["kill_marker"], "x") as f:
-                    f.write(str(os.getpid()))
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return [KillWorker()]
-
-
-def run_on_worker(task: RunTask, packed: dict[str, Any] | None, driver_version: str) -> dict[str, Any]:
-    """The body of one Ray task: check the node's normlab, rebuild the data, train one run."""
+    ``callbacks`` (:class:`normlab.train.Callback`) join the run's own; a custom
+    :attr:`RayEngine.worker` that wraps this function can pass them.
+    """
     from normlab import __version__
 
     if __version__ != driver_version:
@@ -131,7 +106,7 @@ def run_on_worker(task: RunTask, packed: dict[str, Any] | None, driver_version: 
         raise ConfigError(f"node {socket.gethostname()} has normlab {__version__} but the driver has "
                           f"{driver_version}; install the same normlab on every node of the cluster")
     splits = unpack_splits(packed) if packed is not None else None
-    return execute_task(task, splits=splits, callbacks=_test_hooks(task))
+    return execute_task(task, splits=splits, callbacks=callbacks)
 
 
 @dataclass(frozen=True)
@@ -143,11 +118,17 @@ class RayEngine:
     this process is already connected to Ray (``ray.init`` was called), that connection is used
     and left open. ``gpus_per_run`` GPUs (fractions allowed, to share a GPU) are reserved for
     each run; ``max_retries`` is how often a run whose worker died is tried again.
+
+    ``worker`` is the function each Ray task runs, called as ``worker(task, packed_data,
+    driver_version)``; the default, :func:`run_on_worker`, trains the run. A replacement that
+    wraps it can instrument runs on the cluster (the tests use one to kill a worker mid-run).
+    It must be importable on the workers, or registered with cloudpickle to travel by value.
     """
 
     address: str | None = None
     gpus_per_run: float = 0.0
     max_retries: int = MAX_RETRIES
+    worker: Callable[..., dict[str, Any]] = run_on_worker
 
     def __post_init__(self) -> None:
         if not (isinstance(self.gpus_per_run, (int, float)) and math.isfinite(self.gpus_per_run)
@@ -255,7 +236,7 @@ class RayEngine:
                 data_refs[key] = ray.put(pack_splits(splits))
                 del splits
 
-        remote = ray.remote(run_on_worker)
+        remote = ray.remote(self.worker)
         outcomes: list[TaskOutcome] = []
         queue = list(tasks)
         pending: dict[Any, RunTask] = {}
