@@ -407,8 +407,8 @@ class LeNet5(nn.Module):
         A batch norm after the activation that uses its running statistics (eval mode, and every
         epoch after the first under the post's mode bug) is a per-channel affine map, which
         commutes with average pooling. So it is applied after the pool, to a quarter as many
-        values: the same result up to float rounding, and evaluation of lenet5-bn about a
-        quarter faster on one CPU thread (benchmarks/RESULTS.md). Hooks on the norm or pool
+        values: the same result up to float rounding, and evaluation of lenet5-bn at batch 256
+        about 13% faster on one CPU thread (benchmarks/RESULTS.md). Hooks on the norm or pool
         layer (or global ones) keep the literal order, so what they observe never changes.
         """
         name = self._norm_names[index]
