@@ -700,7 +700,7 @@ def _slow_twin(model):
 @pytest.mark.parametrize("spec", ["lenet5", "lenet5-bn", "lenet5:activation=relu",
                                   "lenet5-bn:activation=relu", "lenet5:norm=group", "lenet5-bn:norm_position=before"])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_conv_stage_rewrites_give_the_module_path_results(spec, mode):
+def test_eval_bn_after_the_pool_gives_the_literal_orders_results(spec, mode):
     torch.manual_seed(4)
     model = create_model(spec, head="softmax")
     with torch.no_grad():  # BN with non-trivial statistics, so moving it after the pool is exercised

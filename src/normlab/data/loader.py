@@ -3,7 +3,8 @@
 ``torch.utils.data.DataLoader`` fetches and collates samples one by one in Python, which for
 MNIST-sized images costs more than the LeNet-5 step it feeds. :class:`BatchLoader` instead
 moves the raw uint8 images to the device once, then per batch gathers the rows with one
-index operation and transforms them with one vectorised call.
+index operation and transforms them with one vectorised call; with ``cache=True`` (what the
+trainer uses) the whole dataset is transformed once and batches are gathered ready-made.
 
 Shuffling uses the loader's own CPU ``torch.Generator``: each epoch draws one
 ``torch.randperm(n, generator=...)``, so the sequence of epochs is reproducible from the seed

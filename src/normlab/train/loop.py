@@ -1,8 +1,9 @@
 """The training loop: one readable path from config to :class:`RunResult`.
 
 Hot-path choices, and why:
-- Batches come from :class:`normlab.data.BatchLoader`, which keeps the raw images on the device
-  and transforms whole batches there: no per-sample Python, no host-to-device copy per step.
+- Batches come from :class:`normlab.data.BatchLoader` with ``cache=True``: the images are
+  transformed once per run (per dataset), kept on the device, and each batch is one index
+  operation: no per-sample Python, no host-to-device copy and no resize per step.
 - Losses and correct counts stay on the device, and the host reads them once per epoch (the
   post's per-batch ``.item()`` forces a GPU sync every step). On the CPU a read costs nothing,
   so the divergence check runs every batch there and stops at the first bad one.

@@ -84,7 +84,8 @@ def unpack_splits(packed: dict[str, Any]):
     splits = {}
     with warnings.catch_warnings():
         # The arrays are read-only views of Ray's shared memory. Training only reads the raw
-        # images (every batch is transformed into a new tensor), so sharing them is safe.
+        # images (the transformed copy, or each transformed batch, is a new tensor), so sharing
+        # them is safe.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         for name in _SPLIT_NAMES:
             fields = packed[name]
