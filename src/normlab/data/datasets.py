@@ -199,11 +199,12 @@ class ImageDataset(torch.utils.data.Dataset):
         bit for bit the ones a per-batch transform gives; caching trades memory (N x H' x W' x 4
         bytes: 246 MB for MNIST's 60,000 training images at 32 x 32) for not resizing every
         image again in every epoch and every evaluation pass. Loaders over the same dataset
-        share the one copy.
+        share the one copy. Replacing ``mean``, ``std`` or ``transform`` rebuilds it; changing
+        ``images`` in place does not, so build a new dataset (or loader without cache) for that.
         """
         device = torch.device(device)
         # mean/std are fields a caller may replace; the key keeps a stale copy from being used.
-        key = (str(device), self.transform, self.mean, self.std)
+        key = (str(device), self.transform, self.mean, self.std, self.images.data_ptr(), len(self))
         if key not in self._transformed_cache:
             self._transformed_cache.clear()
             self._transformed_cache[key] = self.tensors(device)
