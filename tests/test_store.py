@@ -525,3 +525,17 @@ def test_kill_minus_9_leaves_consistent_db(tmp_path):
             rid = db.start_run(study="kill", variant="v", seed=int(h[1:]), config={}, config_hash=h)
             db.fail_run(rid, "checked")
         assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_host_is_where_the_run_trained_not_the_driver(db_path):
+    import socket
+
+    cfg = TrainConfig(model="lenet5", seed=1)
+    with ResultsDB(db_path) as db:
+        rid = start(db, cfg)
+        assert db.get_run(rid).host == socket.gethostname()  # started: the driver's machine
+        db.finish_run(rid, make_result(cfg, epochs=1, host="ray-node-7"))
+        assert db.get_run(rid).host == "ray-node-7"
+        rid2 = start(db, cfg.replace(seed=2))
+        db.finish_run(rid2, make_result(cfg.replace(seed=2), epochs=1))  # an older result without host
+        assert db.get_run(rid2).host == socket.gethostname()

@@ -638,7 +638,7 @@ class ResultsDB:
 
         ``result`` is ``RunResult.to_dict()``; its ``status`` must be ``done`` or ``diverged``
         (a ``failed`` result is recorded as :meth:`fail_run` would). Writes the epochs, both
-        per-batch loss blobs, the diagnostics, the test metrics, ``finished_at`` and the device;
+        per-batch loss blobs, the diagnostics, the test metrics, ``finished_at``, the device and host;
         any previous numbers of the run are replaced.
         """
         if not isinstance(result, dict):
@@ -679,9 +679,9 @@ class ResultsDB:
             "diverged_epoch": _opt_int(result.get("diverged_epoch"), "diverged_epoch"),
             "diverged_batch": _opt_int(result.get("diverged_batch"), "diverged_batch"),
         }
-        device = result.get("device")
-        if device is not None:
-            run_fields["device"] = str(device)
+        for key in ("device", "host"):  # where it really ran (start_run wrote the driver's host)
+            if result.get(key) is not None:
+                run_fields[key] = str(result[key])
         with self._transaction() as conn:
             self._run_exists(conn, run_id)
             self._delete_children(conn, run_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -431,7 +432,7 @@ def train(
     model = build_model(config).to(device)
     optimizer = build_optimizer(config, model.parameters())
     loaders = make_loaders(config, splits, device)
-    result = RunResult(config=config.to_dict(), device=str(device),
+    result = RunResult(config=config.to_dict(), device=str(device), host=socket.gethostname(),
                        val_split_name="val" if splits.val is not None else "test")
     state = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
@@ -464,6 +465,7 @@ def _resume(path, config: TrainConfig, model, optimizer, train_loader, device) -
     result = RunResult.from_dict(payload["result"])
     result.config = config.to_dict()
     result.device = str(device)
+    result.host = socket.gethostname()
     best = payload.get("best_state")
     return RunState(epoch=int(payload["epoch"]), result=result,
                     best_state=None if best is None else {k: v.to(device) for k, v in best.items()},

@@ -41,6 +41,7 @@ class RunResult:
     diverged_batch: int | None = None
     diagnostics: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    host: str | None = None  # the machine that trained it (a Ray worker node, not the driver)
 
     @property
     def epochs_done(self) -> int:
