@@ -7,13 +7,14 @@ reading that did not compute its conclusion would fail one of the two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
+from conftest import run_record
 from normlab.errors import ConfigError
+from normlab.experiments.store import RunRecord
 from normlab.experiments.presets import (
     ADAM_LRS,
     BATCH_SIZES,
@@ -187,37 +188,12 @@ def test_preset_study_end_to_end(data_dir, tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    """The RunRecord attributes the report reads."""
-
-    id: int
-    variant: str
-    seed: int
-    config: dict
-    status: str = "done"
-    study: str = "s"
-    epochs: list = field(default_factory=list)
-    diagnostics: dict = field(default_factory=dict)
-    val_split_name: str = "test"
-    message: str = ""
-    config_hash: str = ""
-
-    @property
-    def val_accuracy(self) -> list[float]:
-        return [e["val_accuracy"] for e in self.epochs]
-
-    @property
-    def epoch_seconds(self) -> list[float]:
-        return [e["seconds"] for e in self.epochs]
-
-
-def _run(i: int, variant: str, seed: int, final: float, status: str = "done", **config) -> Run:
+def _run(i: int, variant: str, seed: int, final: float, status: str = "done", **config) -> RunRecord:
     cfg = TrainConfig(seed=seed, epochs=2, **config).to_dict()
     epochs = [] if status != "done" else [
         {"epoch": 1, "val_accuracy": final - 0.01, "val_loss": 0.3, "train_loss": 0.4, "seconds": 1.0},
         {"epoch": 2, "val_accuracy": final, "val_loss": 0.2, "train_loss": 0.3, "seconds": 1.0}]
-    return Run(id=i, variant=variant, seed=seed, config=cfg, status=status, epochs=epochs, config_hash=f"{i:x}")
+    return run_record(id=i, variant=variant, seed=seed, config=cfg, status=status, epochs=epochs, config_hash=f"{i:x}")
 
 
 def _report(runs):
@@ -234,7 +210,7 @@ def _noise(variant_index: int, seed: int) -> float:
     return NOISE[seed] + 0.0007 * ((variant_index * 7 + seed * 3) % 4 - 1.5)
 
 
-def _lr_runs(plain_top: float, bn_top: float) -> list[Run]:
+def _lr_runs(plain_top: float, bn_top: float) -> list[RunRecord]:
     runs, i = [], 0
     for model, top in (("lenet5", plain_top), ("lenet5-bn", bn_top)):
         for lr in ADAM_LRS:
@@ -267,7 +243,7 @@ def test_lr_section_disagrees_when_bn_does_not():
     assert "share the same highest trainable rate, the top of the grid" in same
 
 
-def _bs_runs(bn_drop: float, gn_drop: float) -> list[Run]:
+def _bs_runs(bn_drop: float, gn_drop: float) -> list[RunRecord]:
     runs, i = [], 0
     for k, (model, drop) in enumerate((("lenet5-bn", bn_drop), ("lenet5-gn", gn_drop))):
         for j, bs in enumerate((2, 8, 128)):
@@ -278,7 +254,7 @@ def _bs_runs(bn_drop: float, gn_drop: float) -> list[Run]:
     return runs
 
 
-def _finals(runs: list[Run], variant: str) -> np.ndarray:
+def _finals(runs: list[RunRecord], variant: str) -> np.ndarray:
     return np.array([r.val_accuracy[-1] for r in sorted(runs, key=lambda r: r.seed) if r.variant == variant])
 
 
@@ -336,7 +312,7 @@ def test_placement_and_noisy_sections():
     assert "equivalence margin" in report.headline[1] and "which agrees;" not in report.headline[1]
 
 
-def _noisy_runs(delta: float, jitter: tuple[float, ...]) -> list[Run]:
+def _noisy_runs(delta: float, jitter: tuple[float, ...]) -> list[RunRecord]:
     """Plain, BN and noisy BN; noisy BN = BN + ``delta`` + ``jitter[seed]`` on each seed."""
     runs, i = [], 0
     for seed, j in enumerate(jitter):
@@ -363,7 +339,7 @@ def test_noisy_bn_agrees_only_when_the_interval_lies_inside_the_equivalence_marg
     assert "beyond the ±0.5 pp equivalence margin, so they do not show that the two train equally well" in wide
 
 
-def _preset_runs(name: str, finals, *, models=("lenet5-bn", "lenet5-gn"), seeds: int = 3) -> list[Run]:
+def _preset_runs(name: str, finals, *, models=("lenet5-bn", "lenet5-gn"), seeds: int = 3) -> list[RunRecord]:
     """Synthetic finished runs with the preset's own configs; ``finals(model, config)`` sets the accuracy."""
     spec = build_preset(name, base=BASE, quick=True, variants=list(models))
     runs, i = [], 0
@@ -372,7 +348,7 @@ def _preset_runs(name: str, finals, *, models=("lenet5-bn", "lenet5-gn"), seeds:
             i += 1
             cfg = spec.base.replace(**variant.overrides, seed=seed).to_dict()
             final = finals(cfg["model"], cfg) + _noise(k % 7, seed)
-            runs.append(Run(id=i, variant=variant.label, seed=seed, config=cfg, config_hash=f"{i:x}", epochs=[
+            runs.append(run_record(id=i, variant=variant.label, seed=seed, config=cfg, config_hash=f"{i:x}", epochs=[
                 {"epoch": 1, "val_accuracy": final, "val_loss": 0.3, "train_loss": 0.4, "seconds": 1.0}]))
     return runs
 

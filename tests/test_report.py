@@ -13,7 +13,6 @@ import base64
 import html as htmllib
 import math
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,7 +20,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from conftest import run_record
 from normlab.errors import ConfigError
+from normlab.experiments.store import RunRecord
 
 # --------------------------------------------------------------------------------------------
 # The synthetic study
@@ -61,46 +62,7 @@ def _epochs(variant: str, accs: list[float]) -> list[dict]:
             for i, a in enumerate(accs)]
 
 
-@dataclass
-class FakeRun:
-    """Stands in for normlab.experiments.store.RunRecord (same attributes)."""
-
-    id: int
-    study: str
-    variant: str
-    seed: int
-    config: dict
-    config_hash: str
-    status: str
-    started_at: float | None = None
-    finished_at: float | None = None
-    message: str = ""
-    normlab_version: str | None = "0.1.0"
-    git_rev: str | None = "1a2b3c4"
-    torch_version: str | None = "2.13.0+cpu"
-    device: str | None = "cpu"
-    host: str | None = "lab-box-7"
-    test_accuracy: float | None = None
-    test_loss: float | None = None
-    test_epoch: int | None = None
-    val_split_name: str | None = "test"
-    diverged_epoch: int | None = None
-    diverged_batch: int | None = None
-    epochs: list = field(default_factory=list)
-    train_loss_per_batch: list = field(default_factory=list)
-    val_loss_per_batch: list = field(default_factory=list)
-    diagnostics: dict = field(default_factory=dict)
-
-    @property
-    def val_accuracy(self) -> list[float]:
-        return [e["val_accuracy"] for e in self.epochs]
-
-    @property
-    def epoch_seconds(self) -> list[float]:
-        return [e["seconds"] for e in self.epochs]
-
-
-def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None = None) -> list[FakeRun]:
+def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None = None) -> list[RunRecord]:
     """The synthetic study as RunRecord-like objects; ``names`` renames variants."""
     names = names or {}
     runs, rid = [], 0
@@ -108,7 +70,7 @@ def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None 
         for seed, accs in per_seed.items():
             rid += 1
             extra = {"val_split": 5000} if held_out else {}
-            runs.append(FakeRun(
+            runs.append(run_record(
                 id=rid, study="default", variant=names.get(variant, variant), seed=seed,
                 config=_config(variant, seed, **extra), config_hash=f"{rid:016x}", status="done",
                 started_at=T0 + 100 * rid, finished_at=T0 + 100 * rid + 45,
@@ -117,10 +79,10 @@ def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None 
                 test_accuracy=(accs[-1] - 0.001) if held_out else None, test_epoch=4 if held_out else None,
                 epochs=_epochs(variant, accs)))
     a, b = names.get("lenet5", "lenet5"), names.get("lenet5-bn", "lenet5-bn")
-    runs.append(FakeRun(id=rid + 1, study="default", variant=a, seed=3, config=_config("lenet5", 3),
+    runs.append(run_record(id=rid + 1, study="default", variant=a, seed=3, config=_config("lenet5", 3),
                         config_hash="f" * 16, status="failed", started_at=T0 + 900, finished_at=T0 + 905,
                         message=f"RuntimeError: worker crashed {EVIL}" if evil else "RuntimeError: worker crashed"))
-    runs.append(FakeRun(id=rid + 2, study="default", variant=b, seed=3, config=_config("lenet5-bn", 3),
+    runs.append(run_record(id=rid + 2, study="default", variant=b, seed=3, config=_config("lenet5-bn", 3),
                         config_hash="e" * 16, status="diverged", started_at=T0 + 1000, finished_at=T0 + 1030,
                         message="loss became nan", diverged_epoch=2, diverged_batch=17,
                         epochs=_epochs("lenet5-bn", [0.95])))
@@ -203,7 +165,7 @@ def test_baseline_is_first_variant_in_general():
 
     runs = fake_runs(names={"lenet5": "lenet5:norm=group", "lenet5-bn": "lenet5:norm=layer"})
     # A third variant that equals the baseline on every seed.
-    extra = [FakeRun(id=100 + s, study="default", variant="lenet5:norm=instance", seed=s, config=_config("lenet5", s),
+    extra = [run_record(id=100 + s, study="default", variant="lenet5:norm=instance", seed=s, config=_config("lenet5", s),
                      config_hash=f"{100 + s:016x}", status="done", epochs=_epochs("lenet5", c))
              for s, c in CURVES["lenet5"].items()]
     report = build_report(runs + extra, target=0.98)
@@ -599,9 +561,9 @@ def _grid_final(model: str, value: float, key: str) -> float:
     return 0.95 + 0.01 * norms.index(model)
 
 
-def _curve_run(rid: int, variant: str, seed: int, config: dict, final: float, epochs: int) -> FakeRun:
+def _curve_run(rid: int, variant: str, seed: int, config: dict, final: float, epochs: int) -> RunRecord:
     accs = [final - 0.02 * (epochs - 1 - e) for e in range(epochs)]
-    return FakeRun(id=rid, study="grid", variant=variant, seed=seed, config=config, config_hash=f"{rid:016x}",
+    return run_record(id=rid, study="grid", variant=variant, seed=seed, config=config, config_hash=f"{rid:016x}",
                    status="done", started_at=T0 + rid, finished_at=T0 + rid + 10,
                    epochs=[dict(epoch=e + 1, train_loss=0.5 / (e + 1), val_loss=0.4 / (e + 1), val_accuracy=a,
                                 seconds=1.0) for e, a in enumerate(accs)])
@@ -612,7 +574,7 @@ def _noise(*key: int) -> float:
     return float(np.random.default_rng(list(key)).uniform(-0.002, 0.002))
 
 
-def grid_runs(models, key: str, values, *, seeds: int = 3, epochs: int = 3) -> list[FakeRun]:
+def grid_runs(models, key: str, values, *, seeds: int = 3, epochs: int = 3) -> list[RunRecord]:
     """A study with one variant per (model, value of ``key``), labelled as the presets label them."""
     runs, rid = [], 0
     for i, m in enumerate(models):
@@ -891,7 +853,7 @@ def test_a_variant_never_mixes_configurations():
     for seed in (0, 1):  # two 8-epoch reruns of lenet5-bn, newer than everything else
         rid += 1
         accs = CURVES["lenet5-bn"][seed] + [0.995, 0.996, 0.997, 0.998]
-        runs.append(FakeRun(id=rid, study="default", variant="lenet5-bn", seed=seed,
+        runs.append(run_record(id=rid, study="default", variant="lenet5-bn", seed=seed,
                             config=_config("lenet5-bn", seed, epochs=8), config_hash=f"{rid:016x}", status="done",
                             epochs=_epochs("lenet5-bn", accs)))
     report = build_report(runs, target=0.98, generated_at=T0)
@@ -912,10 +874,10 @@ def test_a_variant_never_mixes_configurations():
     assert overview.column("Epochs")[overview.column("Variant").index("lenet5-bn")] == "4"
 
     # Equal seed counts: the most recent configuration wins.
-    runs.append(FakeRun(id=rid + 1, study="default", variant="lenet5-bn", seed=2,
+    runs.append(run_record(id=rid + 1, study="default", variant="lenet5-bn", seed=2,
                         config=_config("lenet5-bn", 2, epochs=8), config_hash="a" * 16, status="done",
                         epochs=_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
-    runs.append(FakeRun(id=rid + 2, study="default", variant="lenet5-bn", seed=3,
+    runs.append(run_record(id=rid + 2, study="default", variant="lenet5-bn", seed=3,
                         config=_config("lenet5-bn", 3, epochs=8), config_hash="b" * 16, status="done",
                         epochs=_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
     tied = build_report(runs, target=0.98, generated_at=T0)
@@ -933,7 +895,7 @@ def test_accuracy_intervals_are_shown_cut_at_100_percent():
     for i, (variant, values) in enumerate((v, f) for v, fs in finals.items() for f in [fs]):
         for seed, final in enumerate(values):
             rid = 10 * i + seed + 1
-            runs.append(FakeRun(id=rid, study="s", variant=variant, seed=seed, config=_config(variant, seed, epochs=2),
+            runs.append(run_record(id=rid, study="s", variant=variant, seed=seed, config=_config(variant, seed, epochs=2),
                                 config_hash=f"{rid:016x}", status="done",
                                 epochs=_epochs(variant, [final - 0.01, final])))
     report = build_report(runs, target=0.98, generated_at=T0)

@@ -32,6 +32,7 @@ Methods
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import warnings
@@ -94,6 +95,14 @@ _METRIC_LABELS = {
 # Differences are rounded before ranking so that float noise (0.99 - 0.98 vs 0.98 - 0.97) does
 # not split what are really ties; accuracies are counts over a test set, far coarser than this.
 _DIFF_DECIMALS = 12
+
+
+def _sps():
+    """``scipy.stats``, imported on first use: the import takes about a second, which every
+    ``normlab`` command would otherwise pay at start-up."""
+    from scipy import stats
+
+    return stats
 
 
 # --------------------------------------------------------------------------------------------
@@ -531,18 +540,11 @@ def mean_ci(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) -> 
     return mean, ci.low, ci.high
 
 
-def _sps():
-    """``scipy.stats``, imported on first use: the import takes about a second, which every
-    ``normlab`` command would otherwise pay at start-up."""
-    from scipy import stats
-
-    return stats
-
-
 def _mean_along_axis(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
 
 
+@functools.cache
 def _bootstrap_rng_kwarg() -> str:
     # scipy 1.15 renamed bootstrap's `random_state` to `rng`; the package supports scipy >= 1.10.
     return "rng" if "rng" in inspect.signature(_sps().bootstrap).parameters else "random_state"

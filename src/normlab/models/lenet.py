@@ -36,6 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+from torch.nn.modules import module as _nn_module
 
 from normlab.errors import ConfigError
 from normlab.models.norm import create_norm_layer, list_norm_layers
@@ -132,10 +133,8 @@ class AvgPool2x2(nn.Module):
 
 def _no_hooks(*modules: nn.Module) -> bool:
     """True when neither these modules nor nn.Module globally have hooks that a rewrite could mislead."""
-    from torch.nn.modules import module as _m
-
-    if (_m._global_forward_hooks or _m._global_forward_pre_hooks or _m._global_backward_hooks
-            or _m._global_backward_pre_hooks):
+    if (_nn_module._global_forward_hooks or _nn_module._global_forward_pre_hooks
+            or _nn_module._global_backward_hooks or _nn_module._global_backward_pre_hooks):
         return False
     return not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
                    for m in modules)

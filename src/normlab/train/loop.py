@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from normlab.errors import CheckpointError, ConfigError, DivergenceError
 from normlab.train.checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from normlab.train.config import Protocol, TrainConfig, get_protocol
+from normlab.train.config import OPTIMIZERS, Protocol, TrainConfig, get_protocol
 from normlab.train.result import RunResult
 
 
@@ -89,7 +89,7 @@ def create_optimizer(name: str, params, *, lr: float, momentum: float = 0.0,
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=_fused_adam_ok(params) or None)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ConfigError(f"unknown optimizer {name!r}; valid optimizers: adam, sgd")
+    raise ConfigError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
 
 
 def _fused_adam_ok(params: list[torch.Tensor]) -> bool:
