@@ -8,7 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-from normlab.experiments.engines.local import RunTask, run_local
+import pytest
+
+from normlab.experiments.engines.local import RunTask, run_local, worker_context
 from normlab.train import TrainConfig
 
 
@@ -19,9 +21,15 @@ def _tasks(data_dir, n=3, epochs=2, tmp=None):
             for i in range(n)]
 
 
-def _worker_pids() -> list[int]:
-    me = os.getpid()
-    pids = []
+def _in_worker_modules(_):
+    import sys
+
+    return "torch" in sys.modules, "torch._dynamo" in sys.modules
+
+
+def _children() -> dict[int, list[tuple[int, bytes]]]:
+    """Every process by parent pid: (pid, command line)."""
+    children: dict[int, list[tuple[int, bytes]]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -31,9 +39,30 @@ def _worker_pids() -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == me and b"spawn_main" in cmdline:
-            pids.append(int(entry.name))
+        children.setdefault(ppid, []).append((int(entry.name), cmdline))
+    return children
+
+
+def _worker_pids() -> list[int]:
+    """The pool's worker processes: spawned by this process, or forked by its forkserver."""
+    children = _children()
+    pids = []
+    for pid, cmdline in children.get(os.getpid(), []):
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+        elif b"forkserver" in cmdline:
+            pids.extend(child for child, _ in children.get(pid, []))
     return pids
+
+
+def test_workers_fork_from_a_server_that_has_imported_torch():
+    # Worker start-up is what the forkserver saves: a worker finds torch (and the torch._dynamo
+    # that torch.optim imports) already imported.
+    ctx = worker_context()
+    if ctx.get_start_method() != "forkserver":
+        pytest.skip("this platform has no forkserver; workers are spawned")
+    with ctx.Pool(1) as pool:
+        assert pool.map(_in_worker_modules, [0]) == [(True, True)]
 
 
 def test_workers_match_in_process_and_stream_epochs(data_dir):

@@ -33,12 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that train in a pool of worker processes (on the CPU, by default).
+_POOL_COMMANDS = ("compare", "study")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in _POOL_COMMANDS and not {"-h", "--help"} & set(words):
+        # Before the imports below (seconds, torch among them): the workers' server then
+        # imports torch on the other core meanwhile. Unused, it only costs that background work.
+        from normlab.experiments.engines.local import prestart_workers
+
+        prestart_workers()
     parser = build_parser()
     args = parser.parse_args(argv)
     # Kept so a command can tell which flags were typed (a preset must not override those).
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = words
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -2,8 +2,13 @@
 
 LeNet-5's layers are too small for two CPU threads to help one step much, so on the CPU each
 worker runs with one torch thread and the workers fill the cores (see benchmarks/RESULTS.md for
-the measurement behind this default). Workers are started with ``spawn``: forking a process
-whose OpenMP pool is running can deadlock.
+the measurement behind this default).
+
+Workers are forked from a *forkserver* that has already imported torch and the trainer (where
+the platform has one; ``spawn`` elsewhere). Forking the driver itself could deadlock once its
+OpenMP pool has run; the server never runs a torch op. A spawned worker spent about 2.6 s
+importing torch and ``torch._dynamo`` (which ``torch.optim`` imports) before its first step;
+:func:`prestart_workers` starts the server early, so that those imports overlap the driver's.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 _DATA_CACHE: dict[tuple, Any] = {}
+#: What the forkserver imports once, so that no worker pays for it.
+_PRELOAD = ["torch", "torch._dynamo", "torch.optim", "normlab.train", "normlab.data", "normlab.models"]
 _EVENTS = None  # in a worker: the queue that carries epoch summaries to the driver
 
 
@@ -97,6 +104,28 @@ def default_workers(device: str = "auto") -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def worker_context():
+    """The multiprocessing context of worker pools: a preloaded forkserver, or spawn where there is none."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)  # takes effect when the server starts
+        return ctx
+    return mp.get_context("spawn")
+
+
+def prestart_workers() -> None:
+    """Start the worker server now, in the background, if this platform forks workers from one.
+
+    A command that will run a pool calls this first thing: the server's imports (seconds) then
+    run on another core while the command imports its own, instead of after them.
+    """
+    ctx = worker_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def run_local(
     tasks: Iterable[RunTask],
     *,
@@ -135,7 +164,7 @@ def run_local(
                 finish(TaskOutcome(task, None, f"{type(exc).__name__}: {exc}"))
         return outcomes
 
-    ctx = mp.get_context("spawn")
+    ctx = worker_context()
     events = ctx.Queue() if on_epoch else None
     queue = list(tasks)
     attempts: dict[str, int] = {}
@@ -149,7 +178,8 @@ def run_local(
             on_epoch(key, epoch, summary)
 
     while queue:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(events,))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(events, dict(os.environ)))
         pending: dict[Future, RunTask] = {}
         lost: list[RunTask] = []
         try:
@@ -184,9 +214,13 @@ def run_local(
     return outcomes
 
 
-def _init_worker(events) -> None:
+def _init_worker(events, environ: dict[str, str]) -> None:
     global _EVENTS
     _EVENTS = events
+    # A forked worker inherits the server's environment, fixed when the server started; a
+    # spawned one would see the driver's as it is now (NORMLAB_DATA, say). Keep the latter.
+    os.environ.clear()
+    os.environ.update(environ)
     # A driver killed with SIGKILL cannot stop its workers; without this they would finish their
     # runs (minutes) and compete with the resumed study for the cores.
     parent = os.getppid()
