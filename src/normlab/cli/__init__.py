@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         from normlab.experiments.engines.local import prestart_workers
 
         prestart_workers()
+    # This process is the command's, and may train: see normlab.train.malloc. (A Python user of
+    # the library calls tune_malloc() themselves; the library never does it for them.)
+    from normlab.train.malloc import tune_malloc
+
+    tune_malloc()
     parser = build_parser()
     args = parser.parse_args(argv)
     # Kept so a command can tell which flags were typed (a preset must not override those).

@@ -16,10 +16,11 @@ from normlab.train.loop import (
     seed_everything,
     train,
 )
+from normlab.train.malloc import tune_malloc
 from normlab.train.result import RunResult
 
 __all__ = [
     "Callback", "ConvolutionalNeuralNet", "EvalResult", "PROTOCOLS", "Protocol", "RunResult",
     "TrainConfig", "build_model", "evaluate", "fit", "get_protocol", "load_checkpoint",
-    "resolve_device", "save_checkpoint", "seed_everything", "train",
+    "resolve_device", "save_checkpoint", "seed_everything", "train", "tune_malloc",
 ]

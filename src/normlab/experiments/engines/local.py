@@ -77,7 +77,9 @@ def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
     import torch
 
     from normlab.train import TrainConfig, train
+    from normlab.train.malloc import tune_malloc
 
+    tune_malloc()  # this process exists to train: see normlab.train.malloc
     if task.threads is not None:
         torch.set_num_threads(task.threads)
     config = TrainConfig.from_dict(task.config)
