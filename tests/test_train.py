@@ -222,3 +222,59 @@ def test_adam_uses_the_fused_kernel_on_cpu_and_matches_the_for_loop():
     assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.9
     with pytest.raises(ConfigError, match="valid optimizers: adam, sgd"):
         create_optimizer("rmsprop", nn.Linear(2, 2).parameters(), lr=0.1)
+
+
+def test_validation_losses_per_training_batch_come_from_larger_forward_batches(small_splits):
+    from normlab.data import BatchLoader
+    from normlab.models import create_model
+    from normlab.train.loop import evaluate
+
+    torch.manual_seed(0)
+    model = create_model("lenet5-bn", head="softmax")
+    loss_fn = nn.CrossEntropyLoss()
+    val = small_splits.test.subset(500)  # 7 batches of 64 and a last one of 52
+    small = evaluate(model, BatchLoader(val, 64, cache=True), loss_fn)
+    large = evaluate(model, BatchLoader(val, 256, cache=True), loss_fn, loss_batch_size=64)
+    assert len(large.batch_losses) == len(small.batch_losses) == 8
+    torch.testing.assert_close(torch.tensor(large.batch_losses), torch.tensor(small.batch_losses), rtol=1e-6, atol=0)
+    assert large.loss == pytest.approx(small.loss, rel=1e-6)
+    assert large.accuracy == small.accuracy
+    # train() logs them at the training batch size, whatever it evaluates with.
+    r = train(cfg(epochs=1, batch_size=32, eval_batch_size=256), splits=small_splits, progress=False)
+    assert len(r.val_loss_per_batch) == 512 // 32
+
+
+def test_per_sample_loss_matches_the_loss_and_refuses_what_is_not_a_mean_of_samples():
+    from normlab.train.loop import evaluate, per_sample_loss
+
+    torch.manual_seed(0)
+    out, y = torch.randn(10, 4), torch.tensor([0, 1, 2, 3, -100, 1, 2, 3, 0, -100])
+    for loss_fn in (nn.CrossEntropyLoss(), nn.CrossEntropyLoss(label_smoothing=0.1),
+                    nn.CrossEntropyLoss(ignore_index=3), nn.NLLLoss()):
+        target = y.clamp(min=0) if loss_fn.ignore_index != -100 else y
+        inputs = out.log_softmax(1) if isinstance(loss_fn, nn.NLLLoss) else out
+        losses, counted = per_sample_loss(loss_fn)(inputs, target)
+        torch.testing.assert_close(losses.sum() / counted.sum(), loss_fn(inputs, target))
+    for loss_fn in (nn.CrossEntropyLoss(weight=torch.ones(4)), nn.CrossEntropyLoss(reduction="sum"), nn.MSELoss(),
+                    lambda o, t: o.sum()):
+        assert per_sample_loss(loss_fn) is None
+    with pytest.raises(ConfigError, match="per-sample form"):
+        evaluate(nn.Linear(4, 4), [(out, y.clamp(min=0))], nn.MSELoss(), loss_batch_size=2)
+
+
+def test_post_api_with_a_loss_without_per_sample_form_logs_the_same_batches(small_splits):
+    from torch.utils.data import TensorDataset
+
+    from normlab.models import create_model
+
+    x, y = small_splits.test.tensors()
+    validation_set = TensorDataset(x[:200], y[:200])
+    logs = []
+    for loss_function in (nn.CrossEntropyLoss(), lambda out, target: nn.functional.cross_entropy(out, target)):
+        torch.manual_seed(0)
+        model = ConvolutionalNeuralNet(create_model("lenet5", head="softmax"), device="cpu", progress=False)
+        logs.append(model.train(loss_function, epochs=1, batch_size=64, training_set=small_splits.train.subset(256),
+                                validation_set=validation_set))
+    assert len(logs[0]["validation_loss_per_batch"]) == len(logs[1]["validation_loss_per_batch"]) == 4
+    torch.testing.assert_close(torch.tensor(logs[0]["validation_loss_per_batch"]),
+                               torch.tensor(logs[1]["validation_loss_per_batch"]), rtol=1e-6, atol=0)

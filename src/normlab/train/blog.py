@@ -19,7 +19,7 @@ from torch import nn
 
 from normlab.errors import DivergenceError
 from normlab.train.config import PROTOCOLS
-from normlab.train.loop import create_optimizer, fit, resolve_device
+from normlab.train.loop import create_optimizer, fit, per_sample_loss, resolve_device
 from normlab.train.result import RunResult
 
 
@@ -45,13 +45,19 @@ class ConvolutionalNeuralNet:
         from normlab.models import apply_blog_init
 
         apply_blog_init(self.network)
+        eval_batch = max(batch_size, 256)
         train_loader = BatchLoader(training_set, batch_size, device=self.device, cache=True)
-        val_loader = BatchLoader(validation_set, batch_size, device=self.device, cache=True)
-        train_eval = BatchLoader(training_set, max(batch_size, 256), device=self.device, cache=True)
+        # Validation losses are logged per batch of batch_size, as in the post; with a loss that
+        # has a per-sample form they come from faster, larger forward batches.
+        per_sample = per_sample_loss(loss_function) is not None
+        val_loader = BatchLoader(validation_set, eval_batch if per_sample else batch_size, device=self.device,
+                                 cache=True)
+        train_eval = BatchLoader(training_set, eval_batch, device=self.device, cache=True)
         self.result = fit(
             self.network, self.optimizer, loss_function, train_loader, val_loader,
             epochs=epochs, protocol=PROTOCOLS["blog"], result=RunResult(config={}),
-            train_eval_loader=train_eval, progress=self.progress,
+            train_eval_loader=train_eval, val_loss_batch_size=batch_size if per_sample else None,
+            progress=self.progress,
         )
         if self.result.status == "diverged":
             raise DivergenceError(self.result.message, epoch=self.result.diverged_epoch,

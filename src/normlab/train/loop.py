@@ -119,35 +119,97 @@ class EvalResult:
     batch_losses: list[float]  # mean loss of each batch, as the post logs them
 
 
+def per_sample_loss(loss_fn: Callable) -> Callable | None:
+    """The per-sample form of ``loss_fn``, or None where it has none that this code knows.
+
+    Returns ``f(out, y) -> (losses, counted)``: each sample's loss, and a 0/1 float per sample
+    saying whether the mean counts it. ``loss_fn(out, y)`` is then ``losses.sum() /
+    counted.sum()``. Known: ``nn.CrossEntropyLoss`` and ``nn.NLLLoss`` with ``reduction="mean"``
+    and no class weights (a weighted mean is not a mean of samples); targets equal to
+    ``ignore_index`` are not counted, as those losses do.
+    """
+    if type(loss_fn) not in (nn.CrossEntropyLoss, nn.NLLLoss) or loss_fn.reduction != "mean" \
+            or loss_fn.weight is not None:
+        return None
+    unreduced = copy.copy(loss_fn)
+    unreduced.reduction = "none"
+    ignore = loss_fn.ignore_index
+
+    def losses(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return unreduced(out, y), (y != ignore).to(out.dtype)
+
+    return losses
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, loss_fn: Callable, *, restore_mode: bool = True) -> EvalResult:
+def evaluate(model: nn.Module, loader, loss_fn: Callable, *, restore_mode: bool = True,
+             loss_batch_size: int | None = None) -> EvalResult:
     """Evaluate ``model`` over ``loader`` in eval mode and return loss, accuracy and batch losses.
 
     It switches to ``eval()`` itself and, unless ``restore_mode`` is False, back to the mode it
     found, so no caller can forget. ``restore_mode=False`` reproduces the post's accuracy
     function, which leaves the model in eval mode.
+
+    ``loss_batch_size`` logs the batch losses that a loader with that batch size would give
+    (the mean loss of each run of that many consecutive samples) while the forward passes use
+    ``loader``'s batches, which may be larger and are faster per image. It needs a loss with a
+    per-sample form (:func:`per_sample_loss`); ConfigError otherwise.
     """
+    per_sample = None
+    if loss_batch_size is not None:
+        per_sample = per_sample_loss(loss_fn)
+        if per_sample is None:
+            raise ConfigError(
+                f"loss_batch_size needs a loss with a per-sample form (CrossEntropyLoss or NLLLoss, "
+                f"mean reduction, no class weights); got {loss_fn!r}: evaluate with a loader of that batch size")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     # Preallocated: holding one small tensor per batch fragments the heap and grows the
     # process by ~0.5 MB per batch (measured), since each pins memory above the temporaries.
-    losses = torch.empty(len(loader), dtype=torch.float32, device=device)  # float64: not on MPS
+    rows = _sample_count(loader) if per_sample is not None else len(loader)
+    losses = torch.empty(rows, dtype=torch.float32, device=device)  # float64: not on MPS
+    counted = torch.empty(rows if per_sample is not None else 0, dtype=torch.float32, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     sizes = []
+    seen = 0
     for i, (x, y) in enumerate(loader):
         out = model(x)
-        losses[i] = loss_fn(out, y).detach()
+        if per_sample is not None:
+            losses[seen : seen + len(y)], counted[seen : seen + len(y)] = per_sample(out, y)
+        else:
+            losses[i] = loss_fn(out, y).detach()
         correct += (out.argmax(1) == y).sum()
         sizes.append(len(y))
+        seen += len(y)
     if restore_mode:
         model.train(was_training)
     if not sizes:
         return EvalResult(float("nan"), float("nan"), [])
+    if per_sample is not None:
+        sums, counts = _group_sums(losses[:seen], loss_batch_size), _group_sums(counted[:seen], loss_batch_size)
+        batch_losses = (sums / counts).cpu().double()  # the one host sync of the pass
+        return EvalResult(float(sums.sum() / counts.sum()), int(correct) / seen, batch_losses.tolist())
     batch_losses = losses[: len(sizes)].cpu().double()  # the one host sync of the pass
     count = sum(sizes)
     mean = float((batch_losses * torch.tensor(sizes, dtype=torch.float64)).sum() / count)
     return EvalResult(mean, int(correct) / count, batch_losses.tolist())
+
+
+def _sample_count(loader) -> int:
+    try:
+        return len(loader.dataset)
+    except (AttributeError, TypeError):
+        raise ConfigError("loss_batch_size needs a loader with a sized .dataset, such as normlab's BatchLoader") from None
+
+
+def _group_sums(values: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums of consecutive groups of ``size`` values, the last group possibly shorter."""
+    full = len(values) // size * size
+    sums = values[:full].view(-1, size).sum(1)
+    if full < len(values):
+        sums = torch.cat([sums, values[full:].sum().view(1)])
+    return sums
 
 
 def tqdm_disable(progress: bool | None) -> bool | None:
@@ -250,6 +312,7 @@ def fit(
     result: RunResult,
     train_eval_loader=None,
     test_loader=None,
+    val_loss_batch_size: int | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool | None = None,
     checkpoint_path: str | Path | None = None,
@@ -259,7 +322,8 @@ def fit(
     """Train ``model`` for ``epochs`` epochs under ``protocol`` and fill ``result``.
 
     ``train_eval_loader`` is the full-training-set pass the ``blog`` protocol makes after each
-    epoch. ``test_loader``, given when a held-out validation split exists, is evaluated once at
+    epoch. ``val_loss_batch_size`` logs validation losses per batch of that size whatever
+    ``val_loader``'s batch size (see :func:`evaluate`). ``test_loader``, given when a held-out validation split exists, is evaluated once at
     the end with the weights of the best validation epoch. ``state`` resumes from a checkpoint.
     A diverged run returns with ``status="diverged"`` and the epoch and batch named.
     """
@@ -288,7 +352,7 @@ def fit(
                 train_acc = evaluate(model, train_eval_loader, loss_fn, restore_mode=restore).accuracy
             else:
                 train_acc = correct / max(seen, 1)
-            val = evaluate(model, val_loader, loss_fn, restore_mode=restore)
+            val = evaluate(model, val_loader, loss_fn, restore_mode=restore, loss_batch_size=val_loss_batch_size)
             elapsed = time.perf_counter() - start
 
             result.train_loss_per_batch.extend(losses.tolist())
@@ -376,9 +440,12 @@ def make_loaders(config: TrainConfig, splits, device: torch.device) -> dict[str,
     loaders = {
         "train": BatchLoader(splits.train, config.batch_size, shuffle=protocol.shuffle,
                              generator=generator, device=device, cache=True),
-        # Per-batch validation losses are logged at the training batch size, as the post does.
-        "val": BatchLoader(splits.val if splits.val is not None else splits.test, config.batch_size,
-                           device=device, cache=True),
+        # Per-batch validation losses are logged at the training batch size, as the post does;
+        # fit() computes them from per-sample losses (val_loss_batch_size), so the forward passes
+        # can use the evaluation batch size, about 30% faster per image at 256 than at 64 on one
+        # CPU thread.
+        "val": BatchLoader(splits.val if splits.val is not None else splits.test,
+                           max(config.batch_size, config.eval_batch_size), device=device, cache=True),
         "train_eval": None,
         "test": None,
     }
@@ -444,6 +511,7 @@ def train(
     return fit(
         model, optimizer, loss_fn, loaders["train"], loaders["val"], epochs=config.epochs,
         protocol=protocol, result=result, train_eval_loader=loaders["train_eval"],
+        val_loss_batch_size=config.batch_size,
         test_loader=loaders["test"], callbacks=callbacks, progress=progress,
         checkpoint_path=checkpoint_path, checkpoint_extra={"config": config.to_dict(),
                           "data_stats": {"mean": splits.train.mean, "std": splits.train.std}},
