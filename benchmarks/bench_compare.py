@@ -3,11 +3,13 @@
 Both run side by side in this one process tree, on the same data, so the ratio is meaningful on
 a noisy machine. ``normlab compare`` is timed as a subprocess, start-up included (end to end).
 
-    NORMLAB_DATA=../shared/datasets/mnist python benchmarks/bench_compare.py --epochs 10
+    NORMLAB_DATA=../shared/datasets/mnist python benchmarks/bench_compare.py --epochs 10 --workers 2
 
 ``--workers`` lists the normlab configurations to time: 2 (two processes, one thread each,
 the default on a 2-core CPU) and 1 (the models in turn, torch's default threads). The baseline
-runs as a script in a subprocess too, so both sides pay their start-up.
+runs as a script in a subprocess too, so both sides pay their start-up. Each baseline run is
+bracketed by normlab runs (the first ``--workers`` value) and set against their mean, because a
+shared machine's speed drifts over the minutes a baseline takes.
 """
 
 from __future__ import annotations
@@ -80,28 +82,47 @@ def time_baseline(epochs: int, data_dir: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs per model (default: %(default)s)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[2, 1], help="normlab worker counts to time (default: 2 1)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 1],
+                        help="normlab worker counts to time; the first is the one bracketed (default: 2 1)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="baseline runs, each bracketed by normlab runs (default: %(default)s)")
     parser.add_argument("--skip-baseline", action="store_true", help="time normlab only")
     args = parser.parse_args()
     data_dir = os.environ.get("NORMLAB_DATA")
     if not data_dir:
         raise SystemExit("set NORMLAB_DATA to the MNIST folder")
-    rows = {}
+    first, others = args.workers[0], args.workers[1:]
+    label = f"normlab compare --protocol blog, {first} worker(s)"
     with tempfile.TemporaryDirectory() as tmp:
-        for w in args.workers:
-            rows[f"normlab compare --protocol blog, {w} worker(s)"] = time_normlab(args.epochs, w, f"{tmp}/w{w}")
-    if not args.skip_baseline:
-        rows["post's pipeline (baseline)"] = time_baseline(args.epochs, data_dir)
-    base_s = rows.get("post's pipeline (baseline)", {}).get("seconds")
-    print(f"{'configuration':48s} {'seconds':>9s} {'speed-up':>9s}  final val acc")
-    for name, row in rows.items():
-        ratio = f"{base_s / row['seconds']:.2f}x" if base_s else "-"
-        accs = ", ".join(f"{k} {v:.3f}" for k, v in row["final_val_accuracy"].items())
-        print(f"{name:48s} {row['seconds']:9.1f} {ratio:>9s}  {accs}")
-    for name, row in rows.items():
-        if "peak_rss_mb" in row:
-            print(f"{name}: peak RSS of its largest process {row['peak_rss_mb']:.0f} MB "
-                  f"({row['processes']} processes seen)")
+        extra = {w: time_normlab(args.epochs, w, f"{tmp}/w{w}") for w in others}
+        # normlab, baseline, normlab, baseline, ..., normlab: the machine's speed drifts over
+        # minutes (shared VM), so each baseline is set against the normlab runs on both sides.
+        normlab = [time_normlab(args.epochs, first, f"{tmp}/n0")]
+        baselines = []
+        for r in range(0 if args.skip_baseline else args.rounds):
+            baselines.append(time_baseline(args.epochs, data_dir))
+            normlab.append(time_normlab(args.epochs, first, f"{tmp}/n{r + 1}"))
+    print(f"{'run':56s} {'seconds':>9s}  final val acc")
+    for i, row in enumerate(normlab):
+        _print_row(f"{label} #{i + 1}", row)
+        if i < len(baselines):
+            _print_row(f"post's pipeline (baseline) #{i + 1}", baselines[i])
+    for w, row in extra.items():
+        _print_row(f"normlab compare --protocol blog, {w} worker(s)", row)
+    ratios = [b["seconds"] / ((normlab[i]["seconds"] + normlab[i + 1]["seconds"]) / 2) for i, b in enumerate(baselines)]
+    for i, ratio in enumerate(ratios):
+        print(f"speed-up, baseline #{i + 1} / mean of the normlab runs around it: {ratio:.2f}x")
+    if ratios and extra:
+        base = sum(b["seconds"] for b in baselines) / len(baselines)
+        for w, row in extra.items():
+            print(f"speed-up, {w} worker(s), against the mean baseline: {base / row['seconds']:.2f}x")
+    peak = max(row["peak_rss_mb"] for row in [*normlab, *extra.values()])
+    print(f"peak RSS of the largest normlab process: {peak:.0f} MB")
+
+
+def _print_row(name: str, row: dict) -> None:
+    accs = ", ".join(f"{k} {v:.3f}" for k, v in row["final_val_accuracy"].items())
+    print(f"{name:56s} {row['seconds']:9.1f}  {accs}")
 
 
 if __name__ == "__main__":
