@@ -322,9 +322,10 @@ def fit(
     """Train ``model`` for ``epochs`` epochs under ``protocol`` and fill ``result``.
 
     ``train_eval_loader`` is the full-training-set pass the ``blog`` protocol makes after each
-    epoch. ``val_loss_batch_size`` logs validation losses per batch of that size whatever
-    ``val_loader``'s batch size (see :func:`evaluate`). ``test_loader``, given when a held-out validation split exists, is evaluated once at
-    the end with the weights of the best validation epoch. ``state`` resumes from a checkpoint.
+    epoch. ``val_loss_batch_size`` logs validation losses per batch of that size, whatever
+    ``val_loader``'s batch size (see :func:`evaluate`). ``test_loader``, given when a held-out
+    validation split exists, is evaluated once at the end with the weights of the best
+    validation epoch. ``state`` resumes from a checkpoint.
     A diverged run returns with ``status="diverged"`` and the epoch and batch named.
     """
     state = state or RunState(epoch=0, result=result)

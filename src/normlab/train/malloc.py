@@ -1,11 +1,13 @@
 """glibc ``malloc`` settings for processes that train.
 
-Why this exists: glibc serves every block above 128 KiB with a fresh ``mmap`` and hands freed
-memory at the top of its heap back to the kernel. A LeNet-5 training step on the CPU allocates
-and frees dozens of tensors of 0.1-3 MB, so under the defaults every step maps new pages that
-the kernel must fault in and zero: about 900-1,700 minor page faults per step, and a sixth or
-more of the step's time spent in the kernel (benchmarks/RESULTS.md). Serving those blocks from
-the heap and keeping freed memory there lets each step reuse the previous step's pages.
+Why this exists: glibc serves large blocks with a fresh ``mmap`` and hands freed memory at the
+top of its heap back to the kernel, which must then fault the pages in and zero them again
+when they are next used. A LeNet-5 training step allocates and frees dozens of tensors of
+0.1-3 MB: a bare training loop in a fresh process took 900-1,700 minor page faults per step,
+with a sixth or more of its time in the kernel. glibc raises its thresholds by itself after
+large frees, so a worker that has loaded MNIST faults far less in its epochs, but its start
+(loading, caching the transformed images, the first steps) still took 338,000 faults and 0.66 s
+of kernel time, against 143,000 and 0.31 s with these settings (benchmarks/RESULTS.md).
 
 The cost: a process keeps the memory it has freed, so its resident size stays at its peak
 instead of shrinking between peaks. The ``normlab`` command and its worker processes call
