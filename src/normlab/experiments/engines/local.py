@@ -4,8 +4,8 @@ LeNet-5's layers are too small for two CPU threads to help one step much, so on 
 worker runs with one torch thread and the workers fill the cores (see benchmarks/RESULTS.md for
 the measurement behind this default).
 
-Workers are forked from a *forkserver* that has already imported torch and the trainer (where
-the platform has one; ``spawn`` elsewhere). Forking the driver itself could deadlock once its
+Workers are forked from a *forkserver* that has already imported torch and the trainer (on
+Linux; ``spawn`` elsewhere). Forking the driver itself could deadlock once its
 OpenMP pool has run; the server never runs a torch op. A spawned worker spent about 2.6 s
 importing torch and ``torch._dynamo`` (which ``torch.optim`` imports) before its first step;
 :func:`prestart_workers` starts the server early, so that those imports overlap the driver's.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -107,8 +108,12 @@ def default_workers(device: str = "auto") -> int:
 
 
 def worker_context():
-    """The multiprocessing context of worker pools: a preloaded forkserver, or spawn where there is none."""
-    if "forkserver" in mp.get_all_start_methods():
+    """The multiprocessing context of worker pools: a preloaded forkserver on Linux, spawn elsewhere.
+
+    Not on macOS: forking a process that has loaded Apple's frameworks (torch does) can crash the
+    child, which is why Python itself spawns there by default.
+    """
+    if sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)  # takes effect when the server starts
         return ctx
