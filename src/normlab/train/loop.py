@@ -167,9 +167,10 @@ def evaluate(model: nn.Module, loader, loss_fn: Callable, *, restore_mode: bool 
     device = next(model.parameters()).device
     # Preallocated: holding one small tensor per batch fragments the heap and grows the
     # process by ~0.5 MB per batch (measured), since each pins memory above the temporaries.
+    # One loss per sample with per_sample (and whether it counts), else one per batch.
     rows = _sample_count(loader) if per_sample is not None else len(loader)
     losses = torch.empty(rows, dtype=torch.float32, device=device)  # float64: not on MPS
-    counted = torch.empty(rows if per_sample is not None else 0, dtype=torch.float32, device=device)
+    counted = torch.empty_like(losses) if per_sample is not None else None
     correct = torch.zeros((), dtype=torch.int64, device=device)
     sizes = []
     seen = 0
@@ -191,9 +192,8 @@ def evaluate(model: nn.Module, loader, loss_fn: Callable, *, restore_mode: bool 
         batch_losses = (sums / counts).cpu().double()  # the one host sync of the pass
         return EvalResult(float(sums.sum() / counts.sum()), int(correct) / seen, batch_losses.tolist())
     batch_losses = losses[: len(sizes)].cpu().double()  # the one host sync of the pass
-    count = sum(sizes)
-    mean = float((batch_losses * torch.tensor(sizes, dtype=torch.float64)).sum() / count)
-    return EvalResult(mean, int(correct) / count, batch_losses.tolist())
+    mean = float((batch_losses * torch.tensor(sizes, dtype=torch.float64)).sum() / seen)
+    return EvalResult(mean, int(correct) / seen, batch_losses.tolist())
 
 
 def _sample_count(loader) -> int:
