@@ -14,6 +14,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def user_cache_dir(name: str) -> Path:
+    """normlab's cache directory ``name``: ``$XDG_CACHE_HOME/normlab/<name>``.
+
+    Falls back to ``~/.cache`` when ``XDG_CACHE_HOME`` is unset, empty or relative (as the
+    XDG specification requires).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "normlab" / name
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 

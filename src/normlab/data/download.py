@@ -45,7 +45,7 @@ from normlab import __version__
 from normlab.data.idx import gunzip_bytes, inspect_idx, read_decompressed
 from normlab.data.registry import FILE_KEYS, DatasetSpec, FileSpec, get_dataset_spec
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
-from normlab.fileio import atomic_writer
+from normlab.fileio import atomic_writer, user_cache_dir
 
 __all__ = [
     "ENV_VAR",
@@ -129,9 +129,7 @@ def cache_dir(name: str) -> Path:
     Falls back to ``~/.cache`` when ``XDG_CACHE_HOME`` is unset, empty or relative (as the
     XDG specification requires).
     """
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "normlab" / name
+    return user_cache_dir(name)
 
 
 def data_directory(

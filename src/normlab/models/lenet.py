@@ -39,11 +39,13 @@ from torch.autograd.function import once_differentiable
 from torch.nn.modules import module as _nn_module
 
 from normlab.errors import ConfigError
+from normlab.kernels import conv5x5, conv5x5_applies
 from normlab.models.norm import create_norm_layer, list_norm_layers
 
 __all__ = [
     "AvgPool2x2",
     "MaxPool2x2",
+    "FastConv2d",
     "LeNetConfig",
     "LeNet5",
     "NORM_POSITIONS",
@@ -162,6 +164,38 @@ class MaxPool2x2(nn.Module):
             rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
             return torch.maximum(rows[..., 0::2], rows[..., 1::2])
         return F.max_pool2d(x, 2)
+
+
+# --------------------------------------------------------------------------------------------
+# Convolution
+# --------------------------------------------------------------------------------------------
+
+
+class FastConv2d(nn.Conv2d):
+    """``nn.Conv2d``, computed by normlab's C kernels where they apply; same parameters.
+
+    LeNet-5's convolutions (5x5, stride 1, no padding) on CPU float32 batches run through
+    :func:`normlab.kernels.conv5x5`: on one CPU thread, at LeNet-5's sizes, several times as fast
+    as PyTorch's oneDNN convolution for ``conv1`` and about twice as fast for ``conv2``'s
+    backward pass (benchmarks/RESULTS.md), with the same results up to float rounding.
+    Anything else (other shapes, dtypes or devices, autocast, tracing or ``torch.compile``, no C
+    compiler on the machine, ``NORMLAB_KERNELS=0``) uses ``nn.Conv2d``'s own forward. Module
+    hooks see the same input and output either way.
+    """
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+        if (
+            self.padding in ((0, 0), "valid")
+            and self.stride == (1, 1)
+            and self.dilation == (1, 1)
+            and self.groups == 1
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()
+            and conv5x5_applies(input, weight, bias)
+        ):
+            return conv5x5(input, weight, bias)
+        return super()._conv_forward(input, weight, bias)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,10 +371,10 @@ class LeNet5(nn.Module):
 
         # The layers with random initial weights are created in the post's order (conv1, conv2,
         # linear1, linear2, linear3), so a seed gives both models the same initial weights.
-        self.conv1 = nn.Conv2d(c.in_channels, 6, 5, stride=1)
+        self.conv1 = FastConv2d(c.in_channels, 6, 5, stride=1)
         add_act_and_norm(1)
         self.pool1 = pool()
-        self.conv2 = nn.Conv2d(6, 16, 5, stride=1)
+        self.conv2 = FastConv2d(6, 16, 5, stride=1)
         add_act_and_norm(2)
         self.pool2 = pool()
         self.linear1 = nn.Linear(c.flatten_size, 120)
