@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch.autograd.function import once_differentiable
+import torch.nn.functional as F
 
 from normlab.kernels.build import load
 
@@ -64,35 +64,49 @@ def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.
     return load() is not None
 
 
+def _pytorch_backward(ctx, grad_out: torch.Tensor):
+    """The gradients by PyTorch's own convolution, as a differentiable graph.
+
+    Used under ``create_graph=True`` (a gradient penalty, a Hessian-vector product): the C
+    kernels' gradients have no backward of their own.
+    """
+    inputs = ctx.saved_tensors
+    wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need]
+    with torch.enable_grad():
+        grads = iter(torch.autograd.grad(F.conv2d(*inputs), wanted, grad_out, create_graph=True))
+    return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
+
+
 class _WideConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight, bias)
         x, weight, bias = x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
         n, _, h, w = x.shape
-        co = weight.shape[0]
-        out = x.new_empty((n, co, h - _K + 1, w - _K + 1))
+        out = x.new_empty((n, weight.shape[0], h - _K + 1, w - _K + 1))
         load().normlab_conv5x5_c1_forward(x.data_ptr(), weight.data_ptr(), bias.data_ptr(), out.data_ptr(),
-                                          n, h, w, co)
-        ctx.save_for_backward(x)
-        ctx.co = co
+                                          n, h, w, weight.shape[0])
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
+        if torch.is_grad_enabled():
+            return _pytorch_backward(ctx, grad_out)
+        x, weight, _ = ctx.saved_tensors
+        x, grad_out = x.contiguous(), grad_out.contiguous()
         n, _, h, w = x.shape
-        grad_weight = x.new_empty((ctx.co, 1, _K, _K))
-        grad_bias = x.new_empty((ctx.co,))
+        co = weight.shape[0]
+        grad_weight = x.new_empty((co, 1, _K, _K))
+        grad_bias = x.new_empty((co,))
         load().normlab_conv5x5_c1_backward_weight(x.data_ptr(), grad_out.data_ptr(), grad_weight.data_ptr(),
-                                                  grad_bias.data_ptr(), n, h, w, ctx.co)
+                                                  grad_bias.data_ptr(), n, h, w, co)
         return None, grad_weight, grad_bias
 
 
 class _NarrowConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight, bias)
         x, weight, bias = x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
         n, ci, h, w = x.shape
         co = weight.shape[0]
@@ -100,14 +114,14 @@ class _NarrowConv(torch.autograd.Function):
         workspace = x.new_empty(_blocks(co, _LANES) * _LANES * ci * _K * _K)
         load().normlab_conv5x5_forward(x.data_ptr(), weight.data_ptr(), bias.data_ptr(), out.data_ptr(),
                                        workspace.data_ptr(), n, ci, h, w, co)
-        ctx.save_for_backward(x, weight)
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):
-        x, weight = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
+        if torch.is_grad_enabled():
+            return _pytorch_backward(ctx, grad_out)
+        x, weight, _ = ctx.saved_tensors
+        x, weight, grad_out = x.contiguous(), weight.contiguous(), grad_out.contiguous()
         n, ci, h, w = x.shape
         co = weight.shape[0]
         oh, ow = h - _K + 1, w - _K + 1
@@ -131,8 +145,9 @@ def conv5x5(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
     """``F.conv2d(x, weight, bias)`` for a 5x5 kernel, stride 1, no padding, by normlab's C kernels.
 
     Equal to PyTorch's convolution up to float rounding, gradients included; deterministic
-    (the same inputs give the same bits on every call). Check :func:`conv5x5_applies` first:
-    this function does not fall back.
+    (the same inputs give the same bits on every call). Under ``create_graph=True`` the
+    backward pass is PyTorch's, so higher-order gradients work. Check :func:`conv5x5_applies`
+    first: this function does not fall back.
     """
     if _is_wide(x) and not x.requires_grad:
         return _WideConv.apply(x, weight, bias)

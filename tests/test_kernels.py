@@ -1,0 +1,272 @@
+"""normlab's C convolution kernels: results against PyTorch's, fallbacks, and the build cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import normlab.kernels as kernels
+from normlab.models import LeNet5
+from normlab.models.lenet import FastConv2d
+
+needs_kernels = pytest.mark.skipif(
+    kernels.load() is None, reason=f"normlab's C kernels are not built here: {kernels.status()}"
+)
+
+
+def _reference(x, weight, bias, grad_out):
+    """Output and gradients of F.conv2d in float64."""
+    x64 = x.detach().double().requires_grad_(x.requires_grad)
+    w64 = weight.detach().double().requires_grad_()
+    b64 = bias.detach().double().requires_grad_()
+    out = F.conv2d(x64, w64, b64)
+    out.backward(grad_out.double())
+    return out, (x64.grad if x.requires_grad else None), w64.grad, b64.grad
+
+
+def _close(got, want, what):
+    # float32 sums of up to ~10^4 terms against float64: relative to the largest magnitude.
+    scale = want.abs().max().item() or 1.0
+    err = (got.double() - want).abs().max().item() / scale
+    assert err < 2e-5, f"{what}: relative error {err:.2e}"
+
+
+@needs_kernels
+@pytest.mark.parametrize(
+    "n, ci, h, w, co, input_grad",
+    [
+        (64, 1, 32, 32, 6, False),  # LeNet-5's conv1 (wide kernel)
+        (5, 1, 28, 28, 6, False),  # conv1 on raw 28x28 MNIST: 24-pixel rows, one overlapping block
+        (2, 1, 21, 37, 13, False),  # non-square, channels past one block of 6
+        (3, 1, 20, 20, 1, False),  # rows of exactly 16 outputs
+        (64, 6, 14, 14, 16, True),  # LeNet-5's conv2 (narrow kernels)
+        (3, 5, 12, 9, 7, True),  # fewer output channels than a vector
+        (2, 13, 9, 16, 33, True),  # input rows of 16, channels past a block, H != W
+        (1, 1, 5, 5, 1, True),  # the smallest input: one output pixel
+        (4, 1, 16, 16, 6, True),  # conv1 of a 16x16 LeNet goes to the narrow kernels
+    ],
+)
+def test_matches_pytorch_convolution_with_gradients(n, ci, h, w, co, input_grad):
+    gen = torch.Generator().manual_seed(n * 1000 + ci * 100 + h + w + co)
+    x = torch.randn(n, ci, h, w, generator=gen).requires_grad_(input_grad)
+    weight = (torch.randn(co, ci, 5, 5, generator=gen) * 0.2).requires_grad_()
+    bias = torch.randn(co, generator=gen).requires_grad_()
+    assert kernels.conv5x5_applies(x, weight, bias)
+    out = kernels.conv5x5(x, weight, bias)
+    grad_out = torch.randn(out.shape, generator=gen)
+    out.backward(grad_out)
+    ref_out, ref_x, ref_w, ref_b = _reference(x, weight, bias, grad_out)
+    assert out.shape == ref_out.shape and out.dtype == torch.float32
+    _close(out, ref_out, "output")
+    _close(weight.grad, ref_w, "weight gradient")
+    _close(bias.grad, ref_b, "bias gradient")
+    if input_grad:
+        _close(x.grad, ref_x, "input gradient")
+
+
+@needs_kernels
+def test_bitwise_deterministic():
+    gen = torch.Generator().manual_seed(0)
+    for shape, co in (((16, 1, 32, 32), 6), ((16, 6, 14, 14), 16)):
+        x = torch.randn(shape, generator=gen).requires_grad_(shape[1] > 1)
+        weight = torch.randn(co, shape[1], 5, 5, generator=gen).requires_grad_()
+        bias = torch.randn(co, generator=gen).requires_grad_()
+        results = []
+        for _ in range(2):
+            weight.grad = bias.grad = x.grad = None
+            out = kernels.conv5x5(x, weight, bias)
+            out.backward(torch.ones_like(out))
+            results.append([out.detach(), weight.grad, bias.grad] + ([x.grad] if x.requires_grad else []))
+        for a, b in zip(*results):
+            assert torch.equal(a, b)
+
+
+@needs_kernels
+def test_non_contiguous_input_and_gradient():
+    gen = torch.Generator().manual_seed(1)
+    base = torch.randn(32, 32, 8, 1, generator=gen)
+    x = base.permute(2, 3, 0, 1)  # (8, 1, 32, 32), not contiguous
+    weight = torch.randn(6, 1, 5, 5, generator=gen).requires_grad_()
+    bias = torch.randn(6, generator=gen).requires_grad_()
+    out = kernels.conv5x5(x, weight, bias)
+    grad_out = torch.randn(6, 28, 28, 8, generator=gen).permute(3, 0, 1, 2)
+    out.backward(grad_out)
+    ref_out, _, ref_w, ref_b = _reference(x, weight, bias, grad_out)
+    _close(out, ref_out, "output")
+    _close(weight.grad, ref_w, "weight gradient")
+    _close(bias.grad, ref_b, "bias gradient")
+
+
+@pytest.mark.parametrize(
+    "x, weight, bias, why",
+    [
+        (torch.randn(2, 1, 32, 32, dtype=torch.float64), torch.randn(6, 1, 5, 5, dtype=torch.float64),
+         torch.randn(6, dtype=torch.float64), "float64"),
+        (torch.randn(2, 1, 32, 32), torch.randn(6, 1, 3, 3), torch.randn(6), "3x3 kernel"),
+        (torch.randn(2, 1, 32, 32), torch.randn(6, 1, 5, 5), None, "no bias"),
+        (torch.randn(2, 1, 32, 32).requires_grad_(), torch.randn(6, 1, 5, 5), torch.randn(6),
+         "wide input that needs a gradient"),
+        (torch.randn(2, 3, 32, 32), torch.randn(6, 3, 5, 5), torch.randn(6), "wide rows, 3 channels"),
+        (torch.randn(2, 6, 17, 17), torch.randn(16, 6, 5, 5), torch.randn(16), "17-pixel rows"),
+        (torch.randn(2, 1, 4, 32), torch.randn(6, 1, 5, 5), torch.randn(6), "fewer rows than the kernel"),
+        (torch.randn(1, 32, 32), torch.randn(6, 1, 5, 5), torch.randn(6), "unbatched input"),
+    ],
+)
+def test_applies_only_where_the_kernels_compute_it(x, weight, bias, why):
+    assert not kernels.conv5x5_applies(x, weight, bias), why
+
+
+@pytest.mark.parametrize(
+    "options, shape",
+    [
+        (dict(in_channels=1, out_channels=6, kernel_size=5), (3, 1, 32, 32)),
+        (dict(in_channels=6, out_channels=16, kernel_size=5), (3, 6, 14, 14)),
+        (dict(in_channels=1, out_channels=6, kernel_size=5, padding=2), (3, 1, 28, 28)),
+        (dict(in_channels=1, out_channels=6, kernel_size=5, stride=2), (3, 1, 32, 32)),
+        (dict(in_channels=2, out_channels=4, kernel_size=5, groups=2), (3, 2, 14, 14)),
+        (dict(in_channels=1, out_channels=6, kernel_size=5, dilation=2), (3, 1, 32, 32)),
+        (dict(in_channels=1, out_channels=6, kernel_size=5, bias=False), (3, 1, 32, 32)),
+        (dict(in_channels=1, out_channels=6, kernel_size=5, padding="valid"), (3, 1, 32, 32)),
+    ],
+)
+def test_fast_conv2d_is_a_drop_in_nn_conv2d(options, shape):
+    torch.manual_seed(0)
+    fast = FastConv2d(**options)
+    plain = nn.Conv2d(**options)
+    plain.load_state_dict(fast.state_dict())
+    assert list(fast.state_dict()) == list(plain.state_dict())
+    x = torch.randn(shape)
+    got, want = fast(x), plain(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    got.sum().backward()
+    want.sum().backward()
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-4)
+
+
+@needs_kernels
+def test_fast_conv2d_hooks_see_the_kernels_output():
+    conv = FastConv2d(1, 6, 5)
+    seen = []
+    conv.register_forward_hook(lambda module, inputs, output: seen.append(output))
+    out = conv(torch.randn(2, 1, 32, 32))
+    assert seen[0] is out
+    assert out.grad_fn is not None and "Wide" in type(out.grad_fn).__name__  # the kernel ran
+
+
+# In fresh processes, because the loaded library is remembered for the life of a process.
+_TRAIN = textwrap.dedent("""
+    import json, torch
+    from normlab.models import LeNet5
+    import normlab.kernels as kernels
+    torch.manual_seed(0)
+    model = LeNet5(norm="batch")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        x, y = torch.rand(32, 1, 32, 32, generator=gen), torch.randint(0, 10, (32,), generator=gen)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    grad_fn = type(model.conv2(torch.rand(2, 6, 14, 14, requires_grad=True)).grad_fn).__name__
+    print(json.dumps({"status": kernels.status(), "grad_fn": grad_fn,
+                      "params": {k: v.flatten().tolist() for k, v in model.state_dict().items()}}))
+""")
+
+
+def _run(code: str, **env) -> dict:
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@needs_kernels
+def test_lenet_trains_the_same_with_and_without_kernels():
+    fast = _run(_TRAIN)
+    slow = _run(_TRAIN, NORMLAB_KERNELS="0")
+    assert fast["status"].startswith("C kernels loaded") and fast["grad_fn"] == "_NarrowConvBackward"
+    assert "disabled by NORMLAB_KERNELS=0" in slow["status"] and "Convolution" in slow["grad_fn"]
+    for name, values in slow["params"].items():
+        torch.testing.assert_close(torch.tensor(fast["params"][name]), torch.tensor(values),
+                                   rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
+
+
+_STATUS = "import normlab.kernels as k, warnings; warnings.simplefilter('always'); print(repr(k.status()))"
+
+
+def _status(tmp_path, **env) -> tuple[str, str]:
+    proc = subprocess.run([sys.executable, "-c", _STATUS], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path), **env})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip(), proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc) on this machine")
+def test_build_is_cached_and_a_broken_cached_file_is_rebuilt(tmp_path):
+    out, _ = _status(tmp_path)
+    assert "C kernels loaded from" in out
+    built = list((tmp_path / "normlab" / "kernels").glob("conv5x5-*"))
+    assert len(built) == 1 and str(built[0]) in out
+    stamp = built[0].stat().st_mtime_ns
+    _status(tmp_path)
+    assert built[0].stat().st_mtime_ns == stamp, "a second process rebuilt instead of loading the cache"
+    assert not [p for p in built[0].parent.iterdir() if p.name.endswith(".tmp")]
+    built[0].write_bytes(b"not a shared library")
+    out, _ = _status(tmp_path)
+    assert "could not load" in out and not built[0].exists()  # dropped, so that it is rebuilt
+    out, _ = _status(tmp_path)
+    assert "C kernels loaded from" in out
+
+
+def test_without_a_compiler_pytorch_is_used(tmp_path):
+    out, err = _status(tmp_path, CC="no-such-compiler-normlab")
+    assert "no C compiler found (no-such-compiler-normlab)" in out and "set CC" in out
+    assert "Warning" not in err
+
+
+@pytest.mark.skipif(shutil.which("false") is None, reason="needs the 'false' command")
+def test_a_failing_build_warns_once_and_falls_back(tmp_path):
+    out, err = _status(tmp_path, CC="false")
+    assert "build failed: false exited with 1" in out
+    assert err.count("could not build its C kernels") == 1
+    assert not list((tmp_path / "normlab" / "kernels").glob("*"))  # no partial file left
+
+
+def test_disabled_by_environment(tmp_path):
+    out, _ = _status(tmp_path, NORMLAB_KERNELS="0")
+    assert "disabled by NORMLAB_KERNELS=0" in out
+    assert not (tmp_path / "normlab").exists()
+
+
+def test_lenet_uses_fast_convolutions_with_the_posts_state_dict():
+    model = LeNet5()
+    assert type(model.conv1) is FastConv2d and type(model.conv2) is FastConv2d
+    assert isinstance(model.conv1, nn.Conv2d)
+    assert [k for k in model.state_dict() if k.startswith("conv")] == [
+        "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape, co", [((4, 1, 32, 32), 6), ((4, 6, 14, 14), 16)])
+def test_higher_order_gradients_go_through_pytorch(shape, co):
+    """A gradient penalty (create_graph=True) gives nn.Conv2d's weight gradient, here in float64."""
+    torch.manual_seed(0)
+    fast, reference = FastConv2d(shape[1], co, 5), nn.Conv2d(shape[1], co, 5).double()
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(shape)
+    for conv, inputs in ((fast, x), (reference, x.double())):
+        out = torch.tanh(conv(inputs))
+        (grad_w,) = torch.autograd.grad(out.square().sum(), conv.weight, create_graph=True)
+        grad_w.square().sum().backward()
+    _close(fast.weight.grad, reference.weight.grad, "weight gradient of the penalty")
