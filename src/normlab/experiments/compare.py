@@ -96,9 +96,11 @@ def environment() -> dict[str, str]:
     import torch
 
     from normlab import __version__
+    from normlab.kernels import status
 
+    # The kernels change results in the last bits, so a result records whether they ran.
     return {"normlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "host": platform.node()}
+            "platform": platform.platform(), "host": platform.node(), "kernels": status()}
 
 
 def write_outputs(out_dir: str | Path, result: CompareResult) -> list[Path]:
