@@ -22,6 +22,15 @@ needs_kernels = pytest.mark.skipif(
 )
 
 
+@pytest.fixture
+def one_thread():
+    """FastConv2d uses the kernels only with at most two torch threads; pin one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _reference(x, weight, bias, grad_out):
     """Output and gradients of F.conv2d in float64."""
     x64 = x.detach().double().requires_grad_(x.requires_grad)
@@ -137,7 +146,7 @@ def test_applies_only_where_the_kernels_compute_it(x, weight, bias, why):
         (dict(in_channels=1, out_channels=6, kernel_size=5, padding="valid"), (3, 1, 32, 32)),
     ],
 )
-def test_fast_conv2d_is_a_drop_in_nn_conv2d(options, shape):
+def test_fast_conv2d_is_a_drop_in_nn_conv2d(options, shape, one_thread):
     torch.manual_seed(0)
     fast = FastConv2d(**options)
     plain = nn.Conv2d(**options)
@@ -153,7 +162,7 @@ def test_fast_conv2d_is_a_drop_in_nn_conv2d(options, shape):
 
 
 @needs_kernels
-def test_fast_conv2d_hooks_see_the_kernels_output():
+def test_fast_conv2d_hooks_see_the_kernels_output(one_thread):
     conv = FastConv2d(1, 6, 5)
     seen = []
     conv.register_forward_hook(lambda module, inputs, output: seen.append(output))
@@ -167,6 +176,7 @@ _TRAIN = textwrap.dedent("""
     import json, torch
     from normlab.models import LeNet5
     import normlab.kernels as kernels
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     model = LeNet5(norm="batch")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -259,7 +269,7 @@ def test_lenet_uses_fast_convolutions_with_the_posts_state_dict():
 
 @needs_kernels
 @pytest.mark.parametrize("shape, co", [((4, 1, 32, 32), 6), ((4, 6, 14, 14), 16)])
-def test_higher_order_gradients_go_through_pytorch(shape, co):
+def test_higher_order_gradients_go_through_pytorch(shape, co, one_thread):
     """A gradient penalty (create_graph=True) gives nn.Conv2d's weight gradient, here in float64."""
     torch.manual_seed(0)
     fast, reference = FastConv2d(shape[1], co, 5), nn.Conv2d(shape[1], co, 5).double()
@@ -270,3 +280,12 @@ def test_higher_order_gradients_go_through_pytorch(shape, co):
         (grad_w,) = torch.autograd.grad(out.square().sum(), conv.weight, create_graph=True)
         grad_w.square().sum().backward()
     _close(fast.weight.grad, reference.weight.grad, "weight gradient of the penalty")
+
+
+@needs_kernels
+def test_more_than_two_threads_use_pytorch(one_thread):
+    conv = FastConv2d(1, 6, 5)
+    x = torch.randn(2, 1, 32, 32)
+    assert "Wide" in type(conv(x).grad_fn).__name__
+    torch.set_num_threads(3)
+    assert "Convolution" in type(conv(x).grad_fn).__name__

@@ -171,6 +171,9 @@ class MaxPool2x2(nn.Module):
 # --------------------------------------------------------------------------------------------
 
 
+_KERNEL_MAX_THREADS = 2
+
+
 class FastConv2d(nn.Conv2d):
     """``nn.Conv2d``, computed by normlab's C kernels where they apply; same parameters.
 
@@ -179,7 +182,9 @@ class FastConv2d(nn.Conv2d):
     as PyTorch's oneDNN convolution for ``conv1`` and about twice as fast for ``conv2``'s
     backward pass (benchmarks/RESULTS.md), with the same results up to float rounding.
     Anything else (other shapes, dtypes or devices, autocast, tracing or ``torch.compile``, no C
-    compiler on the machine, ``NORMLAB_KERNELS=0``) uses ``nn.Conv2d``'s own forward. Module
+    compiler on the machine, ``NORMLAB_KERNELS=0``) uses ``nn.Conv2d``'s own forward. So do
+    more than two torch threads: the kernels run on one thread, and were measured faster than
+    PyTorch's parallel convolution only up to two (the development machine's cores). Module
     hooks see the same input and output either way.
     """
 
@@ -189,6 +194,7 @@ class FastConv2d(nn.Conv2d):
             and self.stride == (1, 1)
             and self.dilation == (1, 1)
             and self.groups == 1
+            and torch.get_num_threads() <= _KERNEL_MAX_THREADS
             and not torch.is_autocast_enabled("cpu")
             and not torch.compiler.is_compiling()
             and not torch.jit.is_tracing()
