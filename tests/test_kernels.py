@@ -289,3 +289,11 @@ def test_more_than_two_threads_use_pytorch(one_thread):
     assert "Wide" in type(conv(x).grad_fn).__name__
     torch.set_num_threads(3)
     assert "Convolution" in type(conv(x).grad_fn).__name__
+
+
+def test_an_unwritable_cache_falls_back(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder would go")
+    out, err = _status(blocker)  # XDG_CACHE_HOME is a file: the cache folder cannot be made
+    assert "C kernels not used" in out and "Error" in out, out
+    assert "Traceback" not in err

@@ -66,7 +66,12 @@ def load() -> Optional[ctypes.CDLL]:
         return _state["lib"]
     with _lock:
         if "lib" not in _state:
-            lib, path, reason = _build_and_load()
+            try:
+                lib, path, reason = _build_and_load()
+            except (OSError, RuntimeError) as exc:
+                # An unwritable cache, no home directory: the kernels are an optimisation, so
+                # nothing here may stop a run.
+                lib, path, reason = None, None, f"{type(exc).__name__}: {exc}"
             _state.update(lib=lib, path=path, reason=reason)
     return _state["lib"]
 
