@@ -127,6 +127,8 @@ def test_non_contiguous_input_and_gradient():
         (torch.randn(2, 6, 17, 17), torch.randn(16, 6, 5, 5), torch.randn(16), "17-pixel rows"),
         (torch.randn(2, 1, 4, 32), torch.randn(6, 1, 5, 5), torch.randn(6), "fewer rows than the kernel"),
         (torch.randn(1, 32, 32), torch.randn(6, 1, 5, 5), torch.randn(6), "unbatched input"),
+        (torch.randn(2, 0, 14, 14), torch.randn(6, 0, 5, 5), torch.randn(6), "no input channels"),
+        (torch.randn(2, 6, 14, 14), torch.randn(0, 6, 5, 5), torch.randn(0), "no output channels"),
     ],
 )
 def test_applies_only_where_the_kernels_compute_it(x, weight, bias, why):
@@ -297,3 +299,83 @@ def test_an_unwritable_cache_falls_back(tmp_path):
     out, err = _status(blocker)  # XDG_CACHE_HOME is a file: the cache folder cannot be made
     assert "C kernels not used" in out and "Error" in out, out
     assert "Traceback" not in err
+
+
+@needs_kernels
+def test_inf_and_nan_propagate_as_in_pytorch(one_thread):
+    """Non-finite values give PyTorch's pattern of inf and NaN, not extra NaNs from padding or overlap."""
+    cases = []
+    x = torch.ones(1, 1, 5, 28)
+    x[0, 0, 2, 12] = float("inf")  # inside the overlap of a 24-wide row's two 16-wide blocks
+    cases.append((x, torch.ones(1, 1, 5, 5)))
+    x = torch.ones(2, 1, 32, 32)
+    x[1, 0, 7, 30] = float("nan")
+    cases.append((x, torch.ones(3, 1, 5, 5)))
+    weight = torch.ones(1, 1, 5, 5)
+    weight[0, 0, 0, 0] = float("inf")  # the input gradient reads zero padding against every weight
+    cases.append((torch.ones(1, 1, 6, 6, requires_grad=True), weight))
+    weight = torch.ones(4, 3, 5, 5)
+    weight[2, 1, 4, 0] = float("-inf")
+    cases.append((torch.ones(2, 3, 14, 14, requires_grad=True), weight))
+    for x, weight in cases:
+        grads = []
+        for fn in (kernels.conv5x5, torch.nn.functional.conv2d):
+            xi = x.detach().clone().requires_grad_(x.requires_grad)
+            w = weight.clone().requires_grad_()
+            b = torch.zeros(weight.shape[0], requires_grad=True)
+            out = fn(xi, w, b)
+            out.backward(torch.ones_like(out))
+            grads.append([out.detach(), w.grad, b.grad] + ([xi.grad] if x.requires_grad else []))
+        for got, want in zip(*grads):
+            assert torch.equal(torch.isnan(got), torch.isnan(want))
+            assert torch.equal(torch.isinf(got), torch.isinf(want))
+            finite = torch.isfinite(want)
+            torch.testing.assert_close(got[finite], want[finite])
+            assert torch.equal(got[torch.isinf(want)], want[torch.isinf(want)])
+
+
+@needs_kernels
+def test_changing_the_bias_in_place_before_backward_is_no_error(one_thread):
+    conv = FastConv2d(6, 16, 5)
+    out = conv(torch.randn(2, 6, 14, 14, requires_grad=True))
+    with torch.no_grad():
+        conv.bias.add_(1.0)  # as F.conv2d allows: the gradients do not depend on the bias
+    out.sum().backward()
+    assert conv.bias.grad is not None
+
+
+def test_an_unparsable_cc_falls_back(tmp_path):
+    out, err = _status(tmp_path, CC='gcc "')
+    assert "C kernels not used: ValueError" in out and "Traceback" not in err
+
+
+@pytest.mark.skipif(shutil.which("false") is None, reason="needs the 'false' command")
+def test_warnings_as_errors_raise_once_then_fall_back(tmp_path):
+    code = textwrap.dedent("""
+        import warnings
+        import normlab.kernels as k
+        warnings.simplefilter("error")
+        try:
+            k.load()
+        except RuntimeWarning as exc:
+            print("raised:", "could not build" in str(exc))
+        print("second:", k.load() is None)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path), "CC": "false"})
+    assert proc.stdout.split() == ["raised:", "True", "second:", "True"], proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or not hasattr(os, "getuid"),
+                    reason="needs a C compiler (cc) and POSIX file ownership")
+def test_built_library_is_readable_and_a_writable_one_is_not_loaded(tmp_path):
+    out, _ = _status(tmp_path)
+    (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
+    mode = built.stat().st_mode
+    assert mode & 0o400 and mode & 0o100, oct(mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode & 0o777 == 0o777 & ~umask, oct(mode)
+    built.chmod(mode | 0o002)
+    out, _ = _status(tmp_path)
+    assert "not loading" in out and "others can write to it" in out

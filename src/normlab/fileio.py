@@ -25,6 +25,11 @@ def user_cache_dir(name: str) -> Path:
     return root / "normlab" / name
 
 
+def set_default_mode(path: str | Path, mode: int = 0o666) -> None:
+    """``chmod`` ``path`` to ``mode`` less the umask: what creating it with ``open`` would give."""
+    os.chmod(path, mode & ~_UMASK)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
@@ -52,7 +57,7 @@ class _AtomicWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         # mkstemp creates 0600 files; give outputs the permissions an ordinary open() would.
-        os.chmod(self.tmp, 0o666 & ~_UMASK)
+        set_default_mode(self.tmp)
         self.fh = os.fdopen(fd, "wb")
         return self.fh
 

@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from normlab.fileio import user_cache_dir
+from normlab.fileio import set_default_mode, user_cache_dir
 
 __all__ = ["load", "status", "ENV_VAR"]
 
@@ -64,32 +64,39 @@ def load() -> Optional[ctypes.CDLL]:
     """
     if "lib" in _state:
         return _state["lib"]
+    warning = ""
     with _lock:
         if "lib" not in _state:
             try:
-                lib, path, reason = _build_and_load()
-            except (OSError, RuntimeError) as exc:
-                # An unwritable cache, no home directory: the kernels are an optimisation, so
-                # nothing here may stop a run.
+                lib, path, reason, warning = _build_and_load()
+            except Exception as exc:  # noqa: BLE001 - an optimisation must never stop a run
+                # An unwritable cache, no home directory, an unparsable $CC.
                 lib, path, reason = None, None, f"{type(exc).__name__}: {exc}"
             _state.update(lib=lib, path=path, reason=reason)
+    if warning:
+        # After the state is stored: under `-W error` this raises once, and later calls fall back.
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
     return _state["lib"]
 
 
-def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str]:
+def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str, str]:
+    """(library, its path, why there is none, a warning to give)."""
     if os.environ.get(ENV_VAR, "").strip().lower() in ("0", "false", "no", "off"):
-        return None, None, f"disabled by {ENV_VAR}={os.environ[ENV_VAR]}"
+        return None, None, f"disabled by {ENV_VAR}={os.environ[ENV_VAR]}", ""
     compiler = shlex.split(os.environ.get("CC", "").strip() or "cc")
     if not compiler or shutil.which(compiler[0]) is None:
-        return None, None, f"no C compiler found ({' '.join(compiler) or '$CC is empty'}); set CC to one"
+        return None, None, f"no C compiler found ({' '.join(compiler) or '$CC is empty'}); set CC to one", ""
     source = _SOURCE.read_bytes()
     path = _cache_path(source, compiler)
     if not path.exists():
         error = _compile(compiler, path)
         if error:
-            warnings.warn(f"normlab: could not build its C kernels, using PyTorch's operators instead "
-                          f"(slower on the CPU): {error}", RuntimeWarning, stacklevel=3)
-            return None, None, f"build failed: {error}"
+            return None, None, f"build failed: {error}", (
+                f"normlab: could not build its C kernels, using PyTorch's operators instead (slower on "
+                f"the CPU): {error}")
+    untrusted = _untrusted(path)
+    if untrusted:
+        return None, None, f"not loading {path}: {untrusted}", ""
     try:
         lib = ctypes.CDLL(str(path))
         for name, argtypes in _SIGNATURES.items():
@@ -100,8 +107,20 @@ def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str]:
         # A cached file that does not load (deleted underneath us, or from an older layout):
         # drop it so that the next process rebuilds it.
         path.unlink(missing_ok=True)
-        return None, None, f"could not load {path}: {exc}"
-    return lib, path, ""
+        return None, None, f"could not load {path}: {exc}", ""
+    return lib, path, "", ""
+
+
+def _untrusted(path: Path) -> str:
+    """Why a cached library should not be loaded (someone else could have written it), or ""."""
+    if not hasattr(os, "getuid"):
+        return ""
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        return "it belongs to another user"
+    if st.st_mode & 0o022:
+        return "others can write to it"
+    return ""
 
 
 def _cache_path(source: bytes, compiler: list[str]) -> Path:
@@ -124,6 +143,7 @@ def _compile(compiler: list[str], path: Path) -> str:
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             return f"{' '.join(compiler)} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
+        set_default_mode(tmp, 0o777)  # mkstemp made it private; a library is read and mapped
         os.replace(tmp, path)  # concurrent builders each rename a complete file
         return ""
     except (OSError, subprocess.SubprocessError) as exc:

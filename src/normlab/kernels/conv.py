@@ -50,6 +50,8 @@ def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.
     if not (
         bias is not None
         and x.dim() == 4
+        and x.shape[1] >= 1
+        and weight.shape[0] >= 1
         and weight.dim() == 4
         and weight.shape[1:] == (x.shape[1], _K, _K)
         and bias.shape == (weight.shape[0],)
@@ -64,23 +66,31 @@ def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.
     return load() is not None
 
 
+def _save(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    # The bias is kept off the saved tensors: the kernels' backward never reads it, so changing it
+    # in place before backward is no error (as with F.conv2d); only _pytorch_backward uses it.
+    ctx.save_for_backward(x, weight)
+    ctx.bias = bias
+
+
 def _pytorch_backward(ctx, grad_out: torch.Tensor):
     """The gradients by PyTorch's own convolution, as a differentiable graph.
 
-    Used under ``create_graph=True`` (a gradient penalty, a Hessian-vector product): the C
-    kernels' gradients have no backward of their own.
+    Used under ``create_graph=True`` (a gradient penalty, a Hessian-vector product), since the
+    C kernels' gradients have no backward of their own, and for non-finite weights (see
+    conv5x5.c's input gradient).
     """
-    inputs = ctx.saved_tensors
+    inputs = (*ctx.saved_tensors, ctx.bias)
     wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need]
     with torch.enable_grad():
-        grads = iter(torch.autograd.grad(F.conv2d(*inputs), wanted, grad_out, create_graph=True))
+        grads = iter(torch.autograd.grad(F.conv2d(*inputs), wanted, grad_out, create_graph=torch.is_grad_enabled()))
     return tuple(next(grads) if need else None for need in ctx.needs_input_grad)
 
 
 class _WideConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, weight, bias)
+        _save(ctx, x, weight, bias)
         x, weight, bias = x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
         n, _, h, w = x.shape
         out = x.new_empty((n, weight.shape[0], h - _K + 1, w - _K + 1))
@@ -92,7 +102,7 @@ class _WideConv(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         if torch.is_grad_enabled():
             return _pytorch_backward(ctx, grad_out)
-        x, weight, _ = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         x, grad_out = x.contiguous(), grad_out.contiguous()
         n, _, h, w = x.shape
         co = weight.shape[0]
@@ -106,7 +116,7 @@ class _WideConv(torch.autograd.Function):
 class _NarrowConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, weight, bias)
+        _save(ctx, x, weight, bias)
         x, weight, bias = x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
         n, ci, h, w = x.shape
         co = weight.shape[0]
@@ -118,9 +128,9 @@ class _NarrowConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        if torch.is_grad_enabled():
+        x, weight = ctx.saved_tensors
+        if torch.is_grad_enabled() or (ctx.needs_input_grad[0] and not torch.isfinite(weight).all()):
             return _pytorch_backward(ctx, grad_out)
-        x, weight, _ = ctx.saved_tensors
         x, weight, grad_out = x.contiguous(), weight.contiguous(), grad_out.contiguous()
         n, ci, h, w = x.shape
         co = weight.shape[0]

@@ -26,7 +26,7 @@ typedef int32_t vi __attribute__((vector_size(64)));
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
-/* Lanes below `skip` zeroed (bitwise, so that an inf or NaN there does not leak into the sum). */
+/* Lanes below `skip` zeroed (bitwise, so that an inf or NaN there does not reach the sum). */
 static inline vf drop_first(vf v, int skip)
 {
     vi lane;
@@ -96,8 +96,17 @@ void normlab_conv5x5_c1_backward_weight(const float *restrict x, const float *re
             for (int64_t i = 0; i < oh; i++)
                 for (int64_t j0 = 0; j0 < ow; j0 += LANES) {
                     const int64_t j = block_start(j0, ow);
-                    vf g = load(gn + i * ow + j);
-                    if (j != j0) g = drop_first(g, (int)(j0 - j));
+                    const vf g = load(gn + i * ow + j);
+                    const int skip = (int)(j0 - j);
+                    if (skip) {
+                        /* The overlapping block: drop the products, not just g, so that an inf in
+                         * x there does not turn into 0 * inf = NaN. */
+                        acc_bias += drop_first(g, skip);
+                        for (int kh = 0; kh < K; kh++)
+                            for (int kw = 0; kw < K; kw++)
+                                acc[kh * K + kw] += drop_first(g * load(xn + (i + kh) * w + j + kw), skip);
+                        continue;
+                    }
                     acc_bias += g;
                     for (int kh = 0; kh < K; kh++)
                         for (int kw = 0; kw < K; kw++)
@@ -221,7 +230,9 @@ void normlab_conv5x5_backward_weight(const float *restrict x, const float *restr
 }
 
 /* workspace: N * CO * OH * PAD_W floats (zero-padded grad_out rows)
- *          + 25 * CO * cdiv(CI, 6) * 6 floats (weights as [CO][5][5][input channel]). */
+ *          + 25 * CO * cdiv(CI, 6) * 6 floats (weights as [CO][5][5][input channel]).
+ * The padding is multiplied by every weight, so an infinite weight would put NaN where PyTorch
+ * has finite values: conv.py sends non-finite weights to PyTorch's backward instead. */
 void normlab_conv5x5_backward_input(const float *restrict grad_out, const float *restrict weight,
                                     float *restrict grad_x, float *restrict workspace, int64_t n_images,
                                     int64_t ci, int64_t h, int64_t w, int64_t co)
