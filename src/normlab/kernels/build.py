@@ -44,6 +44,8 @@ _SIGNATURES = {
     "normlab_conv5x5_backward_input": [_PTR, _PTR, _PTR, _PTR, _I64, _I64, _I64, _I64, _I64],
 }
 
+_RETURNS_INT = {"normlab_conv5x5_backward_input"}
+
 _lock = threading.Lock()
 _state: dict = {}
 
@@ -102,7 +104,7 @@ def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str, str]:
         for name, argtypes in _SIGNATURES.items():
             fn = getattr(lib, name)
             fn.argtypes = argtypes
-            fn.restype = None
+            fn.restype = ctypes.c_int if name in _RETURNS_INT else None
     except (OSError, AttributeError) as exc:
         # A cached file that does not load (deleted underneath us, or from an older layout):
         # drop it so that the next process rebuilds it.

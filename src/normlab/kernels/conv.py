@@ -76,9 +76,8 @@ def _save(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> Non
 def _pytorch_backward(ctx, grad_out: torch.Tensor):
     """The gradients by PyTorch's own convolution, as a differentiable graph.
 
-    Used under ``create_graph=True`` (a gradient penalty, a Hessian-vector product), since the
-    C kernels' gradients have no backward of their own, and for non-finite weights (see
-    conv5x5.c's input gradient).
+    Used under ``create_graph=True`` (a gradient penalty, a Hessian-vector product): the C
+    kernels' gradients have no backward of their own.
     """
     inputs = (*ctx.saved_tensors, ctx.bias)
     wanted = [t for t, need in zip(inputs, ctx.needs_input_grad) if need]
@@ -128,9 +127,9 @@ class _NarrowConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        x, weight = ctx.saved_tensors
-        if torch.is_grad_enabled() or (ctx.needs_input_grad[0] and not torch.isfinite(weight).all()):
+        if torch.is_grad_enabled():
             return _pytorch_backward(ctx, grad_out)
+        x, weight = ctx.saved_tensors
         x, weight, grad_out = x.contiguous(), weight.contiguous(), grad_out.contiguous()
         n, ci, h, w = x.shape
         co = weight.shape[0]
@@ -140,8 +139,11 @@ class _NarrowConv(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = torch.empty_like(x)
             workspace = x.new_empty(n * co * oh * _PAD_W + _K * _K * co * _blocks(ci, _CHANNEL_BLOCK) * _CHANNEL_BLOCK)
-            lib.normlab_conv5x5_backward_input(grad_out.data_ptr(), weight.data_ptr(), grad_x.data_ptr(),
-                                               workspace.data_ptr(), n, ci, h, w, co)
+            if lib.normlab_conv5x5_backward_input(grad_out.data_ptr(), weight.data_ptr(), grad_x.data_ptr(),
+                                                  workspace.data_ptr(), n, ci, h, w, co):
+                # A weight is inf or NaN (see conv5x5.c): PyTorch's input gradient.
+                grad_x = torch.ops.aten.convolution_backward(
+                    grad_out, x, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, False, False])[0]
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             grad_weight = torch.empty_like(weight)
             grad_bias = x.new_empty((co,))

@@ -99,12 +99,14 @@ void normlab_conv5x5_c1_backward_weight(const float *restrict x, const float *re
                     const vf g = load(gn + i * ow + j);
                     const int skip = (int)(j0 - j);
                     if (skip) {
-                        /* The overlapping block: drop the products, not just g, so that an inf in
-                         * x there does not turn into 0 * inf = NaN. */
-                        acc_bias += drop_first(g, skip);
+                        /* The overlapping block: drop the repeated lanes of x as well as of g, so
+                         * that an inf in x there does not turn into 0 * inf = NaN. (This split also
+                         * measured a little faster than masking g in the common loop.) */
+                        const vf gm = drop_first(g, skip);
+                        acc_bias += gm;
                         for (int kh = 0; kh < K; kh++)
                             for (int kw = 0; kw < K; kw++)
-                                acc[kh * K + kw] += drop_first(g * load(xn + (i + kh) * w + j + kw), skip);
+                                acc[kh * K + kw] += gm * drop_first(load(xn + (i + kh) * w + j + kw), skip);
                         continue;
                     }
                     acc_bias += g;
@@ -231,12 +233,15 @@ void normlab_conv5x5_backward_weight(const float *restrict x, const float *restr
 
 /* workspace: N * CO * OH * PAD_W floats (zero-padded grad_out rows)
  *          + 25 * CO * cdiv(CI, 6) * 6 floats (weights as [CO][5][5][input channel]).
- * The padding is multiplied by every weight, so an infinite weight would put NaN where PyTorch
- * has finite values: conv.py sends non-finite weights to PyTorch's backward instead. */
-void normlab_conv5x5_backward_input(const float *restrict grad_out, const float *restrict weight,
-                                    float *restrict grad_x, float *restrict workspace, int64_t n_images,
-                                    int64_t ci, int64_t h, int64_t w, int64_t co)
+ * Returns 0, or 1 without writing grad_x when a weight is not finite: the zero padding is
+ * multiplied by every weight, so an infinite one would put NaN where PyTorch has finite values,
+ * and the caller computes that gradient with PyTorch instead. */
+int normlab_conv5x5_backward_input(const float *restrict grad_out, const float *restrict weight,
+                                   float *restrict grad_x, float *restrict workspace, int64_t n_images,
+                                   int64_t ci, int64_t h, int64_t w, int64_t co)
 {
+    for (int64_t k = 0; k < co * ci * TAPS; k++)
+        if (!__builtin_isfinite(weight[k])) return 1;
     const int64_t oh = h - (K - 1), ow = w - (K - 1), cip = cdiv(ci, CB) * CB;
     float *padded = workspace, *wp = workspace + n_images * co * oh * PAD_W;
     for (int64_t r = 0; r < n_images * co * oh; r++) {
@@ -269,4 +274,5 @@ void normlab_conv5x5_backward_input(const float *restrict grad_out, const float 
                 for (int64_t c = 0; c < cb; c++) memcpy(grad_x + ((n * ci + c0 + c) * h + y) * w, &acc[c], w * sizeof(float));
             }
     }
+    return 0;
 }
