@@ -50,9 +50,9 @@ def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.
     if not (
         bias is not None
         and x.dim() == 4
+        and weight.dim() == 4
         and x.shape[1] >= 1
         and weight.shape[0] >= 1
-        and weight.dim() == 4
         and weight.shape[1:] == (x.shape[1], _K, _K)
         and bias.shape == (weight.shape[0],)
         and x.shape[2] >= _K
