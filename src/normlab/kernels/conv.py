@@ -66,11 +66,13 @@ def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.
     return load() is not None
 
 
-def _save(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> None:
+def _save_and_prepare(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    """Save what backward needs; return the three tensors contiguous, for the kernels' pointers."""
     # The bias is kept off the saved tensors: the kernels' backward never reads it, so changing it
     # in place before backward is no error (as with F.conv2d); only _pytorch_backward uses it.
     ctx.save_for_backward(x, weight)
     ctx.bias = bias
+    return x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
 
 
 def _pytorch_backward(ctx, grad_out: torch.Tensor):
@@ -89,8 +91,7 @@ def _pytorch_backward(ctx, grad_out: torch.Tensor):
 class _WideConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        _save(ctx, x, weight, bias)
-        x, weight, bias = x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
+        x, weight, bias = _save_and_prepare(ctx, x, weight, bias)
         n, _, h, w = x.shape
         out = x.new_empty((n, weight.shape[0], h - _K + 1, w - _K + 1))
         load().normlab_conv5x5_c1_forward(x.data_ptr(), weight.data_ptr(), bias.data_ptr(), out.data_ptr(),
@@ -115,8 +116,7 @@ class _WideConv(torch.autograd.Function):
 class _NarrowConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        _save(ctx, x, weight, bias)
-        x, weight, bias = x.contiguous(), weight.detach().contiguous(), bias.detach().contiguous()
+        x, weight, bias = _save_and_prepare(ctx, x, weight, bias)
         n, ci, h, w = x.shape
         co = weight.shape[0]
         out = x.new_empty((n, co, h - _K + 1, w - _K + 1))
