@@ -129,20 +129,22 @@ def _tagged_pids(tag: str) -> list[int]:
 
 def test_workers_exit_when_the_driver_is_killed(tmp_path, data_dir):
     tag = f"orphans-{os.getpid()}-{time.time_ns()}"
-    cmd = [sys.executable, "-m", "normlab", "study", "--variants", "lenet5", "lenet5-bn", "--seeds", "2",
-           "--epochs", "5", "--subset", "4096", "--device", "cpu", "--workers", "2", "--no-report", "--quiet",
+    # Runs of about half a minute each, so that workers left running would still be there when
+    # the test looks, seconds after the kill (a run that ended on its own would hide the bug).
+    cmd = [sys.executable, "-m", "normlab", "study", "--variants", "lenet5", "lenet5-bn", "--seeds", "1",
+           "--epochs", "30", "--subset", "16384", "--device", "cpu", "--workers", "2", "--no-report", "--quiet",
            "--out", str(tmp_path / "s"), "--data-dir", str(data_dir)]
     proc = subprocess.Popen(cmd, env={**os.environ, "NORMLAB_TEST_TAG": tag},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and len(_tagged_pids(tag)) < 3:  # driver + two workers
+        while time.time() < deadline and len(_tagged_pids(tag)) < 4:  # driver, forkserver, two workers
             time.sleep(0.1)
-        assert len(_tagged_pids(tag)) >= 3, "the workers never started"
-        time.sleep(1.0)
+        assert len(_tagged_pids(tag)) >= 4, "the workers never started"
+        time.sleep(3.0)  # until they are training: a worker still starting dies with its driver anyway
         proc.send_signal(signal.SIGKILL)  # the driver alone, as a user's kill -9 would
         proc.wait(timeout=10)
-        deadline = time.time() + 15
+        deadline = time.time() + 10
         while time.time() < deadline and _tagged_pids(tag):
             time.sleep(0.2)
         assert _tagged_pids(tag) == [], "worker processes outlived the killed driver"

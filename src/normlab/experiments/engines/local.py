@@ -185,8 +185,11 @@ def run_local(
             on_epoch(key, epoch, summary)
 
     while queue:
+        # Workers block reading this pipe, whose write end only this process holds: when it dies,
+        # however it dies, they read EOF and exit (see _init_worker).
+        driver_alive, alive_w = ctx.Pipe(duplex=False)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(events, dict(os.environ)))
+                                   initargs=(events, dict(os.environ), driver_alive))
         pending: dict[Future, RunTask] = {}
         lost: list[RunTask] = []
         try:
@@ -217,11 +220,13 @@ def run_local(
                     queue.insert(0, task)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            driver_alive.close()
+            alive_w.close()
             drain()
     return outcomes
 
 
-def _init_worker(events, environ: dict[str, str]) -> None:
+def _init_worker(events, environ: dict[str, str], driver_alive) -> None:
     global _EVENTS
     _EVENTS = events
     # A forked worker inherits the server's environment, fixed when the server started; a
@@ -229,16 +234,18 @@ def _init_worker(events, environ: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(environ)
     # A driver killed with SIGKILL cannot stop its workers; without this they would finish their
-    # runs (minutes) and compete with the resumed study for the cores.
-    parent = os.getppid()
-
+    # runs (minutes) and compete with the resumed study for the cores. Watching the parent
+    # process is not enough: a forkserver worker's parent is the server, which outlives the
+    # driver for as long as any worker lives. The driver never writes to this pipe, so the read
+    # returns only at EOF, when the driver's end is closed: the driver has died (or finished).
     def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
+        try:
+            driver_alive.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
 
-    threading.Thread(target=watch, name="normlab-parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="normlab-driver-watch", daemon=True).start()
 
 
 class _EpochReporter:
