@@ -178,9 +178,9 @@ class FastConv2d(nn.Conv2d):
     """``nn.Conv2d``, computed by normlab's C kernels where they apply; same parameters.
 
     LeNet-5's convolutions (5x5, stride 1, no padding) on CPU float32 batches run through
-    :func:`normlab.kernels.conv5x5`: on one CPU thread, at LeNet-5's sizes, several times as fast
-    as PyTorch's oneDNN convolution for ``conv1`` and about twice as fast for ``conv2``'s
-    backward pass (benchmarks/RESULTS.md), with the same results up to float rounding.
+    :func:`normlab.kernels.conv5x5`: on one CPU thread, at LeNet-5's sizes, about 2.5x as fast
+    as PyTorch's oneDNN convolution for ``conv1`` (forward + backward) and 1.4x for ``conv2``
+    (benchmarks/RESULTS.md), with the same results up to float rounding.
     Anything else (other shapes, dtypes or devices, autocast, tracing or ``torch.compile``, no C
     compiler on the machine, ``NORMLAB_KERNELS=0``) uses ``nn.Conv2d``'s own forward. So do
     more than two torch threads: the kernels run on one thread, and were measured faster than
