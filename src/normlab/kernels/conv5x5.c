@@ -1,5 +1,13 @@
-/* LeNet-5's first convolution (one input channel, 5x5, stride 1, no padding) on the CPU, in
- * float32, single-threaded.
+/* LeNet-5's two convolutions (5x5, stride 1, no padding) on the CPU, in float32, single-threaded:
+ * the forward pass and the gradients that training needs. Called through ctypes by conv.py, which
+ * checks the shapes; compiled on first use by build.py.
+ *
+ * Written with GCC/Clang vector extensions, not intrinsics: the compiler maps a 16-float vector
+ * to one AVX-512 register, two AVX2 ones or four NEON ones. The summation order is fixed, so
+ * results are identical from run to run.
+ *
+ * ---------------------------------------------------------------------------------------------
+ * One input channel, output rows of at least 16 pixels (conv1: 32x32 -> 6 x 28x28)
  *
  * Why: oneDNN pads conv1's 6 output channels to its 16-channel blocks and reorders every output
  * and gradient to and from PyTorch's layout; on one thread it ran this layer at ~20 GFLOPS,
@@ -7,13 +15,9 @@
  * (benchmarks/RESULTS.md). These loops vectorise along the output row instead, write PyTorch's
  * NCHW layout directly, and keep their accumulators in registers.
  *
- * Written with GCC/Clang vector extensions, not intrinsics: the compiler maps a 16-float vector
- * to one AVX-512 register, two AVX2 ones or four NEON ones. The summation order is fixed, so
- * results are identical from run to run. Compiled and loaded by normlab/kernels/build.py.
- *
  * Layouts (contiguous, float32): x (N, H, W); weight (C, 5, 5); bias (C); out and grad_out
  * (N, C, H - 4, W - 4). The caller guarantees W - 4 >= 16.
- */
+ * ------------------------------------------------------------------------------------------- */
 #include <stdint.h>
 #include <string.h>
 
