@@ -39,7 +39,7 @@ from normlab.train import tune_malloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_pool  # noqa: E402
-from bench_pool import print_table, time_side_by_side  # noqa: E402
+from bench_pool import eval_step, print_table, time_side_by_side, train_step  # noqa: E402
 
 
 def bench_layers(rounds: int, inner: int) -> list[dict]:
@@ -102,34 +102,19 @@ def bench_models(rounds: int, inner: int) -> list[dict]:
             fast = create_model(spec, head="softmax")
             return {"PyTorch nn.Conv2d": with_pytorch_convolutions(fast), "normlab FastConv2d": fast}
 
-        def train_step(model):
-            model.train(mode == "train")
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-            loss_fn = nn.CrossEntropyLoss()
-
-            def fn():
-                opt.zero_grad(set_to_none=True)
-                loss_fn(model(x_train), y_train).backward()
-                opt.step()
-            return fn
-
-        times = time_side_by_side({n: train_step(m) for n, m in candidates().items()}, rounds, inner)
+        steps = {n: train_step(m.train(mode == "train"), x_train, y_train, lr=1e-3, fused=True)
+                 for n, m in candidates().items()}
+        times = time_side_by_side(steps, rounds, inner)
         rows += print_table(f"{spec} training step ({mode} mode), batch 64", times)
         if mode == "train" and spec == "lenet5-bn":
             continue  # evaluation is always in eval mode: timed once, below
-
-        def eval_forward(model):
-            def fn():
-                with torch.no_grad():
-                    model(x_eval)
-            return fn
 
         # Fresh models: the training steps above moved each candidate's weights its own way.
         cands = {name: model.eval() for name, model in candidates().items()}
         with torch.no_grad():
             ref = cands["PyTorch nn.Conv2d"](x_eval)
             diffs = {name: (m(x_eval) - ref).abs().max().item() for name, m in cands.items()}
-        times = time_side_by_side({n: eval_forward(m) for n, m in cands.items()}, rounds, inner)
+        times = time_side_by_side({n: eval_step(m, x_eval) for n, m in cands.items()}, rounds, inner)
         rows += print_table(f"{spec} eval forward, batch 256", times, diffs)
     return rows
 

@@ -253,6 +253,28 @@ def bench_pool_kernels(
     return rows
 
 
+def eval_step(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    """A call of ``model`` on ``x`` without autograd, as a timed function."""
+    def fn():
+        with torch.no_grad():
+            model(x)
+    return fn
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, **adam_kw) -> Callable[[], None]:
+    """One training step of ``model`` on ``(x, y)`` (forward, cross-entropy, backward, Adam), as a
+    timed function; the model stays in the mode it is in."""
+    opt = torch.optim.Adam(model.parameters(), **adam_kw)
+    # The post's loss: cross-entropy on its (softmax) output.
+    loss_fn = nn.CrossEntropyLoss()
+
+    def fn():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+    return fn
+
+
 def bench_models(rounds: int, inner: int) -> list[dict]:
     rows = []
     torch.manual_seed(1)
@@ -272,29 +294,12 @@ def bench_models(rounds: int, inner: int) -> list[dict]:
             with torch.no_grad():
                 diffs[name] = (model(x_eval) - ref).abs().max().item()
 
-        def eval_step(model):
-            def fn():
-                with torch.no_grad():
-                    model(x_eval)
-            return fn
-
-        eval_cands = {n: eval_step(m) for n, (m, opt_kw) in cands.items() if not opt_kw}
+        eval_cands = {n: eval_step(m, x_eval) for n, (m, opt_kw) in cands.items() if not opt_kw}
         times = time_side_by_side(eval_cands, rounds, inner)
         rows += print_table(f"{arch} eval forward, batch 256", times, {n: diffs[n] for n in eval_cands})
 
-        def train_step(model, opt_kw):
-            model.train()
-            opt = torch.optim.Adam(model.parameters(), **opt_kw)
-            # The post's loss: cross-entropy on its softmax output.
-            loss_fn = nn.CrossEntropyLoss()
-
-            def fn():
-                opt.zero_grad(set_to_none=True)
-                loss_fn(model(x_train), y_train).backward()
-                opt.step()
-            return fn
-
-        times = time_side_by_side({n: train_step(m, kw) for n, (m, kw) in cands.items()}, rounds, inner)
+        times = time_side_by_side({n: train_step(m.train(), x_train, y_train, **kw) for n, (m, kw) in cands.items()},
+                                  rounds, inner)
         rows += print_table(f"{arch} training step (fwd+bwd+Adam), batch 64", times)
     return rows
 
