@@ -18,6 +18,16 @@ class IDXFormatError(NormlabError, ValueError):
     """An IDX file is malformed; the message names the file and the fault."""
 
 
+class DataFileError(NormlabError, OSError):
+    """A data file exists but cannot be read (permissions, a folder in its place, an I/O error);
+    the message names the file and the cause."""
+
+
+class OutputError(NormlabError, OSError):
+    """An output file or folder cannot be written (no space left, read-only, permissions); the
+    message names the path and the cause, and nothing half-written is left behind."""
+
+
 class DownloadError(NormlabError, OSError):
     """No source could provide a verified file; the message lists every source tried."""
 
