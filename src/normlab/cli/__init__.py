@@ -9,6 +9,7 @@ means adding a module. Printing happens here, at the edge; the library returns v
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import pkgutil
 import sys
@@ -17,9 +18,72 @@ from normlab import __version__
 from normlab.errors import NormlabError
 
 
+class NormlabArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that takes flags only as typed, and names the closest valid one.
+
+    Abbreviations are off (``--epoch 3`` must not become ``--epochs 3``, nor a prefix of some
+    other flag once one is added). Sub-command parsers are of this class too (argparse gives a
+    sub-parser its parent's class), and each rejects its own unknown arguments, so the error
+    shows the usage of the command that was typed rather than the top level's.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Parse like ``parse_args``: an unknown argument is an error here, with a suggestion."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._suggestion(extras)}")
+        return namespace, extras
+
+    def _suggestion(self, extras: list[str]) -> str:
+        valid = [o for o in self._option_string_actions if o.startswith("--")]
+        for word in extras:
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], valid, n=1, cutoff=0.6)
+                if close:
+                    return f" (did you mean {close[0]}?)"
+        return ""
+
+
+def typed_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The ``dest`` names of the options in ``argv`` that the user typed, at any sub-command level.
+
+    Decided by argparse itself, not by reading ``argv`` as text: ``parser`` is parsed again
+    with every default suppressed, so only typed options land in the namespace (an option typed
+    with its default value counts as typed).
+    """
+    saved = []
+    for p in _all_parsers(parser):
+        saved.append((p, p._defaults, [(a, a.default) for a in p._actions]))
+        p._defaults = {}
+        for action in p._actions:
+            action.default = argparse.SUPPRESS
+    try:
+        namespace = parser.parse_args(argv)
+    finally:
+        for p, defaults, actions in saved:
+            p._defaults = defaults
+            for action, default in actions:
+                action.default = default
+    commands = {a.dest for p in _all_parsers(parser) for a in p._actions
+                if isinstance(a, argparse._SubParsersAction)}
+    return set(vars(namespace)) - commands
+
+
+def _all_parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                yield from _all_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every sub-command module registered."""
-    parser = argparse.ArgumentParser(
+    parser = NormlabArgumentParser(
         prog="normlab",
         description="Understand and measure normalisation in convolutional networks.",
     )
@@ -52,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_malloc()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    # Kept so a command can tell which flags were typed (a preset must not override those).
-    args.argv = words
+    args = parser.parse_args(words)
+    # So a command can tell which options were typed (a preset must not override those).
+    args.typed = typed_options(parser, words)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

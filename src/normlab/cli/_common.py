@@ -21,8 +21,13 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True) -> None:
-    """Add the trainer's options; every help text ends with its default."""
+def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True, seed: bool = True) -> None:
+    """Add the trainer's options; every help text ends with its default.
+
+    ``model=False`` and ``seed=False`` leave out ``--model`` and ``--seed`` for commands that
+    choose those another way (``--variants``, ``--seeds``): a flag a command would ignore is
+    better absent, so typing it is an error there.
+    """
     d = _DEFAULTS
     g = parser.add_argument_group("training")
     if model:
@@ -34,7 +39,9 @@ def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True) -> No
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size (default: %(default)s)")
     g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
     g.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer, help="optimizer (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=d.seed, help="seed for weights and data order (default: %(default)s)")
+    if seed:
+        g.add_argument("--seed", type=int, default=d.seed,
+                       help="seed for weights and data order (default: %(default)s)")
     g.add_argument("--transform", choices=("resize32", "pad32", "none"), default=d.transform,
                    help="input transform: the post resizes to 32x32 (default: %(default)s)")
     g.add_argument("--standardize", action="store_true",
@@ -92,7 +99,8 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
     """Build a validated :class:`TrainConfig` from parsed arguments."""
     fields = dict(
         model=getattr(args, "model", _DEFAULTS.model), dataset=args.dataset, protocol=args.protocol,
-        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+        seed=getattr(args, "seed", _DEFAULTS.seed),
         transform=args.transform, standardize=args.standardize, val_split=args.val_split, subset=args.subset,
         device=args.device, threads=args.threads, diagnostics=diagnostics_from_args(args),
     )

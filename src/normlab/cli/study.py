@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-report", action="store_true", help="skip writing OUT/report.html (default: write it)")
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also write TensorBoard event files, one run folder per (variant, seed) (needs normlab[tensorboard])")
-    add_train_args(p, model=False)
+    add_train_args(p, model=False, seed=False)
     p.set_defaults(func=run)
 
 
@@ -51,7 +51,7 @@ def build_spec(args) -> StudySpec:
     if args.preset:
         from normlab.experiments.presets import build_preset
 
-        explicit = _explicit_flags(args)
+        explicit = getattr(args, "typed", set())
         return build_preset(args.preset, base=base, quick=args.quick,
                             seeds=args.seeds if "seeds" in explicit else None,
                             variants=args.variants, name=args.name, explicit=explicit)
@@ -59,15 +59,6 @@ def build_spec(args) -> StudySpec:
         raise ConfigError("--quick goes with --preset")
     variants = [Variant.parse(v) for v in (args.variants or ["lenet5", "lenet5-bn"])]
     return StudySpec(name=args.name or "default", variants=variants, seeds=parse_seeds(args.seeds), base=base)
-
-
-def _explicit_flags(args) -> set[str]:
-    """Which training flags the user typed, so a preset does not override them."""
-    names = set()
-    for token in getattr(args, "argv", sys.argv[1:]):
-        if token.startswith("--"):
-            names.add(token[2:].split("=")[0].replace("-", "_"))
-    return names
 
 
 def _print_presets() -> None:
@@ -97,6 +88,8 @@ def run(args) -> int:
     if args.list_presets:
         _print_presets()
         return 0
+    if args.no_report and "target" in getattr(args, "typed", ()):
+        raise ConfigError("--target sets the report's accuracy target; it has no effect with --no-report")
     spec = build_spec(args)
     engine, workers = _engine(args, spec)
     total = len(spec.configs())
@@ -124,6 +117,10 @@ def run(args) -> int:
     p = outcome.progress
     print(f"{p.done} run(s) done, {p.skipped} skipped (already finished), {p.diverged} diverged, "
           f"{p.failed} failed in {outcome.seconds:.1f}s; database: {outcome.db_path}")
+    if p.done + p.diverged + p.skipped == 0:
+        # Every run failed (or none was pending): a report would hold nothing but its header.
+        print("no run of this study has finished; no report written", file=sys.stderr)
+        return 1
     if not args.no_report:
         from normlab.report import write_report
 
