@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
+import errno
+import io
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from normlab.errors import OutputError
 
 # Read once: os.umask can only be read by setting it, which would race with other threads.
 _UMASK = os.umask(0)
@@ -33,20 +38,78 @@ def set_default_mode(path: str | Path, mode: int = 0o666) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
-    A reader never sees a half-written file, and a crash leaves the old file intact.
+    A reader never sees a half-written file, and a crash leaves the old file intact. A write
+    that fails (full disk, read-only, permissions) is an :class:`OutputError`.
     """
     with atomic_writer(path) as fh:
         fh.write(data)
     return Path(path)
 
 
+# Plain words for the causes a user can fix; any other OSError gets the system's own text.
+_CAUSES = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "file too large",
+    errno.ENOTDIR: "a file is in the way of a folder on that path",
+    errno.EEXIST: "a file is in the way of a folder on that path",
+}
+
+
+def output_error(path: str | Path, exc: OSError, *, what: str = "write") -> OutputError:
+    """An :class:`OutputError` for ``exc``: one line, ``cannot write PATH: no space left on device``.
+
+    Keeps ``exc.errno`` so callers can still tell the causes apart.
+    """
+    cause = _CAUSES.get(exc.errno) or (os.strerror(exc.errno).lower() if exc.errno else str(exc))
+    err = OutputError(f"cannot {what} {path}: {cause}")
+    err.errno = exc.errno
+    return err
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """Create folder ``path`` and its parents if needed; an :class:`OutputError` naming it if that fails."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path, exc, what="create folder") from exc
+    return path
+
+
 def atomic_writer(path: str | Path):
     """Context manager yielding a binary file handle whose content replaces ``path`` atomically.
 
     For writers that stream (``torch.save``, a download): on any exception the temporary file
-    is removed and ``path`` is left as it was.
+    is removed and ``path`` is left as it was. A failed write to the handle, or a failed
+    flush, sync or rename, is raised as an :class:`OutputError` naming ``path`` and the cause,
+    also when ``torch.save`` has turned it into a ``RuntimeError``; other exceptions pass unchanged.
     """
     return _AtomicWriter(Path(path))
+
+
+class _TrackedWriter(io.BufferedWriter):
+    """A file that remembers its first failed write: ``torch.save`` reports one as a
+    ``RuntimeError`` ("enforce fail at inline_container.cc") that no longer says why."""
+
+    error: OSError | None = None
+
+    def write(self, data):
+        try:
+            return super().write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self):
+        try:
+            return super().flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
 
 
 class _AtomicWriter:
@@ -54,24 +117,44 @@ class _AtomicWriter:
         self.path = path
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        # mkstemp creates 0600 files; give outputs the permissions an ordinary open() would.
-        set_default_mode(self.tmp)
-        self.fh = os.fdopen(fd, "wb")
+        ensure_dir(self.path.parent)
+        try:
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            raise output_error(self.path, exc) from exc
+        try:
+            # mkstemp creates 0600 files; give outputs the permissions an ordinary open() would.
+            set_default_mode(self.tmp)
+        except OSError as exc:
+            os.close(fd)
+            Path(self.tmp).unlink(missing_ok=True)
+            raise output_error(self.path, exc) from exc
+        self.fh = _TrackedWriter(io.FileIO(fd, "wb"))
         return self.fh
 
     def __exit__(self, exc_type, exc, tb):
+        replaced = False
+        failure = None  # an OSError while finishing the file
         try:
-            if exc_type is None:
+            if exc is None:
                 self.fh.flush()
                 os.fsync(self.fh.fileno())
-            self.fh.close()
-            if exc_type is None:
+                self.fh.close()
                 os.replace(self.tmp, self.path)
+                replaced = True
+        except OSError as err:
+            failure = err
         finally:
-            if exc_type is not None or os.path.exists(self.tmp):
-                Path(self.tmp).unlink(missing_ok=True)
+            if not replaced:
+                # Closing flushes what is buffered, which fails again on a full disk: the first
+                # error is the one to report.
+                with contextlib.suppress(OSError):
+                    self.fh.close()
+                with contextlib.suppress(OSError):
+                    Path(self.tmp).unlink(missing_ok=True)
+        cause = failure or self.fh.error
+        if cause is not None and (failure is not None or isinstance(exc, (OSError, RuntimeError))):
+            raise output_error(self.path, cause) from (exc or failure)
         return False
 
 
