@@ -6,7 +6,10 @@ Hot-path choices, and why:
   operation: no per-sample Python, no host-to-device copy and no resize per step.
 - Losses and correct counts stay on the device, and the host reads them once per epoch (the
   post's per-batch ``.item()`` forces a GPU sync every step). On the CPU a read costs nothing,
-  so the divergence check runs every batch there and stops at the first bad one.
+  so the NaN/inf check runs every batch there and stops at the first bad one.
+- Divergence is more than NaN: an epoch whose mean training loss is far worse than guessing
+  (:data:`DIVERGENCE_FACTOR`) also stops the run. It is checked on the losses the epoch's one
+  host read already brings back, so it costs nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ from normlab.errors import CheckpointError, ConfigError, DivergenceError
 from normlab.train.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from normlab.train.config import OPTIMIZERS, Protocol, TrainConfig, get_protocol
 from normlab.train.result import RunResult
+
+#: An epoch whose mean training loss exceeds this multiple of max(ln C, the run's initial loss)
+#: has diverged. Cross-entropy is -ln p(true class): a uniform guess scores ln C, an untrained
+#: network starts near it, and a slow learner can sit there for epochs (still a result). A mean of
+#: 3 ln C = ln C**3 means the model gives the true class, in geometric mean, probability 1/C**3:
+#: C**2 times (100x for 10 classes) less than guessing does. That is a confidently wrong model,
+#: which no optimiser that is still learning produces over a whole epoch; the runs that reach it
+#: (SGD at lr 10: losses around 1e3) are far beyond it. The initial loss stands in for ln C when a
+#: network starts above chance level, so its own start is never held against it. Under the blog
+#: protocol the loss gets probabilities, which bounds it by ln(e + C - 1) (2.46 for 10 classes),
+#: so there only NaN can end a run; the report lists runs that end at chance accuracy instead.
+DIVERGENCE_FACTOR = 3.0
 
 
 class Callback:
@@ -217,6 +232,21 @@ def tqdm_disable(progress: bool | None) -> bool | None:
     return None if progress is None else not progress
 
 
+def divergence_limit(initial_loss: float, num_classes: int) -> float:
+    """The mean epoch training loss above which a run has diverged (see :data:`DIVERGENCE_FACTOR`)."""
+    return DIVERGENCE_FACTOR * max(math.log(num_classes), initial_loss)
+
+
+def _check_epoch_loss(mean_loss: float, *, epoch: int, initial_loss: float, num_classes: int) -> None:
+    """Raise :class:`DivergenceError` when the epoch's mean training loss is past the limit."""
+    limit = divergence_limit(initial_loss, num_classes)
+    if mean_loss > limit:
+        raise DivergenceError(
+            f"epoch {epoch}: mean training loss {mean_loss:.4g} exceeds {limit:.4g} = {DIVERGENCE_FACTOR:g} x "
+            f"max(ln {num_classes} = {math.log(num_classes):.3f}, initial loss {initial_loss:.4g}), far worse than "
+            "a uniform guess; the run diverged (try a smaller learning rate)", epoch=epoch, batch=None)
+
+
 def _first_bad(losses: torch.Tensor) -> int | None:
     bad = (~torch.isfinite(losses)).nonzero()
     return int(bad[0]) if len(bad) else None
@@ -318,6 +348,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     checkpoint_extra: dict[str, Any] | None = None,
     state: RunState | None = None,
+    num_classes: int | None = None,
 ) -> RunResult:
     """Train ``model`` for ``epochs`` epochs under ``protocol`` and fill ``result``.
 
@@ -326,8 +357,15 @@ def fit(
     ``val_loader``'s batch size (see :func:`evaluate`). ``test_loader``, given when a held-out
     validation split exists, is evaluated once at the end with the weights of the best
     validation epoch. ``state`` resumes from a checkpoint.
-    A diverged run returns with ``status="diverged"`` and the epoch and batch named.
+
+    A run diverges at the first NaN or infinite training loss (the epoch and batch are named)
+    and, given ``num_classes`` (a cross-entropy loss over that many classes), at the first epoch
+    whose mean training loss exceeds :func:`divergence_limit` (the epoch is named, the batch is
+    None). It then stops at once and returns with ``status="diverged"`` and the reason in
+    ``message``; the diverged epoch is not recorded.
     """
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+        raise ConfigError(f"num_classes must be an integer >= 2 (or None: no loss limit), got {num_classes!r}")
     state = state or RunState(epoch=0, result=result)
     result = state.result
     steps_per_epoch = len(train_loader)
@@ -348,6 +386,10 @@ def fit(
                 desc=f"epoch {epoch}/{epochs}",
             )
             train_time = time.perf_counter() - start
+            if num_classes is not None and len(losses):
+                # The first step's loss is the untrained network's; a resumed run has it stored.
+                initial = result.train_loss_per_batch[0] if result.train_loss_per_batch else float(losses[0])
+                _check_epoch_loss(float(losses.mean()), epoch=epoch, initial_loss=initial, num_classes=num_classes)
             restore = not protocol.mode_bug
             if protocol.full_train_accuracy:
                 train_acc = evaluate(model, train_eval_loader, loss_fn, restore_mode=restore).accuracy
@@ -516,7 +558,7 @@ def train(
         test_loader=loaders["test"], callbacks=callbacks, progress=progress,
         checkpoint_path=checkpoint_path, checkpoint_extra={"config": config.to_dict(),
                           "data_stats": {"mean": splits.train.mean, "std": splits.train.std}},
-        state=state,
+        state=state, num_classes=splits.train.num_classes,
     )
 
 
