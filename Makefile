@@ -6,10 +6,11 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 OUT    ?= runs/compare
 
-# Tests and the main job find MNIST through NORMLAB_DATA; default it to the shared copy.
+# Tests and the main job find their data through NORMLAB_DATA: default it to the shared folder
+# of per-dataset subfolders (mnist/, fashion-mnist/), so every dataset there works offline.
 ifeq ($(origin NORMLAB_DATA),undefined)
   ifneq ($(wildcard ../shared/datasets/mnist),)
-    export NORMLAB_DATA := $(abspath ../shared/datasets/mnist)
+    export NORMLAB_DATA := $(abspath ../shared/datasets)
   endif
 endif
 

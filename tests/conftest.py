@@ -1,8 +1,7 @@
-"""Shared fixtures: the real MNIST from NORMLAB_DATA, loaded once, and small subsets of it."""
+"""Shared fixtures: the real MNIST and Fashion-MNIST from NORMLAB_DATA, and small subsets of them."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,33 @@ import torch
 torch.set_num_threads(1)
 
 
+def env_dataset_dir(name: str) -> Path | None:
+    """The folder NORMLAB_DATA provides for dataset ``name``, found as normlab itself finds it.
+
+    NORMLAB_DATA may be the folder of per-dataset subfolders (what `make test` sets) or, for
+    MNIST only, the MNIST folder itself.
+    """
+    from normlab.data.download import env_directory
+
+    return env_directory(name)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The MNIST folder named by NORMLAB_DATA (tests that need it skip when it is unset)."""
-    path = os.environ.get("NORMLAB_DATA")
-    if not path or not Path(path).is_dir():
-        pytest.skip("NORMLAB_DATA is not set to the MNIST folder (make test sets it)")
-    return Path(path)
+    """The MNIST folder NORMLAB_DATA provides (tests that need it skip when it provides none)."""
+    path = env_dataset_dir("mnist")
+    if path is None:
+        pytest.skip("NORMLAB_DATA provides no MNIST folder (make test sets it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The Fashion-MNIST folder, ``$NORMLAB_DATA/fashion-mnist/`` (skips when there is none)."""
+    path = env_dataset_dir("fashion-mnist")
+    if path is None:
+        pytest.skip("NORMLAB_DATA has no fashion-mnist/ folder (make test points it at ../shared/datasets)")
+    return path
 
 
 @pytest.fixture(scope="session")

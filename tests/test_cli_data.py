@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import env_dataset_dir
 from normlab.cli import main
 from normlab.data import registry
 from normlab.data.idx import write_idx
 from normlab.data.registry import FileSpec
 
-DATA = os.environ.get("NORMLAB_DATA")
-pytestmark = pytest.mark.skipif(
-    not DATA, reason="set NORMLAB_DATA to the directory holding the MNIST IDX files"
-)
+# NORMLAB_DATA may be the folder of per-dataset folders or the MNIST folder itself.
+MNIST = env_dataset_dir("mnist")
+DATA = str(MNIST) if MNIST is not None else None
+pytestmark = pytest.mark.skipif(DATA is None, reason="NORMLAB_DATA provides no MNIST folder")
 
 
 def test_verify_ok(capsys):

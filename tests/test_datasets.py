@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import env_dataset_dir
 from normlab.data import (
     ImageDataset,
     channel_stats,
@@ -23,10 +23,9 @@ from normlab.data import (
 from normlab.data.idx import read_idx, write_idx
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
 
-DATA = os.environ.get("NORMLAB_DATA")
-needs_mnist = pytest.mark.skipif(
-    not DATA, reason="set NORMLAB_DATA to the directory holding the MNIST IDX files"
-)
+# NORMLAB_DATA may be the folder of per-dataset folders or the MNIST folder itself.
+DATA = env_dataset_dir("mnist")
+needs_mnist = pytest.mark.skipif(DATA is None, reason="NORMLAB_DATA provides no MNIST folder")
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -34,8 +33,8 @@ TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 @pytest.fixture(scope="module")
 def mnist():
-    if not DATA:
-        pytest.skip("set NORMLAB_DATA to the directory holding the MNIST IDX files")
+    if DATA is None:
+        pytest.skip("NORMLAB_DATA provides no MNIST folder")
     return load_splits("mnist", transform="resize32", data_dir=DATA, verify=True)
 
 
@@ -231,9 +230,9 @@ def test_image_dataset_validation_and_indexing():
 @pytest.fixture()
 def mnist_copy(tmp_path):
     """A directory with the real MNIST files: big ones linked, label files copied."""
-    if not DATA:
-        pytest.skip("set NORMLAB_DATA to the directory holding the MNIST IDX files")
-    for src in Path(DATA).iterdir():
+    if DATA is None:
+        pytest.skip("NORMLAB_DATA provides no MNIST folder")
+    for src in DATA.iterdir():
         if "labels" in src.name:
             shutil.copy(src, tmp_path / src.name)
         else:
