@@ -7,6 +7,7 @@ import io
 import json
 import os
 import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -351,70 +352,238 @@ def test_export_json_is_strict(db_path):
     assert data[0]["train_loss_per_batch"][0] is None and data[0]["diagnostics"] == {"g": None}
 
 
-# -- the command line ------------------------------------------------------------------
+# -- damaged databases -----------------------------------------------------------------
+
+def fill_db(path: Path) -> Path:
+    """Two finished runs and a failed one, in study ``post``; the database closed (checkpointed)."""
+    with ResultsDB(path) as db:
+        for model in ("lenet5", "lenet5-bn"):
+            c = TrainConfig(model=model, seed=1)
+            db.finish_run(start(db, c, study="post"), make_result(c, diagnostics={"grad_norm": [0.5, 0.25]}))
+        db.fail_run(start(db, TrainConfig(seed=5), study="post"), "boom")
+    return path
+
 
 @pytest.fixture()
 def filled_db(db_path) -> Path:
-    with ResultsDB(db_path) as db:
-        for model in ("lenet5", "lenet5-bn"):
-            c = TrainConfig(model=model, seed=1)
-            db.finish_run(start(db, c, study="post"), make_result(c))
-        db.fail_run(start(db, TrainConfig(seed=5), study="post"), "boom")
-    return db_path
+    return fill_db(db_path)
 
 
-def test_cli_list(filled_db, capsys):
-    assert main(["runs", "list", str(filled_db.parent)]) == 0
-    out = capsys.readouterr().out
-    lines = out.splitlines()
-    assert lines[0].split()[:5] == ["id", "study", "variant", "seed", "status"]
-    assert "lenet5-bn" in out and "93.10" in out and "failed" in out  # best val = 0.85 + 0.08 + 0.001
-    assert "3 run(s): 2 done, 1 failed" in out
-    assert main(["runs", "list", str(filled_db), "--study", "nothing"]) == 0
-    assert "no runs" in capsys.readouterr().out
+def damage(path: Path, table: str, *, where: str = "header") -> None:
+    """Write garbage into the middle of a closed database: into the b-tree page of ``table``.
+
+    ``header`` overwrites the page header and cell pointers, so that every read of the table
+    fails; ``cell`` overwrites the content of the page's first cell, which ``PRAGMA
+    quick_check`` then reports in detail.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    finally:
+        conn.close()
+    assert not Path(f"{path}-wal").exists()  # everything is in the main file
+    assert 1 < root < page_count  # the middle of the file, not SQLite's header page
+    offset = (root - 1) * page_size
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        header = fh.read(10)
+        assert header[0] in (10, 13), "the helper expects a one-page (leaf) table"
+        if where == "cell":
+            offset += int.from_bytes(header[8:10], "big")  # a leaf's header is 8 bytes; then the cell pointers
+        fh.seek(offset)
+        fh.write(b"\xde\xad\xbe\xef" * 16)
 
 
-def test_cli_show(filled_db, capsys):
-    assert main(["runs", "show", "2", str(filled_db)]) == 0
-    out = capsys.readouterr().out
-    assert "variant 'lenet5-bn'" in out and "status:      done" in out
-    assert "torch_version" in out and '"lenet5-bn"' in out
-    assert "per-batch losses: 40 train, 8 val" in out
-    assert out.count("\n  ") >= 3 and "val acc %" in out
-    assert main(["runs", "show", "99", str(filled_db)]) == 2
-    assert "no run with id 99" in capsys.readouterr().err
+def assert_damaged(exc: BaseException, path: Path) -> None:
+    """The message names the file, says it is damaged and gives a way out, on one line."""
+    msg = str(exc)
+    assert isinstance(exc, StoreError), repr(exc)
+    assert str(path) in msg and "damaged" in msg and "\n" not in msg, msg
+    assert "backup" in msg and "run the study again" in msg and f"sqlite3 {path} .recover" in msg, msg
 
 
-def test_cli_export(filled_db, tmp_path, capsys):
-    assert main(["runs", "export", str(filled_db.parent)]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert len(rows) == 7
-    out = tmp_path / "export" / "runs.json"
-    assert main(["runs", "export", str(filled_db), "--format", "json", "--out", str(out)]) == 0
-    assert len(json.loads(out.read_text())) == 3
-    assert not [p for p in out.parent.iterdir() if p.name != "runs.json"]  # no temp file left
-    with pytest.raises(SystemExit) as info:
-        main(["runs", "export", str(filled_db), "--format", "xml"])
-    assert info.value.code == 2
-    assert "invalid choice: 'xml'" in capsys.readouterr().err
+READS = {
+    "list_runs": lambda db: db.list_runs(),
+    "list_runs(full)": lambda db: db.list_runs(full=True),
+    "get_run": lambda db: db.get_run(1),
+    "studies": lambda db: db.studies(),
+    "status_by_hash": lambda db: db.status_by_hash("post"),
+    "pending": lambda db: db.pending("post", ["abc"]),
+    "export csv": lambda db: db.export("csv"),
+    "export json": lambda db: db.export("json"),
+}
+# The reads that cannot avoid each table's pages (``studies`` reads an index of runs).
+READS_OF = {
+    "runs": [name for name in READS if name != "studies"],
+    "epochs": ["list_runs", "list_runs(full)", "get_run", "export csv", "export json"],
+    "batch_losses": ["list_runs(full)", "get_run", "export json"],
+    "diagnostics": ["list_runs(full)", "get_run", "export json"],
+}
 
 
-def test_cli_missing_path(tmp_path, capsys):
-    missing = tmp_path / "no-such-study"
-    for argv in (["runs", "list", str(missing)], ["runs", "show", "1", str(missing)],
-                 ["runs", "export", str(missing)]):
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("normlab: error:") and str(missing) in err
-    assert not missing.exists()  # reading never creates a database
-    assert main(["runs", "list", str(tmp_path)]) == 2
-    assert "no results database in" in capsys.readouterr().err
-    assert not (tmp_path / "normlab.db").exists()
+@pytest.mark.parametrize("readonly", [False, True], ids=["rw", "ro"])
+@pytest.mark.parametrize("table", list(READS_OF))
+def test_damaged_table_reads_raise_store_error(filled_db, table, readonly):
+    damage(filled_db, table)
+    raw = sqlite3.connect(filled_db)
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):  # the damage is real
+        raw.execute(f"SELECT * FROM {table}").fetchall()
+    raw.close()
+    with ResultsDB(filled_db, readonly=readonly) as db:
+        for name in READS_OF[table]:
+            with pytest.raises(StoreError) as info:
+                READS[name](db)
+            assert_damaged(info.value, filled_db)
+        for name in set(READS) - set(READS_OF[table]):  # SQLite may not need the damaged page
+            try:
+                READS[name](db)
+            except StoreError as exc:
+                assert_damaged(exc, filled_db)
 
 
-def test_cli_runs_without_action(capsys):
-    assert main(["runs"]) == 2
-    assert "list" in capsys.readouterr().err
+def test_damaged_table_writes_raise_store_error(filled_db):
+    damage(filled_db, "runs")
+    cfg = TrainConfig(seed=9)
+    with ResultsDB(filled_db) as db:
+        with pytest.raises(StoreError) as info:
+            start(db, cfg, study="post")
+        assert_damaged(info.value, filled_db)
+    fill_db(filled_db.parent / "other.db")
+    damage(filled_db.parent / "other.db", "epochs")
+    with ResultsDB(filled_db.parent / "other.db") as db:
+        with pytest.raises(StoreError) as info:
+            db.finish_run(1, make_result(TrainConfig(model="lenet5", seed=1)))
+        assert_damaged(info.value, filled_db.parent / "other.db")
+
+
+@pytest.mark.parametrize("what", ["schema page", "meta"])
+def test_damage_found_when_opening(filled_db, what):
+    if what == "meta":
+        damage(filled_db, "meta")
+    else:
+        with open(filled_db, "r+b") as fh:  # the b-tree header of page 1, after SQLite's file header
+            fh.seek(100)
+            fh.write(b"\xde\xad\xbe\xef" * 8)
+    for readonly in (False, True):
+        with pytest.raises(StoreError) as info:
+            ResultsDB(filled_db, readonly=readonly)
+        assert_damaged(info.value, filled_db)
+
+
+def test_quick_check(filled_db):
+    for readonly in (False, True):
+        with ResultsDB(filled_db, readonly=readonly) as db:
+            assert db.quick_check() is None
+    damage(filled_db, "runs", where="cell")
+    raw = sqlite3.connect(filled_db)
+    problems = raw.execute("PRAGMA quick_check").fetchall()
+    raw.close()
+    assert problems != [("ok",)] and "page" in problems[0][0]
+    with ResultsDB(filled_db, readonly=True) as db:
+        with pytest.raises(StoreError) as info:
+            db.quick_check()
+    assert_damaged(info.value, filled_db)
+    first = problems[0][0].split("\n")
+    assert "quick_check" in str(info.value) and first[1] in str(info.value)  # the first problem, by SQLite
+
+
+def test_quick_check_on_unreadable_structure(filled_db):
+    damage(filled_db, "epochs")  # PRAGMA quick_check itself fails here: the page header is garbage
+    with ResultsDB(filled_db) as db:
+        with pytest.raises(StoreError) as info:
+            db.quick_check()
+    assert_damaged(info.value, filled_db)
+
+
+# -- read-only media ---------------------------------------------------------------------
+
+_ON_READONLY_MEDIA = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+
+
+def on_readonly_media(folder: Path, *argv: str) -> subprocess.CompletedProcess:
+    """Run ``argv`` with ``folder`` mounted read-only over itself, in a private mount namespace
+    (as on a read-only share: root cannot write there either, unlike a chmod-ed folder)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        ["unshare", "--map-root-user", "--mount", "sh", "-c", _ON_READONLY_MEDIA, "sh", str(folder), *argv],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )
+
+
+def needs_readonly_media(tmp_path) -> None:
+    """Skip unless this machine lets an unprivileged process mount a folder read-only."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to simulate read-only media")
+    probe = on_readonly_media(tmp_path, sys.executable, "-c",
+                              "import os, sys; sys.exit(0 if not os.access(sys.argv[1], os.W_OK) else 1)",
+                              str(tmp_path))
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount read-only in a user namespace here: {probe.stderr.strip()[:200]}")
+
+
+READONLY_READER = textwrap.dedent("""
+    import json, os, sys
+    from normlab.experiments.store import ResultsDB, StoreError
+
+    path = sys.argv[1]
+    try:
+        with ResultsDB(path, readonly=True) as db:
+            db.quick_check()
+            print(json.dumps({"runs": [[r.id, r.status, len(r.epochs)] for r in db.list_runs(full=True)]}))
+    except StoreError as exc:
+        print(json.dumps({"error": str(exc)}))
+    print(json.dumps(sorted(os.listdir(os.path.dirname(path)))))
+""")
+
+
+def read_on_readonly_media(path: Path) -> tuple[dict, list[str]]:
+    proc = on_readonly_media(path.parent, sys.executable, "-c", READONLY_READER, str(path))
+    assert proc.returncode == 0, proc.stderr
+    result, files = proc.stdout.splitlines()
+    return json.loads(result), json.loads(files)
+
+
+def test_readonly_open_on_readonly_media(filled_db, tmp_path):
+    needs_readonly_media(tmp_path)
+    result, files = read_on_readonly_media(filled_db)
+    assert result == {"runs": [[1, "done", 3], [2, "done", 3], [3, "failed", 0]]}
+    assert files == ["normlab.db"]
+
+
+def test_readonly_media_with_unmerged_wal_is_refused(filled_db, tmp_path):
+    """A -wal file that still holds commits (the writer was killed, or is still running) cannot
+    be read without a -shm file; reading the main file alone would silently miss those runs."""
+    needs_readonly_media(tmp_path)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    cfg = TrainConfig(model="lenet5", seed=2)
+    with ResultsDB(filled_db) as db:
+        db.finish_run(start(db, cfg, study="post"), make_result(cfg))  # lands in the -wal file
+        for name in ("normlab.db", "normlab.db-wal"):  # what a kill -9 now would leave, without -shm
+            shutil.copy(filled_db.parent / name, copy / name)
+    result, files = read_on_readonly_media(copy / "normlab.db")
+    assert files == ["normlab.db", "normlab.db-wal"]
+    msg = result["error"]
+    assert str(copy / "normlab.db") in msg and "normlab.db-wal" in msg and "writable" in msg, msg
+    # Where SQLite may create the -shm file, the same two files hold all four runs.
+    writable = tmp_path / "writable"
+    shutil.copytree(copy, writable)
+    with ResultsDB(writable / "normlab.db", readonly=True) as db:
+        assert [r.status for r in db.list_runs()] == ["done", "done", "failed", "done"]
+
+
+def test_readonly_reader_sees_a_running_writer(db_path):
+    """In a writable folder a read-only reader shares the writer's WAL (not a frozen snapshot)."""
+    cfg = TrainConfig(model="lenet5", seed=1)
+    with ResultsDB(db_path) as writer:
+        writer.finish_run(start(writer, cfg), make_result(cfg))
+        with ResultsDB(db_path, readonly=True) as reader:
+            assert len(reader.list_runs()) == 1
+            cfg2 = cfg.replace(seed=2)
+            writer.finish_run(start(writer, cfg2), make_result(cfg2))
+            assert len(reader.list_runs()) == 2
 
 
 # -- crash safety ------------------------------------------------------------------------

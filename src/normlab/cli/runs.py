@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 import time
 
 from normlab.cli._common import format_table
+from normlab.errors import ConfigError
 from normlab.experiments.store import DB_FILENAME, EXPORT_FORMATS, ResultsDB, resolve_db_path
 from normlab.fileio import atomic_write_text
 
@@ -31,8 +33,9 @@ def register(subparsers) -> None:
 
     show = actions.add_parser("show", help="one run in detail: config, environment, epochs",
                               description="One run in detail: config, environment and per-epoch metrics.")
-    show.add_argument("id", type=int, metavar="ID", help="the run's id, as 'normlab runs list' prints it")
     show.add_argument("db", nargs="?", default=DEFAULT_DB, metavar="DB_OR_DIR", help=db_help)
+    # A string, so that the old order (ID first) gets an error that shows the new one.
+    show.add_argument("id", metavar="ID", help="the run's id, as 'normlab runs list' prints it")
     show.set_defaults(func=run_show)
 
     export = actions.add_parser(
@@ -55,8 +58,28 @@ def _usage(parser) -> int:
 
 
 def _open(db_or_dir: str) -> ResultsDB:
-    # create=False: a typo must not leave an empty database behind.
-    return ResultsDB(resolve_db_path(db_or_dir), create=False)
+    # Read-only: a typo leaves no empty database behind, and read-only media work.
+    return ResultsDB(resolve_db_path(db_or_dir), readonly=True)
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _run_id(args) -> int:
+    """The ID argument of ``runs show``, or a ConfigError that shows the right order."""
+    run_id = _int(args.id)
+    if run_id is not None:
+        return run_id
+    if _int(args.db) is not None:
+        folder, run_id = args.id, args.db  # typed in the old order
+        raise ConfigError(f"'runs show' takes the folder first, then the run id: normlab runs show "
+                          f"{shlex.quote(folder)} {run_id} (the order changed to match 'runs list' and 'runs export')")
+    raise ConfigError(f"run ID must be an integer, got {args.id!r}; "
+                      f"`normlab runs list {shlex.quote(args.db)}` prints the ids")
 
 
 def _pct(value: float | None) -> str:
@@ -95,8 +118,9 @@ def run_list(args) -> int:
 
 def run_show(args) -> int:
     """Print one run: identity, environment, config, epochs."""
+    run_id = _run_id(args)
     with _open(args.db) as db:
-        r = db.get_run(args.id)
+        r = db.get_run(run_id)
     print(f"run {r.id}: study {r.study!r}, variant {r.variant!r}, seed {r.seed}")
     print(f"status:      {r.status}" + (f" ({r.message})" if r.message else ""))
     if r.diverged_epoch is not None:

@@ -29,6 +29,12 @@ and stays consistent after a power cut, but may lose the last commits then. One 
 finished run costs milliseconds while a run costs seconds to hours of training, so normlab
 pays it: a run reported ``done`` stays done. (``synchronous="NORMAL"`` is accepted for bulk
 imports; ``benchmarks/bench_store.py`` measures both.)
+
+A file damaged on disk or in a copy (garbage in its pages) is reported, by every method that
+meets the damage, as a :class:`StoreError` naming the file and the ways out;
+:meth:`ResultsDB.quick_check` looks for damage in the whole file, as ``normlab study`` does
+before resuming. ``normlab runs`` and ``normlab report`` open the file read-only, which also
+works on read-only media (see :class:`ResultsDB`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import io
 import json
 import math
 import os
+import shlex
 import socket
 import sqlite3
 import subprocess
@@ -405,6 +412,10 @@ class ResultsDB:
         path: the database file; created with its folder when missing and ``create`` is true.
         create: False makes a missing file a :class:`StoreError` instead of a new database.
         readonly: open for reading only; nothing is created, writes raise :class:`StoreError`.
+            Works on read-only media too, where SQLite cannot create the ``-shm`` file that
+            reading a WAL database needs: the file is then read as immutable, which is right
+            because nobody can write there, unless a ``-wal`` file beside it still holds
+            commits; that is a :class:`StoreError` rather than results with runs missing.
         compress: zlib-compress the per-batch losses (smaller file, slower writes).
         synchronous: ``"FULL"`` (default, a finished run survives a power cut) or ``"NORMAL"``.
     """
@@ -435,12 +446,13 @@ class ResultsDB:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if readonly:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+                conn = self._connect_readonly()
             else:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot open results database {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from None
         self._conn = conn
         try:
             conn.execute("PRAGMA foreign_keys = ON")
@@ -450,14 +462,42 @@ class ResultsDB:
                     raise StoreError(f"{self.path}: cannot switch to WAL mode (journal_mode is {mode})")
                 conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             self._check_or_create_schema(allow_create=create and not readonly)
+        except sqlite3.OperationalError as exc:
+            self.close()
+            if readonly:
+                raise StoreError(f"cannot read results database {self.path}: {exc}") from None
+            raise StoreError(f"cannot open results database {self.path} for writing: {exc} (is its folder "
+                             "read-only? Reading works there: ResultsDB(path, readonly=True))") from None
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise StoreError(f"{self.path} is not a readable SQLite database: {exc}") from None
+            raise self._damaged(exc) from None
         except BaseException:
             self.close()
             raise
 
     # -- opening -------------------------------------------------------------------------
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()  # the first read opens the -shm file
+            return conn
+        except sqlite3.Error as exc:
+            conn.close()
+            if not isinstance(exc, sqlite3.OperationalError) or not (
+                    "unable to open" in str(exc) or "readonly" in str(exc)):
+                raise
+        # Read-only media: no -shm can be created. immutable=1 reads the main file alone,
+        # which misses any commits still in a -wal file, so those are refused, not hidden.
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(
+                f"cannot read results database {self.path} here: {wal.name} beside it may hold runs not yet "
+                f"merged into {self.path.name}, and SQLite reads those only where it can create "
+                f"{self.path.name}-shm. Copy both files to a writable folder and read them there"
+            )
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
     def _check_header(self) -> None:
         try:
@@ -498,7 +538,7 @@ class ResultsDB:
         if "meta" in tables:
             try:
                 meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            except sqlite3.DatabaseError:
+            except sqlite3.OperationalError:  # another program's meta table (damage is not caught)
                 meta = {}
         if app_id != APPLICATION_ID or meta.get("application") != APPLICATION:
             shown = ", ".join(sorted(tables)[:8])
@@ -555,6 +595,25 @@ class ResultsDB:
             raise StoreError(f"results database {self.path} is closed")
         return self._conn
 
+    def _damaged(self, detail: object) -> StoreError:
+        return StoreError(
+            f"results database {self.path} is damaged ({detail}): restore it from a backup, or move it "
+            f"away and run the study again; `sqlite3 {shlex.quote(str(self.path))} .recover` may salvage "
+            "its rows"
+        )
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, with SQLite's errors while reading turned into :class:`StoreError`."""
+        try:
+            yield self.conn
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot read results database {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:
+                raise  # the subclasses are constraint and usage errors: normlab's, not the file's
+            raise self._damaged(exc) from None
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: BEGIN IMMEDIATE takes the write lock up front, so a busy
@@ -574,6 +633,8 @@ class ResultsDB:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.OperationalError):
                 raise StoreError(f"cannot write to results database {self.path}: {exc}") from exc
+            if type(exc) is sqlite3.DatabaseError:  # as in _reading
+                raise self._damaged(exc) from exc
             raise
 
     def _run_exists(self, conn: sqlite3.Connection, run_id: int) -> None:
@@ -726,10 +787,24 @@ class ResultsDB:
 
     # -- reading -------------------------------------------------------------------------
 
+    def quick_check(self) -> None:
+        """Run ``PRAGMA quick_check``; a :class:`StoreError` naming the file and the first
+        problems found unless SQLite answers ``ok``.
+
+        It reads every page, so it finds damage anywhere in the file (it skips
+        ``integrity_check``'s comparison of indexes with their tables). ``normlab study`` runs
+        it before resuming, so that runs are not skipped on the word of a damaged file.
+        """
+        with self._reading() as conn:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+        if rows != ["ok"]:
+            lines = [line for row in rows for line in row.splitlines() if not line.startswith("***")]
+            raise self._damaged(f"PRAGMA quick_check: {'; '.join(lines[:5])}")
+
     def status_by_hash(self, study: str) -> dict[str, str]:
         """``config_hash -> status`` for every run of ``study``."""
-        rows = self.conn.execute("SELECT config_hash, status FROM runs WHERE study = ?", (study,))
-        return dict(rows.fetchall())
+        with self._reading() as conn:
+            return dict(conn.execute("SELECT config_hash, status FROM runs WHERE study = ?", (study,)).fetchall())
 
     def pending(self, study: str, hashes: Iterable[str]) -> set[str]:
         """Which of ``hashes`` still need running: unknown, ``running`` (interrupted) or ``failed``."""
@@ -738,7 +813,8 @@ class ResultsDB:
 
     def studies(self) -> list[str]:
         """The study names in the database, sorted."""
-        return [r[0] for r in self.conn.execute("SELECT DISTINCT study FROM runs ORDER BY study")]
+        with self._reading() as conn:
+            return [r[0] for r in conn.execute("SELECT DISTINCT study FROM runs ORDER BY study")]
 
     def list_runs(self, study: str | None = None, *, full: bool = False) -> list[RunRecord]:
         """Every run (of ``study`` if given), by id, with its epochs.
@@ -757,51 +833,57 @@ class ResultsDB:
         return records[0]
 
     def _read(self, where: str, params: tuple, *, full: bool) -> list[RunRecord]:
-        conn = self.conn
-        # One read transaction: a concurrent writer cannot make runs and epochs disagree.
-        own = not conn.in_transaction
-        if own:
-            conn.execute("BEGIN")
-        try:
-            rows = conn.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} ORDER BY id", params)
-            records: dict[int, RunRecord] = {}
-            for row in rows.fetchall():
-                data = dict(zip(_RUN_COLUMNS, row))
-                try:
-                    data["config"] = json.loads(data["config"])
-                except ValueError:
-                    raise StoreError(f"{self.path}: run {data['id']} has an unreadable config") from None
-                data["message"] = data["message"] or ""
-                records[data["id"]] = RunRecord(**data)
-            if not records:
-                return []
-            sub = f"SELECT id FROM runs {where}"
-            for row in conn.execute(
-                f"SELECT run_id, epoch, {', '.join(EPOCH_FIELDS)} FROM epochs "
-                f"WHERE run_id IN ({sub}) ORDER BY run_id, epoch", params,
-            ):
-                epoch = {"epoch": row[1]}
-                epoch.update(zip(EPOCH_FIELDS, (_nan_if_none(v) for v in row[2:])))
-                records[row[0]].epochs.append(epoch)
-            if full:
-                for run_id, split, count, encoding, data in conn.execute(
-                    f"SELECT run_id, split, count, encoding, data FROM batch_losses WHERE run_id IN ({sub})",
-                    params,
-                ):
-                    try:
-                        values = decode_losses(data, encoding, count)
-                    except StoreError as exc:
-                        raise StoreError(f"{self.path}: run {run_id}, {split} losses: {exc}") from None
-                    setattr(records[run_id], f"{split}_loss_per_batch", values)
-                for run_id, name, data in conn.execute(
-                    f"SELECT run_id, name, data FROM diagnostics WHERE run_id IN ({sub}) ORDER BY run_id, name",
-                    params,
-                ):
-                    records[run_id].diagnostics[name] = json.loads(data)
-            return list(records.values())
-        finally:
+        with self._reading() as conn:
+            # One read transaction: a concurrent writer cannot make runs and epochs disagree.
+            own = not conn.in_transaction
             if own:
-                conn.execute("COMMIT")
+                conn.execute("BEGIN")
+            try:
+                return self._read_records(conn, where, params, full=full)
+            finally:
+                if own and conn.in_transaction:
+                    conn.execute("ROLLBACK")  # it only read: nothing to keep
+
+    def _read_records(self, conn: sqlite3.Connection, where: str, params: tuple, *, full: bool) -> list[RunRecord]:
+        rows = conn.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} ORDER BY id", params)
+        records: dict[int, RunRecord] = {}
+        for row in rows.fetchall():
+            data = dict(zip(_RUN_COLUMNS, row))
+            try:
+                data["config"] = json.loads(data["config"])
+            except (TypeError, ValueError):
+                raise self._damaged(f"run {data['id']} has an unreadable config") from None
+            data["message"] = data["message"] or ""
+            records[data["id"]] = RunRecord(**data)
+        if not records:
+            return []
+        sub = f"SELECT id FROM runs {where}"
+        for row in conn.execute(
+            f"SELECT run_id, epoch, {', '.join(EPOCH_FIELDS)} FROM epochs "
+            f"WHERE run_id IN ({sub}) ORDER BY run_id, epoch", params,
+        ):
+            epoch = {"epoch": row[1]}
+            epoch.update(zip(EPOCH_FIELDS, (_nan_if_none(v) for v in row[2:])))
+            records[row[0]].epochs.append(epoch)
+        if full:
+            for run_id, split, count, encoding, data in conn.execute(
+                f"SELECT run_id, split, count, encoding, data FROM batch_losses WHERE run_id IN ({sub})",
+                params,
+            ):
+                try:
+                    values = decode_losses(data, encoding, count)
+                except StoreError as exc:
+                    raise StoreError(f"{self.path}: run {run_id}, {split} losses: {exc}") from None
+                setattr(records[run_id], f"{split}_loss_per_batch", values)
+            for run_id, name, data in conn.execute(
+                f"SELECT run_id, name, data FROM diagnostics WHERE run_id IN ({sub}) ORDER BY run_id, name",
+                params,
+            ):
+                try:
+                    records[run_id].diagnostics[name] = json.loads(data)
+                except (TypeError, ValueError):
+                    raise self._damaged(f"run {run_id} has an unreadable diagnostic {name!r}") from None
+        return list(records.values())
 
     # -- export --------------------------------------------------------------------------
 
