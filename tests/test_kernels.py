@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from unittest import mock
 
 import pytest
 import torch
@@ -20,6 +23,9 @@ from normlab.models.lenet import FastConv2d
 needs_kernels = pytest.mark.skipif(
     kernels.load() is None, reason=f"normlab's C kernels are not built here: {kernels.status()}"
 )
+
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None or not hasattr(os, "geteuid"),
+                              reason="needs a C compiler (cc) and POSIX file ownership")
 
 
 @pytest.fixture
@@ -293,11 +299,16 @@ def test_more_than_two_threads_use_pytorch(one_thread):
     assert "Convolution" in type(conv(x).grad_fn).__name__
 
 
-def test_an_unwritable_cache_falls_back(tmp_path):
+@needs_cc
+def test_an_unwritable_cache_builds_in_a_private_temporary_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache folder would go")
-    out, err = _status(blocker)  # XDG_CACHE_HOME is a file: the cache folder cannot be made
-    assert "C kernels not used" in out and "Error" in out, out
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    out, err = _status(blocker, TMPDIR=str(scratch))  # XDG_CACHE_HOME is a file: no cache folder
+    assert "C kernels loaded: cache directory" in out and "NotADirectoryError" in out, out
+    assert "kernels built in a private temporary directory" in out
+    assert not list(scratch.iterdir()), "the temporary directory was left behind"
     assert "Traceback" not in err
 
 
@@ -366,16 +377,157 @@ def test_warnings_as_errors_raise_once_then_fall_back(tmp_path):
     assert proc.stdout.split() == ["raised:", "True", "second:", "True"], proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("cc") is None or not hasattr(os, "getuid"),
-                    reason="needs a C compiler (cc) and POSIX file ownership")
-def test_built_library_is_readable_and_a_writable_one_is_not_loaded(tmp_path):
+@needs_cc
+def test_built_library_is_private_and_a_writable_one_is_not_loaded(tmp_path):
     out, _ = _status(tmp_path)
     (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
-    mode = built.stat().st_mode
-    assert mode & 0o400 and mode & 0o100, oct(mode)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert mode & 0o777 == 0o777 & ~umask, oct(mode)
-    built.chmod(mode | 0o002)
+    assert built.stat().st_mode & 0o777 == 0o700, oct(built.stat().st_mode)
+    assert (tmp_path / "normlab" / "kernels").stat().st_mode & 0o777 == 0o700
+    built.chmod(0o702)
     out, _ = _status(tmp_path)
-    assert "not loading" in out and "others can write to it" in out
+    assert f"not loading {built}: it is writable by group or others" in out, out
+
+
+@needs_cc
+def test_under_umask_002_the_library_is_built_and_then_loaded(tmp_path):
+    """Debian's default umask for users: group write on new files must not make normlab refuse its own build."""
+    code = "import os; os.umask(0o002); " + _STATUS  # before normlab is imported: it reads the umask then
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+        assert "C kernels loaded from" in proc.stdout, proc.stdout + proc.stderr
+        (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
+        assert str(built) in proc.stdout
+        if _ == 0:
+            stamp = built.stat().st_mtime_ns
+    assert built.stat().st_mtime_ns == stamp, "the second process rebuilt instead of loading its cache"
+    assert built.stat().st_mode & 0o077 == 0 and built.parent.stat().st_mode & 0o077 == 0
+
+
+def _refused(tmp_path, kernels_dir, why):
+    """The status line when the cache folder is refused: built and loaded elsewhere, nothing left behind."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    out, err = _status(tmp_path, TMPDIR=str(scratch))
+    assert f"C kernels loaded: cache directory {kernels_dir} {why}; " in out, out + err
+    assert "kernels built in a private temporary directory" in out
+    assert not list(scratch.iterdir()), "the temporary directory was left behind"
+    return out
+
+
+@needs_cc
+def test_a_symlinked_cache_directory_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"  # private and ours: only the link itself is at fault
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "normlab").mkdir()
+    (tmp_path / "normlab" / "kernels").symlink_to(elsewhere)
+    _refused(tmp_path, tmp_path / "normlab" / "kernels", "is a symbolic link")
+    assert not list(elsewhere.iterdir()), "built into the folder behind the link"
+
+
+@needs_cc
+@pytest.mark.parametrize("mode", [0o770, 0o703])
+def test_a_cache_directory_others_can_write_to_is_refused(tmp_path, mode):
+    shared = tmp_path / "normlab" / "kernels"
+    shared.mkdir(parents=True)
+    shared.chmod(mode)
+    out = _refused(tmp_path, shared, "is writable by group or others")
+    assert f"(`chmod 700 {shared}` to cache them)" in out
+    assert not list(shared.iterdir())
+    assert shared.stat().st_mode & 0o777 == mode  # reported, not silently changed
+
+
+def _fake_owner(monkeypatch, inode: int, uid: int) -> None:
+    """Make os.fstat report ``uid`` as the owner of the file with inode ``inode``, as chown would."""
+    real = os.fstat
+
+    def fstat(fd):
+        st = real(fd)
+        if st.st_ino != inode:
+            return st
+        fields = list(st[:10])
+        fields[4] = uid
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "fstat", fstat)
+
+
+@needs_cc
+def test_a_library_owned_by_someone_else_is_never_loaded(tmp_path, monkeypatch):
+    from normlab.kernels import build
+
+    _status(tmp_path)
+    (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    _fake_owner(monkeypatch, built.stat().st_ino, os.geteuid() + 1)
+    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: pytest.fail(f"loaded {a}"))
+    lib, _, reason, _ = build._build_and_load()
+    assert lib is None and reason == f"not loading {built}: it belongs to another user (uid {os.geteuid() + 1})"
+
+
+@needs_cc
+def test_a_cache_directory_owned_by_someone_else_is_refused(tmp_path, monkeypatch):
+    from normlab.kernels import build
+
+    kernels_dir = tmp_path / "normlab" / "kernels"
+    kernels_dir.mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "scratch"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read $TMPDIR again
+    (tmp_path / "scratch").mkdir()
+    _fake_owner(monkeypatch, kernels_dir.stat().st_ino, os.geteuid() + 1)
+    loaded = []
+    # Record which file would be mapped instead of mapping it: this process already holds the library.
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: loaded.append(os.readlink(name)) or mock.MagicMock())
+    lib, _, reason, _ = build._build_and_load()
+    assert lib is not None and not list(kernels_dir.iterdir())
+    assert f"cache directory {kernels_dir} belongs to another user (uid {os.geteuid() + 1})" in reason
+    assert len(loaded) == 1 and loaded[0].startswith(str(tmp_path / "scratch")), loaded
+
+
+# Run in a fresh process: it swaps the cached library for junk just before the library is mapped.
+_SWAP = textwrap.dedent("""
+    import ctypes, os, sys
+    import normlab.kernels as k
+    real = ctypes.CDLL
+    def swap_then_load(name, *args, **kwargs):
+        with open(sys.argv[1] + ".junk", "wb") as fh:
+            fh.write(b"not the library that was checked")
+        os.replace(sys.argv[1] + ".junk", sys.argv[1])  # what another user who can write there could do
+        return real(name, *args, **kwargs)
+    ctypes.CDLL = swap_then_load
+    print(repr(k.status()))
+""")
+
+
+@needs_cc
+def test_the_library_checked_is_the_library_loaded(tmp_path):
+    _status(tmp_path)
+    (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
+    proc = subprocess.run([sys.executable, "-c", _SWAP, str(built)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert f"C kernels loaded from {built}" in proc.stdout, proc.stdout + proc.stderr
+    assert built.read_bytes() == b"not the library that was checked"  # the swap did happen
+
+
+@needs_cc
+def test_a_symlinked_library_is_not_loaded(tmp_path):
+    _status(tmp_path)
+    (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
+    moved = tmp_path / "moved.so"
+    built.rename(moved)
+    built.symlink_to(moved)
+    out, _ = _status(tmp_path)
+    assert f"C kernels not used: not loading {built}: it is a symbolic link" in out, out
+
+
+def test_without_proc_self_fd_pytorch_is_used(tmp_path, monkeypatch):
+    from normlab.kernels import build
+
+    missing = tmp_path / "no-such-dir"  # as on macOS or Windows
+    monkeypatch.setattr(build, "_FD_DIR", str(missing))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", sys.executable)  # found by which(); never run
+    lib, _, reason, _ = build._build_and_load()
+    assert lib is None and reason == f"no {missing} to load a checked library through; using PyTorch's convolution"
+    assert not (tmp_path / "normlab").exists()

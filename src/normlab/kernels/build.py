@@ -6,6 +6,14 @@ by default), keyed by the source, the compiler, its flags and the CPU, so a cach
 machines never hands one a library built for another. A build takes about a quarter of a second;
 later processes only load the cached file.
 
+Loading a library runs its code, so only a file that nobody else could have written is loaded:
+the cache folder must be a real directory (not a symbolic link), ours, and writable by no one
+else (normlab makes it with mode 0700); the library must be a regular file with the same
+properties. Each is checked on an open descriptor, and the library is mapped through that same
+descriptor (``/proc/self/fd/N``), so nothing can be swapped in between the check and the load.
+A cache folder that fails these checks is left alone and the kernels are built in a fresh
+private temporary directory instead; a platform without ``/proc/self/fd`` uses PyTorch.
+
 Without a working compiler (or with ``NORMLAB_KERNELS=0``) :func:`load` returns None and the
 callers use PyTorch's own operators: slower on the CPU, same results up to float rounding.
 :func:`status` says which, and why.
@@ -14,11 +22,14 @@ callers use PyTorch's own operators: slower on the CPU, same results up to float
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import platform
+import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -26,7 +37,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from normlab.fileio import set_default_mode, user_cache_dir
+from normlab.fileio import user_cache_dir
 
 __all__ = ["load", "status", "ENV_VAR"]
 
@@ -45,24 +56,34 @@ _SIGNATURES = {
 }
 
 _RETURNS_INT = {"normlab_conv5x5_backward_input"}
+_FD_DIR = "/proc/self/fd"
+# Zero where the platform lacks them (Windows): then _FD_DIR is missing too and nothing is opened.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
+# Explicit, not "0777 less the umask": under umask 002 that gave group write, and then the
+# ownership check refused normlab's own build in every later process.
+_LIBRARY_MODE = 0o700
+_SHARED = "is writable by group or others"
 
 _lock = threading.Lock()
 _state: dict = {}
 
 
 def status() -> str:
-    """One line: whether the C kernels are in use, and if not, why (loads them if needed)."""
+    """One line: whether the C kernels are in use, from where, and if not, why (loads them if needed)."""
     lib = load()
-    if lib is not None:
-        return f"C kernels loaded from {_state['path']}"
-    return f"C kernels not used: {_state['reason']}"
+    if lib is None:
+        return f"C kernels not used: {_state['reason']}"
+    if _state["path"] is None:
+        return f"C kernels loaded: {_state['reason']}"
+    return f"C kernels loaded from {_state['path']}"
 
 
 def load() -> Optional[ctypes.CDLL]:
     """The compiled kernel library, or None where it cannot be built (then see :func:`status`).
 
     Builds it on the first call in a machine's life, then loads the cached build; the result is
-    remembered for the life of the process (forked workers inherit it).
+    remembered for the life of the process (forked workers inherit it). Never raises.
     """
     if "lib" in _state:
         return _state["lib"]
@@ -72,7 +93,7 @@ def load() -> Optional[ctypes.CDLL]:
             try:
                 lib, path, reason, warning = _build_and_load()
             except Exception as exc:  # noqa: BLE001 - an optimisation must never stop a run
-                # An unwritable cache, no home directory, an unparsable $CC.
+                # No home directory, no usable temporary directory, an unparsable $CC.
                 lib, path, reason = None, None, f"{type(exc).__name__}: {exc}"
             _state.update(lib=lib, path=path, reason=reason)
     if warning:
@@ -82,76 +103,154 @@ def load() -> Optional[ctypes.CDLL]:
 
 
 def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str, str]:
-    """(library, its path, why there is none, a warning to give)."""
+    """(library, its cached path, why there is none or why it is not cached, a warning to give)."""
     if os.environ.get(ENV_VAR, "").strip().lower() in ("0", "false", "no", "off"):
         return None, None, f"disabled by {ENV_VAR}={os.environ[ENV_VAR]}", ""
     compiler = shlex.split(os.environ.get("CC", "").strip() or "cc")
     if not compiler or shutil.which(compiler[0]) is None:
         return None, None, f"no C compiler found ({' '.join(compiler) or '$CC is empty'}); set CC to one", ""
-    source = _SOURCE.read_bytes()
-    path = _cache_path(source, compiler)
-    if not path.exists():
-        error = _compile(compiler, path)
-        if error:
-            return None, None, f"build failed: {error}", (
-                f"normlab: could not build its C kernels, using PyTorch's operators instead (slower on "
-                f"the CPU): {error}")
-    untrusted = _untrusted(path)
-    if untrusted:
-        return None, None, f"not loading {path}: {untrusted}", ""
+    if not (os.path.isdir(_FD_DIR) and _NOFOLLOW and hasattr(os, "geteuid")):
+        # dlopen takes a path, and only a descriptor's path names the very file that was checked.
+        return None, None, f"no {_FD_DIR} to load a checked library through; using PyTorch's convolution", ""
+    name = _library_name(_SOURCE.read_bytes(), compiler)
+    cache = user_cache_dir("kernels")
+    dir_fd, problem = _open_private_dir(cache)
+    if dir_fd is not None:
+        return _load_or_build(compiler, dir_fd, cache / name)
+    scratch = Path(tempfile.mkdtemp(prefix="normlab-kernels-"))  # a fresh name, mode 0700
     try:
-        lib = ctypes.CDLL(str(path))
-        for name, argtypes in _SIGNATURES.items():
-            fn = getattr(lib, name)
-            fn.argtypes = argtypes
-            fn.restype = ctypes.c_int if name in _RETURNS_INT else None
-    except (OSError, AttributeError) as exc:
-        # A cached file that does not load (deleted underneath us, or from an older layout):
-        # drop it so that the next process rebuilds it.
-        path.unlink(missing_ok=True)
-        return None, None, f"could not load {path}: {exc}", ""
-    return lib, path, "", ""
+        dir_fd, scratch_problem = _open_private_dir(scratch)
+        if dir_fd is None:
+            return None, None, f"cache directory {cache} {problem}, and {scratch} {scratch_problem}", ""
+        lib, _, reason, warning = _load_or_build(compiler, dir_fd, scratch / name)
+        note = f"cache directory {cache} {problem}; kernels built in a private temporary directory"
+        if problem == _SHARED:  # as normlab itself made it before, under umask 002
+            note += f" (`chmod 700 {shlex.quote(str(cache))}` to cache them)"
+        return lib, None, f"{reason} ({note})" if reason else note, warning
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # a mapped library outlives its file
 
 
-def _untrusted(path: Path) -> str:
-    """Why a cached library should not be loaded (someone else could have written it), or ""."""
-    if not hasattr(os, "getuid"):
-        return ""
-    st = path.stat()
-    if st.st_uid != os.getuid():
-        return "it belongs to another user"
+def _open_private_dir(path: Path) -> tuple[Optional[int], str]:
+    """An open descriptor for the directory ``path`` (made with mode 0700 if missing), or None and why not.
+
+    Refused unless it is a directory, not a symbolic link, ours and writable by no one else.
+    Its parents are not checked: every later access goes through the returned descriptor, so
+    renaming a parent can no longer redirect it, and whatever stood at ``path`` when it was
+    opened is what the checks saw. A parent that others can write to (~/.cache/normlab linked
+    into a shared folder) thus only lets them make normlab build in a temporary directory.
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        parent = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        return None, f"cannot be created ({type(exc).__name__}: {exc})"
+    try:
+        try:
+            os.mkdir(path.name, 0o700, dir_fd=parent)
+        except FileExistsError:
+            pass
+        fd = os.open(path.name, _DIR_FLAGS, dir_fd=parent)
+    except OSError as exc:
+        if os.path.islink(path):  # O_NOFOLLOW with O_DIRECTORY reports a link as "not a directory"
+            return None, "is a symbolic link"
+        return None, f"cannot be used ({type(exc).__name__}: {exc})"
+    finally:
+        os.close(parent)
+    problem = _not_private(os.fstat(fd))
+    if problem:
+        os.close(fd)
+        return None, problem
+    return fd, ""
+
+
+def _not_private(st: os.stat_result) -> str:
+    """Why a file with this status could have been written by someone else, or ""."""
+    if st.st_uid != os.geteuid():
+        return f"belongs to another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
-        return "others can write to it"
+        return _SHARED
     return ""
 
 
-def _cache_path(source: bytes, compiler: list[str]) -> Path:
+def _load_or_build(compiler: list[str], dir_fd: int,
+                   path: Path) -> tuple[Optional[ctypes.CDLL], Optional[Path], str, str]:
+    """Load ``path`` through ``dir_fd``, its private directory, compiling it first if missing; closes ``dir_fd``."""
+    try:
+        try:
+            os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            error = _compile(compiler, dir_fd, path.name)
+            if error:
+                return None, None, f"build failed: {error}", (
+                    f"normlab: could not build its C kernels, using PyTorch's operators instead (slower on "
+                    f"the CPU): {error}")
+        try:
+            fd = os.open(path.name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
+        except OSError as exc:
+            why = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be opened ({exc})"
+            return None, None, f"not loading {path}: it {why}", ""
+        try:
+            st = os.fstat(fd)
+            problem = _not_private(st) if stat.S_ISREG(st.st_mode) else "is not a regular file"
+            if problem:
+                return None, None, f"not loading {path}: it {problem}", ""
+            return _bind(ctypes.CDLL(f"{_FD_DIR}/{fd}")), path, "", ""
+        except (OSError, AttributeError) as exc:
+            # A cached file that does not load (from an older layout, or damaged): drop it so
+            # that the next process rebuilds it.
+            _unlink(path.name, dir_fd)
+            return None, None, f"could not load {path}: {exc}", ""
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """``lib`` with each kernel's argument and return types set (AttributeError if one is missing)."""
+    for name, argtypes in _SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes = argtypes
+        fn.restype = ctypes.c_int if name in _RETURNS_INT else None
+    return lib
+
+
+def _library_name(source: bytes, compiler: list[str]) -> str:
     key = hashlib.sha256()
     for part in (source, " ".join(compiler).encode(), " ".join(_FLAGS).encode(), _compiler_version(compiler),
                  platform.machine().encode(), _cpu_fingerprint()):
         key.update(part)
         key.update(b"\0")
-    return user_cache_dir("kernels") / f"conv5x5-{key.hexdigest()[:24]}{_suffix()}"
+    return f"conv5x5-{key.hexdigest()[:24]}{_suffix()}"
 
 
-def _compile(compiler: list[str], path: Path) -> str:
-    """Compile into ``path`` atomically; returns an error message, or "" on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+def _compile(compiler: list[str], dir_fd: int, name: str) -> str:
+    """Compile into ``name`` in the private directory ``dir_fd``, atomically; an error message, or ""."""
+    tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+    # The compiler is another process, so /proc/<our pid>, not /proc/self: its output lands in
+    # the directory that was checked even if the directory's path now leads elsewhere.
+    output = f"/proc/{os.getpid()}/fd/{dir_fd}/{tmp}"
     try:
         # An argument list, never a shell string: $CC and the paths are not interpreted.
-        proc = subprocess.run([*compiler, *_FLAGS, "-o", tmp, str(_SOURCE)],
+        proc = subprocess.run([*compiler, *_FLAGS, "-o", output, str(_SOURCE)],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             return f"{' '.join(compiler)} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
-        set_default_mode(tmp, 0o777)  # mkstemp made it private; a library is read and mapped
-        os.replace(tmp, path)  # concurrent builders each rename a complete file
+        os.chmod(tmp, _LIBRARY_MODE, dir_fd=dir_fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # concurrent builders each rename a whole file
         return ""
     except (OSError, subprocess.SubprocessError) as exc:
         return f"{' '.join(compiler)}: {exc}"
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        _unlink(tmp, dir_fd)
+
+
+def _unlink(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
 
 
 def _compiler_version(compiler: list[str]) -> bytes:
