@@ -363,6 +363,54 @@ def test_html_lists_failed_and_diverged_runs(report):
     assert table.column("Message") == [f"RuntimeError: worker crashed {EVIL}", "loss became nan"]
 
 
+def test_overview_names_the_problems_section_only_when_there_is_one():
+    from normlab.report import build_report
+
+    clean = build_report([r for r in fake_runs() if r.status == "done"], target=0.98, generated_at=T0)
+    assert "problems" not in [s.anchor for s in clean.sections]
+    text = " ".join(p.text for p in clean.section("overview").paragraphs)
+    assert "Failed and diverged runs" not in text and "all 6 finished" in text
+    full = build_report(fake_runs(), target=0.98, generated_at=T0)
+    text = " ".join(p.text for p in full.section("overview").paragraphs)
+    assert "listed under \"Failed and diverged runs\"" in text
+
+
+def test_problems_table_says_diverged_runs_still_count_in_the_target_table(report):
+    intro = report.section("problems").paragraphs[0].text
+    assert "epochs-to-target" in intro and "every statistic" not in intro
+
+
+def _with_curve(runs, variant: str, seed: int, accs: list[float]) -> list[RunRecord]:
+    import dataclasses
+
+    return [dataclasses.replace(r, epochs=_epochs(r.variant, accs)) if (r.variant, r.seed) == (variant, seed) else r
+            for r in runs]
+
+
+def test_runs_that_finished_at_chance_are_flagged_and_kept_in_the_statistics():
+    from normlab.report import build_report, render_html, render_markdown
+
+    # Plain LeNet's seed 2 never learned (10% on MNIST's 10 classes); seed 1 reached 14.9%, still chance.
+    runs = _with_curve(fake_runs(), "lenet5", 2, [0.098, 0.1135, 0.1010, 0.0990])
+    runs = _with_curve(runs, "lenet5", 1, [0.097, 0.1010, 0.1200, 0.1490])
+    report = build_report(runs, target=0.98, generated_at=T0)
+    s = report.summaries["lenet5"]
+    assert s.n_runs == 3 and s.final.mean == pytest.approx(np.mean([0.9850, 0.1490, 0.0990]))  # kept
+    table = next(t for t in report.section("problems").tables if "did not learn" in t.caption)
+    assert table.column("Variant") == ["lenet5", "lenet5"] and table.column("Seed") == ["1", "2"]
+    assert table.column("Final (%)") == ["14.90", "9.90"] and table.column("Best (%)") == ["14.90", "11.35"]
+    assert table.column("Chance (%)") == ["10.00", "10.00"]
+    assert any("did not learn" in w and "lenet5 (seeds 1, 2)" in w for w in report.warnings)
+    overview = " ".join(p.text for p in report.section("overview").paragraphs)
+    assert "2 finished runs ended within chance" in overview
+    for page in (render_html(report), render_markdown(report)):
+        assert "did not learn" in page
+    # 15% is 1.5 x chance: no longer "within chance".
+    ok = build_report(_with_curve(fake_runs(), "lenet5", 2, [0.1, 0.12, 0.14, 0.15]), target=0.98, generated_at=T0)
+    assert not any("did not learn" in t.caption for t in ok.section("problems").tables)
+    assert not ok.warnings
+
+
 def test_html_escapes_everything_embedded(page):
     assert "<script" not in page.lower()
     assert "onerror=" not in page.replace("onerror=&quot;", "")
@@ -498,6 +546,26 @@ def test_write_report_from_database(db_path, tmp_path):
 
     md = write_report(db_path, tmp_path / "report.md", fmt="md")
     assert "> **Verdict:** lenet5-bn raised final validation accuracy" in md.read_text()
+
+
+def test_report_opens_the_database_read_only(db_path, tmp_path):
+    import shutil
+    import sqlite3
+
+    from normlab.report import load_report
+
+    # A read-write open switches a database to WAL mode, which writes to the file.
+    copy = tmp_path / "normlab.db"
+    shutil.copy(db_path, copy)
+    conn = sqlite3.connect(copy)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    before = copy.read_bytes()
+    assert load_report(copy, target=0.98).study == "default"
+    assert copy.read_bytes() == before
+    conn = sqlite3.connect(copy)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
 
 
 def test_write_report_unknown_study_names_the_studies(db_path, tmp_path):

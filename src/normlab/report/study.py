@@ -79,6 +79,13 @@ BOOTSTRAP_SEED = 0
 FORMATS = ("html", "md")
 PARAGRAPH_KINDS = ("text", "verdict", "reading", "note", "warning")
 _PLAIN, _BN = "lenet5", "lenet5-bn"
+#: A finished run "did not learn" when its final accuracy is below this multiple of chance, 1/C
+#: for C classes. Naming one class for every image scores that class's share, at most 1.14/C on
+#: these datasets (the digit 1 is 11.35% of MNIST's test set); 1.5/C also clears the sampling
+#: noise of a small validation split (0.95 pp sd at 10% over 1,000 images), and any run that
+#: learned something scores far above it. Such a run stays in the statistics: a setting under
+#: which a network does not learn (plain LeNet with sigmoids at SGD lr 0.1, say) is a result.
+CHANCE_MARGIN = 1.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,6 +481,51 @@ def _val_accuracy(run: Any) -> list[float]:
     return [float(v) for v in acc] if acc is not None else _epoch_series(run, "val_accuracy")
 
 
+@dataclass(frozen=True)
+class AtChance:
+    """A finished run whose final accuracy is within chance (see :data:`CHANCE_MARGIN`)."""
+
+    run: Any
+    final: float
+    best: float
+    chance: float  # 1 / number of classes
+
+
+def _num_classes(run: Any) -> int | None:
+    """The class count of the run's dataset; None when the config does not name a known one."""
+    from normlab.data.registry import get_dataset_spec
+
+    dataset = (_get(run, "config", None) or {}).get("dataset")
+    try:
+        return get_dataset_spec(dataset).num_classes if dataset is not None else None
+    except ConfigError:
+        return None
+
+
+def _at_chance(runs: Iterable[Any]) -> list[AtChance]:
+    """The done runs among ``runs`` that did not learn: final accuracy below CHANCE_MARGIN / C."""
+    out = []
+    for r in runs:
+        acc = [a for a in _val_accuracy(r) if math.isfinite(a)]
+        classes = _num_classes(r)
+        if r.status == "done" and acc and classes and acc[-1] < CHANCE_MARGIN / classes:
+            out.append(AtChance(r, acc[-1], max(acc), 1 / classes))
+    return out
+
+
+def _at_chance_warning(items: Sequence[AtChance], val_label: str) -> str:
+    """The warning under the verdict: which runs did not learn, and that the verdicts include them."""
+    by_variant: dict[str, list[int]] = {}
+    for item in items:
+        by_variant.setdefault(item.run.variant, []).append(int(item.run.seed))
+    listed = "; ".join(f"{v} ({'seed' if len(seeds) == 1 else 'seeds'} {join_ints(sorted(seeds))})"
+                       for v, seeds in by_variant.items())
+    one = len(items) == 1
+    return (f"{listed}: final {val_label} accuracy within chance, so {'this run' if one else 'these runs'} did not "
+            f"learn. {'It stays' if one else 'They stay'} in the statistics and the verdicts, as what the setting "
+            f"gives, and {'is' if one else 'are'} listed under \"Failed and diverged runs\".")
+
+
 # --------------------------------------------------------------------------------------------
 # Variant grids: model x learning rate, model x batch size
 # --------------------------------------------------------------------------------------------
@@ -704,6 +756,7 @@ class ReportContext:
         extra: Free space for section builders to share results.
         grid: The :class:`VariantGrid` when the variants form a model x learning rate or model x
             batch size grid (the pairs are then matched at the same value), else None.
+        at_chance: The finished runs that did not learn (see :class:`AtChance`), by variant then seed.
     """
 
     study: str
@@ -725,6 +778,7 @@ class ReportContext:
     grid: VariantGrid | None = None
     set_aside: list[SetAside] = field(default_factory=list)
     adjusted_pvalues: list[float] = field(default_factory=list)
+    at_chance: list[AtChance] = field(default_factory=list)
 
     def _index(self, cmp: PairedComparison) -> int:
         for i, c in enumerate(self.comparisons):
@@ -992,6 +1046,7 @@ def build_report(
         adjusted_pvalues=adjusted,
     )
     all_runs = ctx.all_runs
+    ctx.at_chance = _at_chance(all_runs)
     sections: list[Section] = []
     seen: set[str] = set()
     for builder in (SECTION_BUILDERS if builders is None else builders):
@@ -1020,7 +1075,8 @@ def build_report(
         target=target,
         highlights=_highlights(ctx),
         adjusted_pvalues=adjusted,
-        warnings=[item.describe() for item in set_aside],
+        warnings=[item.describe() for item in set_aside]
+        + ([_at_chance_warning(ctx.at_chance, ctx.val_label)] if ctx.at_chance else []),
     )
 
 
@@ -1211,10 +1267,17 @@ def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
     """What ran: variants, seeds, statuses, protocol and what validation means here."""
     sec = Section("Overview", "overview")
     n_done = sum(1 for r in runs if r.status == "done")
+    finished = (f"all {n_done} finished, and the statistics use them all" if n_done == len(runs) else
+                f"{n_done} finished. Statistics use finished runs only; the others are listed under "
+                "\"Failed and diverged runs\"")
     sec.add(f"Study \u201c{ctx.study}\u201d: {plural(len(ctx.variants), 'variant')} trained with paired seeds (seed s "
             f"gives every variant the same data order and, where shapes agree, the same initial weights), "
-            f"{plural(len(runs), 'run')} in all, {n_done} finished. Statistics use finished runs only; the others are listed under "
-            f"\"Failed and diverged runs\".")
+            f"{plural(len(runs), 'run')} in all, {finished}.")
+    if ctx.at_chance:
+        n = len(ctx.at_chance)
+        sec.add(Paragraph(f"{plural(n, 'finished run')} ended within chance accuracy: {'it' if n == 1 else 'they'} did "
+                          f"not learn. {'It stays' if n == 1 else 'They stay'} in the statistics and {'is' if n == 1 else 'are'} "
+                          "listed under \"Failed and diverged runs\".", "note"))
     if ctx.pairs:
         sec.add(_pairing_rule(ctx))
     rows = []
@@ -1830,14 +1893,15 @@ def test_section(runs: list[Any], ctx: ReportContext) -> Section | None:
 
 @_core(appendix=True)
 def problems_section(runs: list[Any], ctx: ReportContext) -> Section | None:
-    """Failed, diverged and unfinished runs with their messages, superseded reruns, and runs of
-    another configuration set aside."""
+    """Failed, diverged and unfinished runs with their messages, finished runs that did not learn,
+    superseded reruns, and runs of another configuration set aside."""
     bad = [r for r in runs if r.status != "done"]
-    if not bad and not ctx.superseded and not ctx.set_aside:
+    if not bad and not ctx.superseded and not ctx.set_aside and not ctx.at_chance:
         return None
     sec = Section("Failed and diverged runs", "problems")
     if bad:
-        sec.add("These runs are left out of every statistic and figure above.")
+        sec.add("These runs are left out of the accuracy statistics, the comparisons and the figures above; a "
+                "diverged run still counts in epochs-to-target, as a run that did not reach the target.")
         rows = []
         for r in bad:
             where = NA
@@ -1851,6 +1915,18 @@ def problems_section(runs: list[Any], ctx: ReportContext) -> Section | None:
             rows.append([r.variant, str(r.seed), r.status, where, _short_message(_get(r, "message", "") or "")])
         sec.add(Table([Column("Variant", kind="variant"), num("Seed"), "Status", "Where", Column("Message", kind="mono")],
                       rows, caption="Runs not included in the statistics"))
+    if ctx.at_chance:
+        sec.add(Paragraph(f"These runs finished, but with a final {ctx.val_label} accuracy below {CHANCE_MARGIN:g} times "
+                          "chance (1/C for C classes): they did not learn, or lost what they had learned. A run "
+                          "whose loss grows far beyond chance level is stopped as diverged; these stayed near it (as "
+                          "under the post's protocol, where the loss cannot grow). They stay in the statistics and the "
+                          "verdicts: a setting under which a network does not learn is a result of that setting.",
+                          "note"))
+        rows = [[a.run.variant, str(a.run.seed), fmt_pct(a.final), fmt_pct(a.best), fmt_pct(a.chance)]
+                for a in ctx.at_chance]
+        sec.add(Table([Column("Variant", kind="variant"), num("Seed"), num("Final (%)"), num("Best (%)"),
+                       num("Chance (%)")], rows,
+                      caption="Finished runs that did not learn: final accuracy within chance (kept in the statistics)"))
     if ctx.superseded:
         rows = [[r.variant, str(r.seed), r.status, str(_get(r, "id", NA)), str(_get(r, "config_hash", NA))]
                 for r in ctx.superseded]
@@ -2026,7 +2102,7 @@ def load_report(
     from normlab.experiments.store import ResultsDB, resolve_db_path
 
     path = resolve_db_path(db_path)  # a StoreError naming the path when it is missing
-    with ResultsDB(path, create=False) as db:
+    with ResultsDB(path, readonly=True) as db:  # a report never writes: read-only media are fine
         studies = list(db.studies())
         if not studies:
             raise ConfigError(f"the results database {path} holds no runs yet; run `normlab study` first")
