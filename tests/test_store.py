@@ -552,6 +552,16 @@ def test_readonly_open_on_readonly_media(filled_db, tmp_path):
     assert files == ["normlab.db"]
 
 
+def test_writing_on_readonly_media_is_a_store_error(filled_db, tmp_path):
+    needs_readonly_media(tmp_path)
+    code = ("import sys\nfrom normlab.experiments.store import ResultsDB, StoreError\n"
+            "try:\n    ResultsDB(sys.argv[1])\nexcept StoreError as exc:\n    print(exc)\n")
+    proc = on_readonly_media(filled_db.parent, sys.executable, "-c", code, str(filled_db))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert f"cannot open results database {filled_db} for writing" in proc.stdout
+    assert "read-only" in proc.stdout and "readonly=True" in proc.stdout
+
+
 def test_readonly_media_with_unmerged_wal_is_refused(filled_db, tmp_path):
     """A -wal file that still holds commits (the writer was killed, or is still running) cannot
     be read without a -shm file; reading the main file alone would silently miss those runs."""
