@@ -391,6 +391,65 @@ def test_constant_and_near_constant_features_get_scale_one():
     np.testing.assert_array_equal(mm.transform(x)[:, :2], -1.0)  # maps to the range's lower end
 
 
+@pytest.mark.parametrize("value", [1e100, 1e20, -3e150, 0.1])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_standard_scaler_large_constant_feature_maps_to_zero(value, backend):
+    # scikit-learn's StandardScaler gives 1.9e84 for a column of 1e100 (its mean is a rounding
+    # step off); the corrected mean is exact, so the module's rule "constant maps to 0" holds.
+    x = np.column_stack([np.full(1000, value), np.linspace(0.0, 1.0, 1000)])
+    xin = torch.tensor(x) if backend == "torch" else x
+    scaler = StandardScaler().fit(xin)
+    assert scaler.mean_[0] == value and scaler.scale_[0] == 1.0
+    out = np.asarray(scaler.transform(xin))
+    np.testing.assert_array_equal(out[:, 0], 0.0)
+    # streamed in uneven batches too
+    streamed = StandardScaler()
+    for start in range(0, 1000, 333):
+        streamed.partial_fit(xin[start:start + 333])
+    assert streamed.mean_[0] == value
+    np.testing.assert_allclose(streamed.var_, scaler.var_, rtol=1e-12, atol=0)
+    assert StandardScaler(with_std=False).fit(xin).mean_[0] == value
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(lambda: np.random.default_rng(0).normal(size=(100, 3)) * 1e100, id="1e100*randn"),
+    pytest.param(lambda: 1e5 + np.random.default_rng(0).normal(size=(100_000, 3)), id="1e5+randn"),
+    pytest.param(lambda: torch.rand(64, 3, 28, 28, generator=torch.Generator().manual_seed(0)) * 255,
+                 id="float32 images"),
+    pytest.param(lambda: torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0)).half() * 255,
+                 id="float16 images"),
+])
+def test_second_centring_is_quiet_for_ordinary_data(data):
+    # The check is on the standardised result, so large values with a spread to match are not
+    # flagged (scikit-learn's scale warns for 1e100 * randn), nor is float32 rounding.
+    x = data()
+    axis = (0, 2, 3) if x.ndim == 4 else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = z_score_normalize(x, axis=axis)
+    out = np.asarray(out.float() if isinstance(out, torch.Tensor) else out)
+    np.testing.assert_allclose(out.mean(axis=axis), 0.0, atol=1e-4 if isinstance(x, torch.Tensor) else 1e-8)
+
+
+def test_second_centring_warns_at_the_callers_line():
+    with pytest.warns(UserWarning, match="Numerical issues were encountered when centering the data") as caught:
+        out = z_score_normalize(np.full((1000, 2), 1e20), axis=0)
+    assert caught[0].filename == __file__
+    assert "1e20 repeated" in str(caught[0].message)
+    # like scikit-learn, data whose spread is 1e-10 of its size warns as well
+    with pytest.warns(UserWarning, match="Numerical issues"):
+        z_score_normalize(1e10 + np.random.default_rng(0).normal(size=100))
+    np.testing.assert_array_equal(out, 0.0)
+    # a NaN among the large values changes nothing; an all-NaN column stays NaN without a warning
+    x = np.full((1000, 3), 1e20)
+    x[5, 0] = np.nan
+    x[:, 2] = np.nan
+    with pytest.warns(UserWarning, match="Numerical issues"):
+        out = z_score_normalize(x, axis=0)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(x))
+    np.testing.assert_array_equal(out[~np.isnan(x)], 0.0)
+
+
 def test_all_nan_feature_like_sklearn():
     x = np.array([[np.nan, 1.0], [np.nan, 2.0]])
     for ours, ref in ((MinMaxScaler(), sklearn_preprocessing.MinMaxScaler()),
@@ -631,15 +690,28 @@ def test_bad_params(make, fragment):
 
 def test_get_set_params_and_repr():
     scaler = MinMaxScaler(feature_range=(-1, 1), clip=True)
-    assert scaler.get_params() == {"feature_range": (-1, 1), "clip": True, "axis": 0}
+    assert scaler.get_params() == {"feature_range": (-1, 1), "clip": True, "copy": True, "axis": 0}
     assert repr(scaler) == "MinMaxScaler(feature_range=(-1, 1), clip=True)"
     assert repr(StandardScaler()) == "StandardScaler()"
-    assert repr(StandardScaler(axis=(0, 2, 3))) == "StandardScaler(axis=(0, 2, 3))"
+    assert repr(StandardScaler(axis=(0, 2, 3), copy=False)) == "StandardScaler(copy=False, axis=(0, 2, 3))"
     assert scaler.set_params(clip=False) is scaler and scaler.clip is False
-    with pytest.raises(ConfigError, match="has no parameter 'copy'"):
-        scaler.set_params(copy=True)
-    sk = sklearn_preprocessing.MinMaxScaler(feature_range=(-1, 1), clip=True)
-    assert set(MinMaxScaler().get_params()) - {"axis"} <= set(sk.get_params())
+    assert scaler.set_params(copy=False) is scaler and scaler.copy is False
+    with pytest.raises(ConfigError, match="has no parameter 'order'"):
+        scaler.set_params(order="C")
+    # the parameters are scikit-learn's, plus axis
+    for ours, sk in ((MinMaxScaler(), sklearn_preprocessing.MinMaxScaler()),
+                     (StandardScaler(), sklearn_preprocessing.StandardScaler())):
+        assert set(ours.get_params()) - {"axis"} == set(sk.get_params())
+
+
+def test_copy_is_not_part_of_a_state_dict():
+    # copy says how transform treats its input; a state saved with copy=False loads anywhere
+    x = _data((10, 2))
+    state = StandardScaler(copy=False).fit(x).state_dict()
+    assert "copy" not in state["params"]
+    loaded = StandardScaler.from_state_dict(_json_roundtrip(state))
+    assert loaded.copy is True
+    np.testing.assert_array_equal(loaded.transform(x), StandardScaler().fit(x).transform(x))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,7 +14,15 @@ Shared conventions
 *Types.* A list (or any other array-like) comes back as a numpy array; a numpy array comes back
 as a numpy array; a torch tensor comes back as a tensor on the same device. Floating inputs keep
 their dtype; integer and boolean inputs come back as float64 (numpy) or torch's default float
-dtype (torch). The input is never modified.
+dtype (torch).
+
+*``copy``*, as in scikit-learn. With ``copy=True`` (the default) the result is a new array or
+tensor and the input is never modified, even where the operation is the identity. ``copy=False``
+asks for the result to be written into the input, which is then returned: that happens for a
+writeable floating-point numpy array and for a floating-point tensor that autograd lets change
+(it does not require grad). Anything else (a list, integers, read-only memory, a tensor that
+requires grad or an expanded view) cannot hold the result, so a new one comes back and the input
+is left alone: ``copy=False`` is a request, not a guarantee, as in scikit-learn.
 
 *``axis``* means what it means in numpy reductions: the axes the statistics are computed
 *along*. ``axis=None`` uses every value; ``axis=0`` on a 2-D ``(n_samples, n_features)`` array
@@ -33,6 +41,17 @@ two-pass algorithm (``var <= n*eps*var + (n*mean*eps)**2``), so data such as ``[
 whose computed variance is a tiny non-zero number, also counts as constant. (Its z-scores are
 ``x - mean``, which is 0 up to the rounding of the mean, about 1e-17 here.)
 
+*Large values.* The mean of ``[1e100] * 10`` is off by one rounding step of 1e100, so
+``x - mean`` is about 1e84, not 0. :func:`z_score_normalize` therefore checks the result as
+scikit-learn's ``scale`` does: if a slice's mean is not 0 to within the square root of the
+computing dtype's epsilon, it subtracts that mean a second time and warns (a ``UserWarning``
+whose message starts, like scikit-learn's, with "Numerical issues were encountered when
+centering the data"). The check is on the standardised result, so it flags data whose spread
+is small compared with its magnitude (``1e10 + randn`` warns too, as in scikit-learn), but not
+large values with a spread to match (``1e100 * randn``, for which scikit-learn warns). The
+scalers learn their mean with the same correction (the mean of ``x - mean`` is added back), so
+constant features of any size map to 0 there too.
+
 *Standard deviation* is the population one (``ddof=0``), as the post's ``np.std`` and
 scikit-learn's ``StandardScaler`` use.
 """
@@ -43,6 +62,7 @@ import io
 import math
 import numbers
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,15 +118,20 @@ def _first_inf_index(mask) -> tuple[int, ...]:
 
 
 class _Input:
-    """A validated input: ``values`` is a float64 numpy array or the original tensor."""
+    """A validated input: ``values`` is a float64 numpy array or the original tensor.
 
-    __slots__ = ("values", "is_tensor", "out_dtype", "shape")
+    ``owned`` says that ``values`` is a buffer of its own (a conversion), which no caller holds
+    and which may therefore be overwritten.
+    """
 
-    def __init__(self, values, is_tensor: bool, out_dtype, shape: tuple[int, ...]):
+    __slots__ = ("values", "is_tensor", "out_dtype", "shape", "owned")
+
+    def __init__(self, values, is_tensor: bool, out_dtype, shape: tuple[int, ...], owned: bool = False):
         self.values = values
         self.is_tensor = is_tensor
         self.out_dtype = out_dtype
         self.shape = shape
+        self.owned = owned
 
     @property
     def ndim(self) -> int:
@@ -157,15 +182,16 @@ def _validate_input(data: Any, name: str, who: str) -> _Input:
     if arr.size == 0:
         raise ConfigError(f"{name} is empty (shape {arr.shape}); {who} needs at least one value")
     out_dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
-    # No copy for float64 input: nothing downstream writes into ``values``, so the caller's
-    # array is never modified.
+    # No copy for float64 input here: _work_buffer copies it only when the result needs a buffer
+    # of its own. np.asarray always builds a new array from a list or tuple.
     values = arr.astype(np.float64, copy=False)
+    owned = values is not arr or isinstance(data, (list, tuple))
     if arr.dtype.kind == "f":
         inf = np.isinf(values)
         if inf.any():
             raise ConfigError(f"{name} contains infinity at index {_first_inf_index(inf)}; "
                               f"{who} accepts finite values and NaN (a missing value)")
-    return _Input(values, False, out_dtype, arr.shape)
+    return _Input(values, False, out_dtype, arr.shape, owned)
 
 
 def _torch_is_integer(tensor) -> bool:
@@ -212,7 +238,7 @@ def _check_decimals(decimals: Any) -> None:
 # The blog post's functions.
 
 
-def min_max_normalize(data, *, axis=None, decimals: int | None = None):
+def min_max_normalize(data, *, axis=None, decimals: int | None = None, copy: bool = True):
     """Rescale ``data`` linearly so its minimum becomes 0 and its maximum 1.
 
     ``(x - min) / (max - min)``, vectorised. This is the post's ``min_max_normalize``; with
@@ -225,6 +251,10 @@ def min_max_normalize(data, *, axis=None, decimals: int | None = None):
             feature (column) separately; ``(0, 2, 3)`` on ``N×C×H×W`` images scales each channel.
         decimals: round the result to this many decimals (half to even, like ``round``);
             ``None`` (default) does not round.
+        copy: ``True`` (default) returns a new array and leaves ``data`` alone; ``False``
+            writes the result into ``data`` and returns it where ``data`` can hold it (a
+            writeable float array, a float tensor that does not require grad), as
+            scikit-learn's ``minmax_scale(copy=False)``; otherwise a new array comes back.
 
     Returns:
         A numpy array for a list or numpy input, a tensor on the input's device for a tensor
@@ -235,7 +265,7 @@ def min_max_normalize(data, *, axis=None, decimals: int | None = None):
     values are all equal is divided by 1 instead of 0, so it maps to 0.
 
     Raises:
-        ConfigError: empty or non-numeric input, ±inf, a bad ``axis`` or ``decimals``.
+        ConfigError: empty or non-numeric input, ±inf, a bad ``axis``, ``decimals`` or ``copy``.
 
     Examples:
         >>> min_max_normalize([2, 4, 6, 10])
@@ -256,10 +286,10 @@ def min_max_normalize(data, *, axis=None, decimals: int | None = None):
         >>> out.min(axis=(0, 2, 3)), out.max(axis=(0, 2, 3))
         (array([0., 0., 0.]), array([1., 1., 1.]))
     """
-    return _normalize(data, axis, decimals, "min_max")
+    return _normalize(data, axis, decimals, "min_max", copy)
 
 
-def z_score_normalize(data, *, axis=None, decimals: int | None = None):
+def z_score_normalize(data, *, axis=None, decimals: int | None = None, copy: bool = True):
     """Standardise ``data`` to mean 0 and standard deviation 1: ``(x - mean) / std``.
 
     Vectorised version of the post's ``z_score_normalize``. The standard deviation is the
@@ -275,6 +305,9 @@ def z_score_normalize(data, *, axis=None, decimals: int | None = None):
             per-channel statistics.
         decimals: round the result to this many decimals (half to even, like ``round``);
             ``None`` (default) does not round.
+        copy: ``True`` (default) returns a new array and leaves ``data`` alone; ``False``
+            writes the result into ``data`` and returns it where ``data`` can hold it, as
+            scikit-learn's ``scale(copy=False)`` (see :func:`min_max_normalize`).
 
     Returns:
         A numpy array for a list or numpy input, a tensor on the input's device for a tensor
@@ -282,10 +315,12 @@ def z_score_normalize(data, *, axis=None, decimals: int | None = None):
         computed in float64; tensors in their own dtype (float32 at least).
 
     NaN values are ignored in the mean and standard deviation and stay NaN. A slice with no
-    spread is divided by 1 instead of 0, so it maps to 0.
+    spread is divided by 1 instead of 0, so it maps to 0. Values so large that rounding swamps
+    their spread (``[1e20] * 1000``) are centred a second time, with a ``UserWarning``, as
+    scikit-learn's ``scale`` does, so they too map to 0.
 
     Raises:
-        ConfigError: empty or non-numeric input, ±inf, a bad ``axis`` or ``decimals``.
+        ConfigError: empty or non-numeric input, ±inf, a bad ``axis``, ``decimals`` or ``copy``.
 
     Examples:
         >>> z_score_normalize([2, 4, 4, 4, 5, 5, 7, 9])
@@ -303,81 +338,161 @@ def z_score_normalize(data, *, axis=None, decimals: int | None = None):
         >>> out.shape, np.allclose(out.mean(axis=(0, 2, 3)), 0), np.allclose(out.std(axis=(0, 2, 3)), 1)
         ((8, 3, 4, 4), True, True)
     """
-    return _normalize(data, axis, decimals, "z_score")
+    return _normalize(data, axis, decimals, "z_score", copy)
 
 
-def _normalize(data, axis, decimals, method: str):
+def _normalize(data, axis, decimals, method: str, copy):
     _check_decimals(decimals)
+    copy = _check_copy(copy)
     inp = _validate_input(data, "data", f"{method}_normalize")
     axes = _normalize_axes(axis, inp.shape)
-    if inp.is_tensor:
-        return _normalize_torch(inp, axes, decimals, method)
+    stats = _stats_torch if inp.is_tensor else _stats_numpy
+    # All-NaN slices give NaN statistics and NaN outputs; errstate silences their 0/0.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x, shift, divisor, count, has_nan, eps = stats(inp, axes, method)
+        work, target = _work_buffer(inp, data, x, copy)
+        work -= shift
+        work /= divisor
+        if method == "z_score":
+            _centre_again(work, axes, count, has_nan, eps)
+    if decimals is not None:
+        if inp.is_tensor:
+            work.round_(decimals=int(decimals))
+        else:
+            np.round(work, decimals, out=work)
+    return _finish(work, inp, target)
+
+
+def _stats_numpy(inp: _Input, axes: tuple[int, ...], method: str):
+    """``(x, shift, divisor, count, has_nan, eps)``: the result is ``(x - shift) / divisor``."""
     x = inp.values
     nan = np.isnan(x)
     has_nan = bool(nan.any())
-    # All-NaN slices give NaN statistics and NaN outputs: fmin/fmax skip NaN without numpy's
-    # all-NaN warning, and errstate silences 0/0 for the same slices.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if method == "min_max":
-            lo = np.fmin.reduce(x, axis=axes, keepdims=True)
-            hi = np.fmax.reduce(x, axis=axes, keepdims=True)
-            span = hi - lo
-            span[span < 10 * _EPS64] = 1.0
-            out = (x - lo) / span
-        else:
-            if has_nan:
-                count = (~nan).sum(axis=axes, keepdims=True)
-                mean = np.nansum(x, axis=axes, keepdims=True) / count
-                var = np.nansum((x - mean) ** 2, axis=axes, keepdims=True) / count
-            else:
-                count = math.prod(x.shape[a] for a in axes)
-                mean = x.mean(axis=axes, keepdims=True)
-                var = x.var(axis=axes, keepdims=True)
-            std = np.sqrt(var)
-            std[_is_constant(var, mean, count, _EPS64)] = 1.0
-            out = (x - mean) / std
-    if decimals is not None:
-        out = np.round(out, decimals)
-    return out.astype(inp.out_dtype, copy=False)
+    count = (~nan).sum(axis=axes, keepdims=True) if has_nan else math.prod(x.shape[a] for a in axes)
+    if method == "min_max":
+        # fmin/fmax skip NaN without numpy's all-NaN warning.
+        lo = np.fmin.reduce(x, axis=axes, keepdims=True)
+        span = np.fmax.reduce(x, axis=axes, keepdims=True) - lo
+        span[span < 10 * _EPS64] = 1.0
+        return x, lo, span, count, has_nan, _EPS64
+    if has_nan:
+        mean = np.nansum(x, axis=axes, keepdims=True) / count
+        var = np.nansum((x - mean) ** 2, axis=axes, keepdims=True) / count
+    else:
+        mean = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, keepdims=True)
+    std = np.sqrt(var)
+    std[_is_constant(var, mean, count, _EPS64)] = 1.0
+    return x, mean, std, count, has_nan, _EPS64
 
 
-def _normalize_torch(inp: _Input, axes: tuple[int, ...], decimals, method: str):
+def _stats_torch(inp: _Input, axes: tuple[int, ...], method: str):
+    """:func:`_stats_numpy` for tensors, computed on the tensor's device."""
     import torch
 
-    x = inp.values
     # Half precision is too coarse for sums of many values; compute in float32 at least.
     compute = torch.float64 if inp.out_dtype == torch.float64 else torch.float32
-    x = x.to(compute)
+    x = inp.values.to(compute)
     eps = torch.finfo(compute).eps
     nan = torch.isnan(x)
     has_nan = bool(nan.any())
+    count = (~nan).sum(dim=axes, keepdim=True).to(compute) if has_nan else math.prod(x.shape[a] for a in axes)
     if method == "min_max":
         if has_nan:
             lo = torch.where(nan, math.inf, x).amin(dim=axes, keepdim=True)
             hi = torch.where(nan, -math.inf, x).amax(dim=axes, keepdim=True)
-            empty = (~nan).sum(dim=axes, keepdim=True) == 0
-            lo = torch.where(empty, math.nan, lo)
-            hi = torch.where(empty, math.nan, hi)
+            lo = torch.where(count == 0, math.nan, lo)
+            hi = torch.where(count == 0, math.nan, hi)
         else:
             lo = x.amin(dim=axes, keepdim=True)
             hi = x.amax(dim=axes, keepdim=True)
         span = hi - lo
         span = torch.where(span < 10 * eps, torch.ones_like(span), span)
-        out = (x - lo) / span
+        return x, lo, span, count, has_nan, eps
+    if has_nan:
+        mean = torch.nansum(x, dim=axes, keepdim=True) / count
+        var = torch.nansum((x - mean) ** 2, dim=axes, keepdim=True) / count
     else:
-        if has_nan:
-            count = (~nan).sum(dim=axes, keepdim=True).to(compute)
-            mean = torch.nansum(x, dim=axes, keepdim=True) / count
-            var = torch.nansum((x - mean) ** 2, dim=axes, keepdim=True) / count
-        else:
-            count = math.prod(x.shape[a] for a in axes)
-            mean = x.mean(dim=axes, keepdim=True)
-            var = x.var(dim=axes, correction=0, keepdim=True)
-        std = torch.where(_is_constant(var, mean, count, eps), torch.ones_like(var), var.sqrt())
-        out = (x - mean) / std
-    if decimals is not None:
-        out = torch.round(out, decimals=int(decimals))
-    return out.to(inp.out_dtype)
+        mean = x.mean(dim=axes, keepdim=True)
+        var = x.var(dim=axes, correction=0, keepdim=True)
+    std = torch.where(_is_constant(var, mean, count, eps), torch.ones_like(var), var.sqrt())
+    return x, mean, std, count, has_nan, eps
+
+
+def _centre_again(z, axes: tuple[int, ...], count, has_nan: bool, eps: float) -> None:
+    """Subtract the mean of the standardised ``z`` again, with a warning, if it is not ~0 anywhere.
+
+    scikit-learn's ``scale`` does this for data whose values are too large for their spread:
+    the mean of ``[1e100] * 10`` is off by a rounding step of 1e100, so ``x - mean`` is ~1e84.
+    A correct result has mean 0 to within a few ``eps``; the threshold ``sqrt(eps)`` flags a
+    mean that lost half its digits or more to rounding.
+    """
+    if _is_tensor(z):
+        import torch
+
+        mean = (torch.nansum(z, dim=axes, keepdim=True) if has_nan else z.sum(dim=axes, keepdim=True)) / count
+        worst = float(torch.nan_to_num(mean.detach().abs(), nan=0.0).max())
+    else:
+        mean = (np.nansum if has_nan else np.sum)(z, axis=axes, keepdims=True) / count
+        worst = float(np.nan_to_num(np.abs(mean), nan=0.0).max())
+    if worst <= math.sqrt(eps):
+        return
+    # stacklevel 4: the caller of z_score_normalize (via _normalize)
+    warnings.warn(f"Numerical issues were encountered when centering the data: after standardising, the "
+                  f"mean was {worst:.3g} instead of 0, so it was subtracted a second time (as scikit-learn's "
+                  f"scale does). The values are large compared with their spread, so rounding cost the mean "
+                  f"half its digits or more (near-constant data such as 1e20 repeated is the extreme case); "
+                  f"if that is unexpected, subtract a rough centre such as the median first.",
+                  UserWarning, stacklevel=4)
+    z -= mean
+
+
+def _check_copy(copy: Any) -> bool:
+    if not isinstance(copy, (bool, np.bool_)):
+        raise ConfigError(f"copy must be True or False (False writes the result into the input where the "
+                          f"input can hold it); got {copy!r}")
+    return bool(copy)
+
+
+def _can_write_into(data) -> bool:
+    """Whether ``copy=False`` can put the result into ``data`` itself (see the module docstring)."""
+    if _is_tensor(data):
+        import torch
+
+        return (data.is_floating_point() and not data.requires_grad
+                and not (data.is_inference() and not torch.is_inference_mode_enabled())
+                # an expanded view shows one memory cell at many indices, which cannot hold them all
+                and all(stride != 0 or size <= 1 for stride, size in zip(data.stride(), data.shape)))
+    return isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.flags.writeable
+
+
+def _work_buffer(inp: _Input, data, x, copy: bool):
+    """Return ``(work, target)`` for the in-place arithmetic of a result computed from ``x``.
+
+    ``work`` holds ``x``'s values and may be overwritten; ``target`` is ``data`` when the result
+    must end up in it (``copy=False`` and ``data`` can hold it), else None. ``x`` is ``inp``'s
+    values in the computing dtype: ``data`` itself, a view of it, or a conversion.
+    """
+    target = None if copy or not _can_write_into(data) else data
+    if inp.is_tensor:
+        if target is not None and x is data:
+            return x, target
+        # Neither the caller's tensor nor one autograd saved for a backward pass may change.
+        return (x.clone() if x is data or x.requires_grad else x), target
+    # Not owned and writeable: x is the caller's float64 array (or a view of it).
+    return (x if inp.owned or target is not None else x.copy()), target
+
+
+def _finish(work, inp: _Input, target):
+    """The result in the input's type: ``target`` holding ``work``'s values, or ``work`` itself."""
+    if target is None:
+        return work.to(inp.out_dtype) if inp.is_tensor else work.astype(inp.out_dtype, copy=False)
+    if inp.is_tensor:
+        if work is not target:
+            target.copy_(work)
+    elif not np.may_share_memory(work, target):
+        target[...] = work
+    return target
 
 
 def _is_constant(var, mean, n, eps: float):
@@ -475,23 +590,31 @@ class _BaseScaler:
                               f"{who} was fitted on feature shape {self.feature_shape_}")
         return inp, axes
 
-    def _apply(self, X, params: dict[str, Any], op):
-        """Validate ``X`` against the fit and return ``op(x, params, xp)`` in X's type."""
+    def _apply(self, X, params: dict[str, Any], op, copy: bool):
+        """Validate ``X`` against the fit, run ``op(work, params, xp)`` and return X's type.
+
+        ``op`` changes ``work`` in place: a new buffer, or X itself when ``copy`` is False and
+        X can hold the result.
+        """
         self._check_fitted()
         inp, axes = self._check_input(X, reset=False)
         bshape = tuple(1 if i in axes else n for i, n in enumerate(inp.shape))
         if inp.is_tensor:
             import torch
 
-            x = inp.values
             compute = torch.float64 if inp.out_dtype == torch.float64 else torch.float32
-            x = x.to(compute)
-            tparams = {k: None if v is None else torch.as_tensor(np.reshape(v, bshape), dtype=compute,
-                                                                 device=x.device)
-                       for k, v in params.items()}
-            return op(x, tparams, torch).to(inp.out_dtype)
-        nparams = {k: None if v is None else np.reshape(v, bshape) for k, v in params.items()}
-        return op(inp.values, nparams, np).astype(inp.out_dtype, copy=False)
+            x = inp.values.to(compute)
+            params = {k: None if v is None else torch.as_tensor(np.reshape(v, bshape), dtype=compute,
+                                                                device=x.device)
+                      for k, v in params.items()}
+            xp = torch
+        else:
+            x = inp.values
+            params = {k: None if v is None else np.reshape(v, bshape) for k, v in params.items()}
+            xp = np
+        work, target = _work_buffer(inp, X, x, copy)
+        op(work, params, xp)
+        return _finish(work, inp, target)
 
     def _prepare_fit(self, X) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...], bool]:
         """Validate ``X`` for ``partial_fit``: float64 values, reduced axes, feature shape, first?"""
@@ -627,10 +750,12 @@ class _BaseScaler:
             raise ConfigError(f"{cls.__name__}.from_state_dict expects a dict from state_dict() with a "
                               f"'params' dict; got {type(state).__name__}")
         params = dict(state["params"])
-        unknown = sorted(set(params) - set(cls._param_names), key=str)
+        # copy is how transform treats its input, not part of the fit: states do not hold it.
+        valid = [name for name in cls._param_names if name != "copy"]
+        unknown = sorted(set(params) - set(valid), key=str)
         if unknown:
             raise ConfigError(f"state_dict 'params' has unknown parameters {unknown} for {cls.__name__}; "
-                              f"valid: {', '.join(cls._param_names)}")
+                              f"valid: {', '.join(valid)}")
         if isinstance(params.get("axis"), list):
             params["axis"] = tuple(params["axis"])
         if isinstance(params.get("feature_range"), list):
@@ -717,6 +842,10 @@ class MinMaxScaler(_BaseScaler):
     Args:
         feature_range: ``(lo, hi)`` with ``lo < hi``; the range the fitted data is mapped to.
         clip: clip transformed values to ``feature_range`` (new data may fall outside it).
+        copy: ``True`` (default): ``transform`` and ``inverse_transform`` return a new array.
+            ``False``: they write the result into ``X`` and return it where ``X`` can hold it
+            (a writeable float array, a float tensor that does not require grad), as
+            scikit-learn's ``copy=False``; otherwise a new array comes back.
         axis: the axes the statistics are computed along. The default ``0`` is
             scikit-learn's layout: 2-D input, one statistic per column. Learned attributes
             have the shape of the remaining axes (``feature_shape_``).
@@ -745,13 +874,15 @@ class MinMaxScaler(_BaseScaler):
         array([[1.]])
     """
 
-    _param_names = ("feature_range", "clip", "axis")
-    _param_defaults = {"feature_range": (0, 1), "clip": False, "axis": 0}
+    _param_names = ("feature_range", "clip", "copy", "axis")
+    _param_defaults = {"feature_range": (0, 1), "clip": False, "copy": True, "axis": 0}
     _state_arrays = ("data_min_", "data_max_")
 
-    def __init__(self, feature_range: tuple[float, float] = (0, 1), clip: bool = False, *, axis=0):
+    def __init__(self, feature_range: tuple[float, float] = (0, 1), clip: bool = False, *, copy: bool = True,
+                 axis=0):
         self.feature_range = feature_range
         self.clip = clip
+        self.copy = copy
         self.axis = axis
 
     def _feature_range(self) -> tuple[float, float]:
@@ -768,6 +899,7 @@ class MinMaxScaler(_BaseScaler):
     def _check_params(self) -> tuple[float, float]:
         lo_hi = self._feature_range()
         self._check_bool("clip", self.clip)
+        self._check_bool("copy", self.copy)
         self._check_axis_param()
         return lo_hi
 
@@ -820,18 +952,27 @@ class MinMaxScaler(_BaseScaler):
         clip = bool(self.clip)
 
         def op(x, p, xp):
-            out = x * p["scale"] + p["min"]
-            return xp.clip(out, lo, hi) if clip else out
+            x *= p["scale"]
+            x += p["min"]
+            if clip:
+                if xp is np:
+                    np.clip(x, lo, hi, out=x)
+                else:
+                    x.clamp_(lo, hi)
 
-        return self._apply(X, {"scale": getattr(self, "scale_", None), "min": getattr(self, "min_", None)}, op)
+        return self._apply(X, {"scale": getattr(self, "scale_", None), "min": getattr(self, "min_", None)}, op,
+                           self.copy)
 
     def inverse_transform(self, X):
         """Undo :meth:`transform`: ``(X - min_) / scale_``. Returns X's type."""
+        self._check_params()
 
         def op(x, p, xp):
-            return (x - p["min"]) / p["scale"]
+            x -= p["min"]
+            x /= p["scale"]
 
-        return self._apply(X, {"scale": getattr(self, "scale_", None), "min": getattr(self, "min_", None)}, op)
+        return self._apply(X, {"scale": getattr(self, "scale_", None), "min": getattr(self, "min_", None)}, op,
+                           self.copy)
 
     def _params_state(self):
         lo, hi = self._check_params()
@@ -860,6 +1001,10 @@ class StandardScaler(_BaseScaler):
     split into batches gives the same statistics as one fit (to rounding).
 
     Args:
+        copy: ``True`` (default): ``transform`` and ``inverse_transform`` return a new array,
+            even with both flags off. ``False``: they write the result into ``X`` and return it
+            where ``X`` can hold it, as scikit-learn's ``copy=False`` (see :class:`MinMaxScaler`).
+            Both methods take a ``copy`` argument that overrides it for one call.
         with_mean: subtract the mean in ``transform``.
         with_std: divide by the standard deviation in ``transform``.
         axis: the axes the statistics are computed along; the default ``0`` is scikit-learn's
@@ -885,16 +1030,18 @@ class StandardScaler(_BaseScaler):
         array([[3., 2.]])
     """
 
-    _param_names = ("with_mean", "with_std", "axis")
-    _param_defaults = {"with_mean": True, "with_std": True, "axis": 0}
+    _param_names = ("copy", "with_mean", "with_std", "axis")
+    _param_defaults = {"copy": True, "with_mean": True, "with_std": True, "axis": 0}
     _state_arrays = ("mean_", "var_")
 
-    def __init__(self, *, with_mean: bool = True, with_std: bool = True, axis=0):
+    def __init__(self, *, copy: bool = True, with_mean: bool = True, with_std: bool = True, axis=0):
+        self.copy = copy
         self.with_mean = with_mean
         self.with_std = with_std
         self.axis = axis
 
     def _check_params(self) -> None:
+        self._check_bool("copy", self.copy)
         self._check_bool("with_mean", self.with_mean)
         self._check_bool("with_std", self.with_std)
         self._check_axis_param()
@@ -903,7 +1050,9 @@ class StandardScaler(_BaseScaler):
         """Update the mean and variance with the batch ``X``; returns ``self``.
 
         Each batch's statistics are computed with the corrected two-pass algorithm in float64
-        and merged with the running ones by Chan et al.'s formula. NaN is ignored, per feature.
+        (the mean too: the mean of ``x - mean`` is added back, so a constant feature of 1e100
+        gets 1e100 exactly, not 1e100 plus a rounding step) and merged with the running ones by
+        Chan et al.'s formula. NaN is ignored, per feature.
 
         Raises:
             ConfigError: bad parameters, empty or non-numeric ``X``, ±inf, wrong dimensions or
@@ -926,12 +1075,12 @@ class StandardScaler(_BaseScaler):
             sum_op = np.nansum if has_nan else np.sum
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean_b = sum_op(x, axis=axes) / counts_b
-                m2_b = None
-                if self.with_std:
-                    # Corrected two-pass: the correction term absorbs the rounding error of mean_b.
-                    diff = x - mean_b.reshape(bshape)
-                    correction = sum_op(diff, axis=axes)
-                    m2_b = sum_op(diff * diff, axis=axes) - correction ** 2 / counts_b
+                # Corrected two-pass: the deviations' sum is the rounding error of mean_b; taking
+                # it off the squares and adding it to the mean gives both about the corrected mean.
+                diff = x - mean_b.reshape(bshape)
+                correction = sum_op(diff, axis=axes)
+                m2_b = sum_op(diff * diff, axis=axes) - correction ** 2 / counts_b if self.with_std else None
+                mean_b = mean_b + correction / counts_b
                 if first:
                     mean, m2 = mean_b, m2_b
                 else:
@@ -962,40 +1111,45 @@ class StandardScaler(_BaseScaler):
             scale = _handle_zeros_in_scale(np.sqrt(var), constant_mask=constant)
         return {"mean_": mean, "var_": var, "scale_": scale}
 
-    def transform(self, X):
+    def transform(self, X, copy: bool | None = None):
         """Standardise ``X`` with the fitted statistics; NaN passes through. Returns X's type.
+
+        ``copy`` overrides the scaler's ``copy`` parameter for this call (``None``: use it).
 
         Raises:
             NotFittedError: before ``fit``.
-            ConfigError: bad input, or a feature count or shape that differs from the fit.
+            ConfigError: bad input, a bad ``copy``, or a feature count or shape that differs
+                from the fit.
         """
-        self._check_params()
-        with_mean, with_std = bool(self.with_mean), bool(self.with_std)
+        with_mean, with_std, copy = self._transform_flags(copy)
 
         def op(x, p, xp):
             if with_mean:
-                x = x - p["mean"]
+                x -= p["mean"]
             if with_std:
-                x = x / p["scale"]
-            return x
+                x /= p["scale"]
 
-        return self._apply(X, {"mean": getattr(self, "mean_", None) if with_mean else None,
-                               "scale": getattr(self, "scale_", None) if with_std else None}, op)
+        return self._apply(X, self._transform_params(with_mean, with_std), op, copy)
 
-    def inverse_transform(self, X):
-        """Undo :meth:`transform`: ``X * scale_ + mean_``. Returns X's type."""
-        self._check_params()
-        with_mean, with_std = bool(self.with_mean), bool(self.with_std)
+    def inverse_transform(self, X, copy: bool | None = None):
+        """Undo :meth:`transform`: ``X * scale_ + mean_``. Returns X's type; ``copy`` as there."""
+        with_mean, with_std, copy = self._transform_flags(copy)
 
         def op(x, p, xp):
             if with_std:
-                x = x * p["scale"]
+                x *= p["scale"]
             if with_mean:
-                x = x + p["mean"]
-            return x
+                x += p["mean"]
 
-        return self._apply(X, {"mean": getattr(self, "mean_", None) if with_mean else None,
-                               "scale": getattr(self, "scale_", None) if with_std else None}, op)
+        return self._apply(X, self._transform_params(with_mean, with_std), op, copy)
+
+    def _transform_flags(self, copy) -> tuple[bool, bool, bool]:
+        self._check_params()
+        return bool(self.with_mean), bool(self.with_std), _check_copy(self.copy if copy is None else copy)
+
+    def _transform_params(self, with_mean: bool, with_std: bool) -> dict[str, Any]:
+        return {"mean": getattr(self, "mean_", None) if with_mean else None,
+                "scale": getattr(self, "scale_", None) if with_std else None}
 
     def _params_state(self):
         self._check_params()
