@@ -18,7 +18,7 @@ from normlab.data.idx import (
     read_mnist_pair,
     write_idx,
 )
-from normlab.errors import ConfigError, IDXFormatError
+from normlab.errors import ConfigError, DataFileError, IDXFormatError
 
 DTYPES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
 
@@ -175,7 +175,8 @@ def test_every_type_code_is_known():
 
 
 def test_directory_is_not_an_idx_file(tmp_path):
-    with pytest.raises(IDXFormatError, match="directory"):
+    # a data file that cannot be read: DataFileError (an OSError), naming the path
+    with pytest.raises(DataFileError, match=f"^cannot read {tmp_path}: it is a directory"):
         read_idx(tmp_path)
 
 

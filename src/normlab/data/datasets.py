@@ -251,7 +251,8 @@ class DataSplits:
 
 
 def _load_file(spec: DatasetSpec, key: str, path: Path, verify: bool) -> np.ndarray:
-    content = read_decompressed(path)
+    # Bounded by the registry's size, so a gzip bomb or a huge file fails before it is read.
+    content = read_decompressed(path, max_size=spec.files[key].size)
     if verify:
         check = check_file(spec, key, path, content=content)
         if not check.ok:

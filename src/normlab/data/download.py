@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from normlab import __version__
-from normlab.data.idx import gunzip_bytes, inspect_idx, read_decompressed
+from normlab.data.idx import data_file_error, gunzip_bytes, inspect_idx, read_decompressed
 from normlab.data.registry import FILE_KEYS, DatasetSpec, FileSpec, get_dataset_spec
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
 from normlab.fileio import atomic_writer, user_cache_dir
@@ -389,7 +389,10 @@ def _verify_download(fspec: FileSpec, raw: bytearray, is_gzip: bool) -> None:
     """Raise :class:`_Permanent` unless the downloaded bytes ``raw`` match ``fspec``."""
     name = "downloaded " + fspec.gz_name  # the URL heads the error line already
     try:
-        content = gunzip_bytes(raw, name) if is_gzip else np.frombuffer(raw, dtype=np.uint8)
+        if is_gzip:
+            content = gunzip_bytes(raw, name, max_size=fspec.size)
+        else:
+            content = np.frombuffer(raw, dtype=np.uint8)
     except IDXFormatError as exc:
         raise _Permanent(f"verification failed: {exc}") from None
     gz_md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest() if is_gzip else None
@@ -451,6 +454,21 @@ def check_content(
     return md5, sha256, ("; ".join(faults) or None), tuple(checked)
 
 
+def _gz_md5(path: Path) -> str | None:
+    """The MD5 of the file at ``path`` if it is gzip-compressed, else None; read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != _GZIP_MAGIC:
+                return None
+            digest.update(_GZIP_MAGIC)
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise data_file_error(path, exc) from None
+    return digest.hexdigest()
+
+
 def check_file(
     spec: DatasetSpec | str,
     key: str,
@@ -468,13 +486,10 @@ def check_file(
     path = Path(path)
     try:
         if content is None:
-            content = read_decompressed(path)
+            content = read_decompressed(path, max_size=fspec.size)
         gz_md5 = None
         if not fspec.has_content_hash and fspec.gz_md5:
-            with open(path, "rb") as fh:
-                raw = fh.read()
-            if raw[:2] == b"\x1f\x8b":
-                gz_md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
+            gz_md5 = _gz_md5(path)
     except (IDXFormatError, OSError) as exc:
         return FileCheck(key, path, None, None, None, False, str(exc))
     md5, sha256, fault, checked = check_content(fspec, content, gz_md5=gz_md5, name=str(path))

@@ -16,14 +16,16 @@ a silently wrong array.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from normlab.errors import ConfigError, IDXFormatError
+from normlab.errors import ConfigError, DataFileError, IDXFormatError
 from normlab.fileio import atomic_write_bytes
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "inspect_idx",
     "parse_idx_content",
     "gunzip_bytes",
+    "data_file_error",
     "write_idx",
     "read_mnist_pair",
 ]
@@ -55,88 +58,207 @@ _VALID_TYPES = ", ".join(f"0x{code:02X} {dt.name}" for code, dt in IDX_DTYPES.it
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # Output is produced in slices of this size so that the decompressed file is written straight
-# into one preallocated buffer instead of being assembled from a second full-size copy.
-_INFLATE_CHUNK = 1 << 22
+# into one preallocated buffer instead of being assembled from a second full-size copy; small
+# slices keep what a gzip bomb adds to that buffer small (zlib's output buffer can double).
+_INFLATE_CHUNK = 1 << 18
+# Compressed input is fed in slices of this size: a huge file is never held whole, and the
+# input zlib hands back unconsumed (a copy) when the output is capped stays small.
+_READ_CHUNK = 1 << 16
+# The longest IDX header: 4 bytes and 255 dimensions of 4 bytes each.
+_MAX_HEADER = 4 + 4 * 255
+# Deflate inflates at most about 1032:1, so no buffer is sized beyond this bound, whatever a
+# header or a registry claims.
+_DEFLATE_RATIO = 1032
 
 
 def _is_gzip(buf: Buffer) -> bool:
     return len(buf) >= 2 and bytes(buf[:2]) == _GZIP_MAGIC
 
 
-def gunzip_bytes(data: Buffer, name: str) -> np.ndarray:
-    """Decompress gzip ``data`` (all members) into a writable 1-D uint8 array.
+def data_file_error(path: PathLike, exc: OSError) -> DataFileError:
+    """A :class:`DataFileError` naming ``path`` and why ``exc`` says it cannot be read."""
+    if isinstance(exc, IsADirectoryError):
+        cause = "it is a directory, not a data file"
+    elif isinstance(exc, PermissionError):
+        cause = "permission denied; make it readable for this user (e.g. chmod a+r)"
+    else:
+        cause = (exc.strerror or str(exc)).lower()
+    err = DataFileError(f"cannot read {path}: {cause}")
+    err.errno = exc.errno
+    return err
 
-    ``name`` is only used in error messages. Raises :class:`IDXFormatError` for a corrupt or
-    truncated stream, a CRC or length mismatch, or bytes after the last member that are
-    neither another gzip member nor zero padding.
+
+def _parse_header(
+    buf: np.ndarray, name: str, complete: bool
+) -> tuple[np.dtype, tuple[int, ...], int] | None:
+    """``(stored dtype, shape, header length)`` from the first bytes of IDX content.
+
+    Returns None when ``buf`` is too short to tell yet and more may follow (``complete`` is
+    false); raises :class:`IDXFormatError` for a bad magic number, an unknown type code, or a
+    header cut short by the end of the content.
     """
-    view = data if isinstance(data, bytes) else memoryview(data).cast("B")
-    # The gzip trailer stores the uncompressed size of the last member modulo 2**32: a good
-    # first guess for the buffer size. A corrupt trailer can claim anything, so the guess is
-    # capped; output beyond the buffer is still kept, only copied once more at the end.
-    hint = int.from_bytes(bytes(view[-4:]), "little") if len(view) >= 18 else 0
-    hint = min(hint, 128 * len(view) + (1 << 20))
-    out = np.empty(max(hint, 1), dtype=np.uint8)
-    pos = 0
-    extra: list[bytes] = []  # output beyond the preallocated buffer
+    n = len(buf)
+    if n >= 2 and (buf[0] != 0 or buf[1] != 0):
+        raise IDXFormatError(
+            f"{name}: bad magic number: expected the first two bytes to be 00 00, got "
+            f"{int(buf[0]):02x} {int(buf[1]):02x} (not an IDX file, or compressed in a format "
+            f"other than gzip)"
+        )
+    if n >= 3 and int(buf[2]) not in IDX_DTYPES:
+        raise IDXFormatError(
+            f"{name}: unknown type code 0x{int(buf[2]):02X} in byte 2; valid codes: {_VALID_TYPES}"
+        )
+    if n < 4:
+        if not complete:
+            return None
+        raise IDXFormatError(
+            f"{name}: truncated header: the file has {n} bytes, an IDX header needs at least 4"
+        )
+    ndim = int(buf[3])
+    header = 4 + 4 * ndim
+    if n < header:
+        if not complete:
+            return None
+        raise IDXFormatError(
+            f"{name}: truncated header: {ndim} dimensions need a {header}-byte header, "
+            f"the file has {n} bytes"
+        )
+    shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
+    return IDX_DTYPES[int(buf[2])], shape, header
 
-    def store(chunk: bytes) -> None:
-        nonlocal pos
-        room = len(out) - pos
-        if extra or room <= 0:
-            extra.append(chunk)
-            return
-        take = min(room, len(chunk))
-        out[pos : pos + take] = np.frombuffer(chunk, dtype=np.uint8, count=take)
-        pos += take
+
+def _declared_size(dtype: np.dtype, shape: tuple[int, ...], header: int) -> int:
+    return header + math.prod(shape) * dtype.itemsize
+
+
+class _Sink:
+    """Collects decompressed output in one buffer and refuses to grow past a limit.
+
+    The limit is ``max_size`` when given, else the size the IDX header declares, known once
+    the first bytes are in; ``capacity`` bounds the buffer allocated for it.
+    """
+
+    def __init__(self, name: str, max_size: int | None, capacity: int):
+        self.name, self.limit, self.capacity = name, max_size, capacity
+        self.declared: tuple[np.dtype, tuple[int, ...], int] | None = None
+        self.total = 0
+        self.head = bytearray()  # output while the header, and so the limit, is unknown
+        self.buf: np.ndarray | None = None
+        self.pos = 0
+        self.extra: list[bytes] = []  # output beyond the buffer: only if capacity was too low
+
+    def room(self) -> int:
+        """How many bytes to ask the inflater for next: one past the limit at most."""
+        if self.limit is None:
+            return _MAX_HEADER
+        return min(_INFLATE_CHUNK, self.limit + 1 - self.total)
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.limit is None:
+            self.head += chunk
+            self.declared = _parse_header(np.frombuffer(bytes(self.head), np.uint8), self.name, False)
+            if self.declared is None:
+                return
+            self.limit = _declared_size(*self.declared)
+            chunk, self.head = bytes(self.head), bytearray()
+        if self.total > self.limit:
+            raise _too_large(self.name, self.limit, self.declared, None)
+        if self.buf is None:
+            self.buf = np.empty(max(1, min(self.limit, self.capacity)), dtype=np.uint8)
+        take = 0 if self.extra else min(len(self.buf) - self.pos, len(chunk))
+        self.buf[self.pos : self.pos + take] = np.frombuffer(chunk, dtype=np.uint8, count=take)
+        self.pos += take
         if take < len(chunk):
-            extra.append(chunk[take:])
+            self.extra.append(chunk[take:])
 
-    pending: Buffer = view
+    def result(self) -> np.ndarray:
+        if self.buf is None:  # the content ended before its header did, or was empty
+            return np.frombuffer(bytes(self.head), dtype=np.uint8).copy()
+        if self.extra:
+            return np.concatenate(
+                [self.buf[: self.pos]] + [np.frombuffer(b, dtype=np.uint8) for b in self.extra]
+            )
+        # A slice of the preallocated buffer is a view: no copy when the file is as expected.
+        return self.buf[: self.pos]
+
+
+def _too_large(
+    name: str, limit: int, declared: tuple | None, size: int | None
+) -> IDXFormatError:
+    what = "the decompressed content is" if size is None else f"{size} bytes,"
+    if declared is None:
+        return IDXFormatError(f"{name}: too large: {what} more than the {limit} bytes expected")
+    dtype, shape, _ = declared
+    return IDXFormatError(
+        f"{name}: trailing bytes: {what} more than the {limit} bytes its header declares "
+        f"(shape {shape} of {dtype.name})"
+    )
+
+
+def _inflate(source: Iterator[Buffer], sink: _Sink) -> np.ndarray:
+    """Decompress the gzip members arriving in chunks from ``source`` into ``sink``."""
+    name = sink.name
+    data: Buffer = b""
     try:
         while True:  # one iteration per gzip member
             inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            feed: Buffer = pending
-            while True:
-                chunk = inflater.decompress(feed, _INFLATE_CHUNK)
-                store(chunk)
-                if inflater.eof:
-                    break
-                if inflater.unconsumed_tail:
-                    feed = inflater.unconsumed_tail
-                elif len(chunk) == _INFLATE_CHUNK:
-                    feed = b""  # zlib may still hold output for input it already consumed
-                else:
-                    break
-            if not inflater.eof:
-                store(inflater.flush())
+            while not inflater.eof:
+                if not data:
+                    data = next(source, b"")
+                    if not data:
+                        # The input has ended; zlib may still hold output for what it consumed.
+                        chunk = inflater.decompress(b"", sink.room())
+                        if not chunk:
+                            break
+                        sink.add(chunk)
+                        continue
+                sink.add(inflater.decompress(data, sink.room()))
+                data = inflater.unconsumed_tail
             if not inflater.eof:
                 raise IDXFormatError(
                     f"{name}: corrupt gzip: the compressed stream is truncated "
                     f"(it ends before the gzip end-of-stream marker)"
                 )
-            rest = inflater.unused_data
-            if not rest or not any(rest):
-                break  # gzip tools allow zero padding after the last member
-            if not _is_gzip(rest):
+            data = inflater.unused_data
+            while len(data) < 2 and (more := next(source, b"")):
+                data = bytes(data) + bytes(more)
+            if _is_gzip(data):
+                continue
+            # gzip tools allow zero padding after the last member, and nothing else
+            if any(bytes(block).strip(b"\0") for block in itertools.chain([data], source)):
                 raise IDXFormatError(
-                    f"{name}: corrupt gzip: {len(rest)} bytes of trailing garbage after the "
-                    f"compressed stream"
+                    f"{name}: corrupt gzip: trailing garbage after the compressed stream "
+                    f"(neither another gzip member nor zero padding)"
                 )
-            pending = rest
+            return sink.result()
     except zlib.error as exc:
         raise IDXFormatError(f"{name}: corrupt gzip: {exc}") from None
-    if extra:
-        return np.concatenate([out[:pos]] + [np.frombuffer(b, dtype=np.uint8) for b in extra])
-    # A slice of the preallocated buffer is a view: no copy when the guess was right.
-    return out[:pos]
 
 
-def read_decompressed(path: PathLike) -> np.ndarray:
+def gunzip_bytes(data: Buffer, name: str, max_size: int | None = None) -> np.ndarray:
+    """Decompress gzip-compressed IDX ``data`` (all members) into a writable 1-D uint8 array.
+
+    ``name`` is only used in error messages. Decompression stops one byte past ``max_size``
+    or, when that is None, past the size the IDX header declares: a gzip bomb costs no more
+    memory than the file it claims to be. Raises :class:`IDXFormatError` for content that
+    is too long, a corrupt or truncated stream, a CRC or length mismatch, bytes after the
+    last member that are neither another gzip member nor zero padding, or (without
+    ``max_size``) a bad IDX header.
+    """
+    view = memoryview(data).cast("B")
+    chunks = (view[i : i + _READ_CHUNK] for i in range(0, len(view), _READ_CHUNK))
+    return _inflate(chunks, _Sink(name, max_size, _DEFLATE_RATIO * len(view) + _MAX_HEADER))
+
+
+def read_decompressed(path: PathLike, max_size: int | None = None) -> np.ndarray:
     """Return the content of ``path`` as a writable uint8 array, gunzipped if it is gzip.
 
     This is the exact byte sequence that checksums of the decompressed file refer to, and
-    :func:`read_idx_bytes` parses it without another copy.
+    :func:`read_idx_bytes` parses it without another copy. Content longer than ``max_size``
+    (when None: than its IDX header declares) is an :class:`IDXFormatError` found before
+    more than that is read or decompressed; a file that cannot be read (permissions, a
+    directory in its place) is a :class:`~normlab.errors.DataFileError`.
     """
     path = Path(path)
     try:
@@ -144,15 +266,24 @@ def read_decompressed(path: PathLike) -> np.ndarray:
             size = os.fstat(fh.fileno()).st_size
             head = fh.read(2)
             if head == _GZIP_MAGIC:
-                return gunzip_bytes(head + fh.read(), str(path))
+                chunks = itertools.chain([head], iter(lambda: fh.read(_READ_CHUNK), b""))
+                capacity = _DEFLATE_RATIO * size + _MAX_HEADER
+                return _inflate(chunks, _Sink(str(path), max_size, capacity))
+            declared = None
+            if max_size is None:
+                head += fh.read(_MAX_HEADER - len(head))
+                declared = _parse_header(np.frombuffer(head, np.uint8), str(path), True)
+                max_size = _declared_size(*declared)
+            if size > max_size:
+                raise _too_large(str(path), max_size, declared, size)
             buf = np.empty(size, dtype=np.uint8)
             buf[: len(head)] = np.frombuffer(head, dtype=np.uint8)
             got = len(head) + (fh.readinto(memoryview(buf)[len(head) :]) or 0)
             if got != size:  # the file changed while we read it
                 raise IDXFormatError(f"{path}: truncated read: expected {size} bytes, got {got}")
             return buf
-    except IsADirectoryError:
-        raise IDXFormatError(f"{path}: is a directory, not an IDX file") from None
+    except OSError as exc:
+        raise data_file_error(path, exc) from None
 
 
 def inspect_idx(content: Buffer, name: str = "<bytes>") -> tuple[np.dtype, tuple[int, ...], int]:
@@ -163,28 +294,7 @@ def inspect_idx(content: Buffer, name: str = "<bytes>") -> tuple[np.dtype, tuple
     """
     buf = content if isinstance(content, np.ndarray) else np.frombuffer(content, dtype=np.uint8)
     n = len(buf)
-    if n < 4:
-        raise IDXFormatError(
-            f"{name}: truncated header: the file has {n} bytes, an IDX header needs at least 4"
-        )
-    b0, b1, code, ndim = (int(v) for v in buf[:4])
-    if b0 != 0 or b1 != 0:
-        raise IDXFormatError(
-            f"{name}: bad magic number: expected the first two bytes to be 00 00, got "
-            f"{b0:02x} {b1:02x} (not an IDX file, or compressed in a format other than gzip)"
-        )
-    if code not in IDX_DTYPES:
-        raise IDXFormatError(
-            f"{name}: unknown type code 0x{code:02X} in byte 2; valid codes: {_VALID_TYPES}"
-        )
-    header = 4 + 4 * ndim
-    if n < header:
-        raise IDXFormatError(
-            f"{name}: truncated header: {ndim} dimensions need a {header}-byte header, "
-            f"the file has {n} bytes"
-        )
-    shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[code]
+    dtype, shape, header = _parse_header(buf, name, complete=True)
     expected = math.prod(shape) * dtype.itemsize
     body = n - header
     if body < expected:
