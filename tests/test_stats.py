@@ -710,6 +710,18 @@ def test_diverged_runs_count_as_not_reaching_the_target_but_stay_out_of_the_accu
     assert (only.n_runs, only.target.n_runs, only.target.n_reached, only.target.n_diverged) == (0, 2, 0, 2)
 
 
+
+def test_a_run_that_diverged_in_its_first_epoch_has_no_curve_and_is_set_aside_like_a_nan_run():
+    # The loop's loss limit stops a run before its first evaluation: no epochs at all.
+    a = [RunRecord(0, (0.9, 0.95), (1.0, 1.0)), RunRecord(1, (0.91, 0.96), (1.0, 1.0)), RunRecord(2, (), (), "diverged")]
+    b = [RunRecord(s, (0.93, 0.97), (1.0, 1.0)) for s in range(3)]
+    s = summarize_variant("a", a, target=0.95)
+    assert (s.n_runs, s.excluded) == (2, ((2, "diverged"),))
+    assert (s.target.n_runs, s.target.n_reached, s.target.n_diverged) == (3, 2, 1)
+    cmp = paired_comparison(a, b, "final")
+    assert cmp.seeds == (0, 1) and cmp.only_b_seeds == (2,)
+    assert cmp.mean_difference == pytest.approx(((0.97 - 0.95) + (0.97 - 0.96)) / 2)
+
 # ------------------------------------------------------------------------------------------
 # Many comparisons: Holm's step-down correction
 # ------------------------------------------------------------------------------------------

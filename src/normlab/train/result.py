@@ -36,9 +36,9 @@ class RunResult:
     test_loss: float | None = None
     test_epoch: int | None = None  # 1-based epoch whose weights were tested (best validation accuracy)
     status: str = "running"
-    message: str = ""
+    message: str = ""  # why a run diverged or failed: the epoch, the loss and the limit it crossed
     diverged_epoch: int | None = None
-    diverged_batch: int | None = None
+    diverged_batch: int | None = None  # the batch whose loss was NaN/inf; None when the epoch's mean crossed the limit
     diagnostics: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     host: str | None = None  # the machine that trained it (a Ray worker node, not the driver)
