@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image
 
 from normlab.cli import main
 from normlab.cli import normalize_demo as cli_module
-from normlab.errors import ConfigError
+from normlab.errors import ConfigError, OutputError
 from normlab.normalize import normalize_demo, plot_normalize_demo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -123,14 +124,39 @@ def test_cli_defaults_and_help_texts():
     parser = argparse.ArgumentParser(prog="normlab")
     sub = parser.add_subparsers()
     cli_module.register(sub)
-    args = parser.parse_args(["normalize-demo", "--out", "x"])
+    args = parser.parse_args(["normalize-demo"])
     assert args.seed == 0 and args.count == 50
+    assert args.out == "runs/normalize-demo"  # under runs/, like every other command
     demo_parser = sub.choices["normalize-demo"]
     for action in demo_parser._actions:
         if action.dest != "help":
-            assert action.help.rstrip(")").endswith(("default: %(default)s", "no default")), action.dest
-    with pytest.raises(SystemExit):
-        parser.parse_args(["normalize-demo"])  # --out is required
+            assert action.help.rstrip(")").endswith("default: %(default)s"), action.dest
+
+
+def test_cli_default_output_is_under_runs(tmp_path, monkeypatch, capsys):
+    # never writes into the current directory unasked
+    monkeypatch.chdir(tmp_path)
+    assert _run_isolated(["normalize-demo", "--count", "20"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
+    out = tmp_path / "runs" / "normalize-demo"
+    assert sorted(p.name for p in out.iterdir()) == ["normalize_demo.json", "normalize_demo.png"]
+    assert json.loads((out / "normalize_demo.json").read_text())["count"] == 20
+    assert "runs/normalize-demo/normalize_demo.png" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["atomic_write_text", "plot_normalize_demo"])
+def test_cli_unwritable_output_is_an_output_error(tmp_path, monkeypatch, capsys, target):
+    def full_disk(*args):
+        path = args[0] if target == "atomic_write_text" else args[1]
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cli_module, target, full_disk)
+    with pytest.raises(OutputError, match="No space left on device"):
+        _run_isolated(["normalize-demo", "--out", str(tmp_path / "o")])
+    assert main(["normalize-demo", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("normlab: error: cannot write ") and str(tmp_path / "o") in err
+    assert err.count("\n") == 1  # one line, no traceback
 
 
 def test_cli_through_main(tmp_path, capsys):
@@ -146,3 +172,5 @@ def test_cli_through_main(tmp_path, capsys):
     blocker.write_text("not a folder")
     assert main(["normalize-demo", "--out", str(blocker)]) == 2
     assert "normlab: error: cannot create the output folder" in capsys.readouterr().err
+    with pytest.raises(OutputError):
+        _run_isolated(["normalize-demo", "--out", str(blocker / "sub")])
