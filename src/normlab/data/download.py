@@ -32,6 +32,7 @@ import http.client
 import os
 import shlex
 import socket
+import stat
 import time
 import urllib.error
 import urllib.request
@@ -173,11 +174,22 @@ def env_directory(name: str) -> Path | None:
 
 
 def find_file(directory: Path, fspec: FileSpec) -> Path | None:
-    """The path of ``fspec`` in ``directory`` (decompressed name first, then ``.gz``), or None."""
+    """The path of ``fspec`` in ``directory`` (decompressed name first, then ``.gz``), or None.
+
+    A file is preferred; failing that, anything else under one of the names (a folder, say)
+    is returned too, so that reading it reports what is in the file's place rather than a
+    missing file. Raises :class:`DataFileError` when ``directory`` cannot be searched.
+    """
+    found: list[tuple[Path, bool]] = []
     for candidate in (directory / fspec.filename, directory / fspec.gz_name):
-        if candidate.is_file():
-            return candidate
-    return None
+        try:
+            found.append((candidate, stat.S_ISREG(candidate.stat().st_mode)))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:  # e.g. a folder without search permission
+            raise data_file_error(candidate, exc) from None
+    found.sort(key=lambda item: not item[1])  # stable: a file first, in name order
+    return found[0][0] if found else None
 
 
 def _describe_source(directory: Path, source: str) -> str:
