@@ -689,8 +689,9 @@ def _metric_summary(
 def _target_summary(runs: Sequence[RunRecord], target: float, diverged: Sequence[RunRecord] = ()) -> TargetSummary:
     """Epochs/time to target of ``runs``; ``diverged`` runs count as never reaching it.
 
-    A diverged run's curve may hold NaN, or a value above the target before it blew up; either
-    way it did not train to the target, so it is not read, only counted.
+    A diverged run's curve may hold NaN, a value above the target before it blew up, or nothing
+    (stopped in its first epoch); either way it did not train to the target, so it is not read,
+    only counted.
     """
     rows = sorted([(r.seed, epochs_to_target(r.val_accuracy, target),
                     time_to_target(r.val_accuracy, r.epoch_seconds, target)) for r in runs]

@@ -1275,9 +1275,9 @@ def overview_section(runs: list[Any], ctx: ReportContext) -> Section:
             f"{plural(len(runs), 'run')} in all, {finished}.")
     if ctx.at_chance:
         n = len(ctx.at_chance)
-        sec.add(Paragraph(f"{plural(n, 'finished run')} ended within chance accuracy: {'it' if n == 1 else 'they'} did "
-                          f"not learn. {'It stays' if n == 1 else 'They stay'} in the statistics and {'is' if n == 1 else 'are'} "
-                          "listed under \"Failed and diverged runs\".", "note"))
+        they, stay, are = ("it", "It stays", "is") if n == 1 else ("they", "They stay", "are")
+        sec.add(Paragraph(f"{plural(n, 'finished run')} ended within chance accuracy: {they} did not learn. {stay} in "
+                          f"the statistics and {are} listed under \"Failed and diverged runs\".", "note"))
     if ctx.pairs:
         sec.add(_pairing_rule(ctx))
     rows = []
@@ -2035,7 +2035,10 @@ def methods_section(runs: list[Any], ctx: ReportContext) -> Section:
     sec.add(
         Paragraph("Only runs with status done enter the accuracy statistics; failed, diverged and unfinished runs "
                   "are listed with their messages, and a diverged run counts in epochs-to-target as a run that did "
-                  "not reach the target. A variant's runs must share one configuration (the seed aside): where a "
+                  "not reach the target. A run diverged when a training loss became NaN or infinite, or when an "
+                  "epoch's mean training loss rose far above chance level, ln C for C classes (its message gives "
+                  "the limit); it stopped there. A finished run whose final accuracy is below "
+                  f"{CHANCE_MARGIN:g}/C is listed as one that did not learn, and stays in the statistics. A variant's runs must share one configuration (the seed aside): where a "
                   "variant has runs under several, the one with the most seeds (ties: the most recent) is used and "
                   "the others are set aside with a warning, never mixed into one mean. Where a (variant, seed) was "
                   "run more than once, the latest finished run is used.", lead="Runs."),
