@@ -9,13 +9,17 @@ Provenance of the checksums (never invent one: a value we could not confirm stay
 - MNIST: decompressed MD5, SHA-256 and sizes are published (the project's dataset README,
   matching the originals by LeCun, Cortes and Burges); ``gz_md5`` is the widely published MD5 of
   the mirrors' ``.gz`` files (as used by torchvision).
-- Fashion-MNIST and KMNIST: only the MD5 of each ``.gz`` file is published (the Fashion-MNIST
-  README; the KMNIST resource list used by torchvision). Their decompressed MD5 / SHA-256 are
-  NOT known here and are ``None``. The decompressed sizes follow from the published shapes
-  (60,000 / 10,000 images of 28 x 28 uint8 plus a 16-byte header; labels plus an 8-byte
-  header), so they are checked. Without decompressed hashes, verification falls back to the
-  published ``.gz`` MD5, which holds for files as served by the original mirrors but not
-  for recompressed copies (see :func:`normlab.data.download.check_content`).
+- Fashion-MNIST: decompressed MD5 and SHA-256 from the project's dataset README, computed from
+  Zalando's files, whose ``.gz`` MD5s match the published ones (the Fashion-MNIST README) also
+  kept here as ``gz_md5``. The content is what is checked, so a recompressed copy (Debian's
+  ``dataset-fashion-mnist`` rewrote the gzip headers) passes and MNIST's files do not.
+- KMNIST: only the MD5 of each ``.gz`` file is published (the KMNIST resource list used by
+  torchvision); its decompressed MD5 / SHA-256 are NOT known here and are ``None``. The
+  decompressed sizes follow from the published shapes (60,000 / 10,000 images of 28 x 28
+  uint8 plus a 16-byte header; labels plus an 8-byte header), so they are checked. Without
+  decompressed hashes, verification falls back to the published ``.gz`` MD5, which holds
+  for files as served by the original mirrors but not for recompressed copies (see
+  :func:`normlab.data.download.check_content`).
 """
 
 from __future__ import annotations
@@ -202,9 +206,18 @@ register_dataset(
         name="fashion-mnist",
         files=_mnist_files(
             (60000, 10000),
-            # Decompressed checksums are not published; only the .gz MD5s below are.
-            md5=(None, None, None, None),
-            sha256=(None, None, None, None),
+            md5=(
+                "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                "9018921c3c673c538a1fc5bad174d6f9",
+                "8181f5470baa50b63fa0f6fddb340f0a",
+                "15d484375f8d13e6eb1aabb0c3f46965",
+            ),
+            sha256=(
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            ),
             gz_md5=(
                 "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
                 "25c81989df183df01b3e8a0aad5dffbe",
