@@ -63,7 +63,6 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
 # Explicit, not "0777 less the umask": under umask 002 that gave group write, and then the
 # ownership check refused normlab's own build in every later process.
 _LIBRARY_MODE = 0o700
-_SHARED = "is writable by group or others"
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -114,19 +113,25 @@ def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str, str]:
         return None, None, f"no {_FD_DIR} to load a checked library through; using PyTorch's convolution", ""
     name = _library_name(_SOURCE.read_bytes(), compiler)
     cache = user_cache_dir("kernels")
-    dir_fd, problem = _open_private_dir(cache)
-    if dir_fd is not None:
-        return _load_or_build(compiler, dir_fd, cache / name)
+    try:
+        dir_fd, problem = _open_private_dir(cache)
+    except OSError as exc:
+        problem = f"cannot be used ({type(exc).__name__}: {exc})"
+    else:
+        if dir_fd is not None:
+            return _load_or_build(compiler, dir_fd, cache / name)
+        # Safer than a chmod: a library in a folder others could write to may have been altered.
+        problem += " (remove it to have normlab make a private one)"
     scratch = Path(tempfile.mkdtemp(prefix="normlab-kernels-"))  # a fresh name, mode 0700
     try:
         dir_fd, scratch_problem = _open_private_dir(scratch)
         if dir_fd is None:
             return None, None, f"cache directory {cache} {problem}, and {scratch} {scratch_problem}", ""
         lib, _, reason, warning = _load_or_build(compiler, dir_fd, scratch / name)
-        note = f"cache directory {cache} {problem}; kernels built in a private temporary directory"
-        if problem == _SHARED:  # as normlab itself made it before, under umask 002
-            note += f" (`chmod 700 {shlex.quote(str(cache))}` to cache them)"
-        return lib, None, f"{reason} ({note})" if reason else note, warning
+        if reason:
+            where = f"building in a private temporary directory: cache directory {cache} {problem}"
+            return None, None, f"{reason} ({where})", warning
+        return lib, None, f"cache directory {cache} {problem}; kernels built in a private temporary directory", ""
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # a mapped library outlives its file
 
@@ -134,27 +139,25 @@ def _build_and_load() -> tuple[Optional[ctypes.CDLL], Optional[Path], str, str]:
 def _open_private_dir(path: Path) -> tuple[Optional[int], str]:
     """An open descriptor for the directory ``path`` (made with mode 0700 if missing), or None and why not.
 
-    Refused unless it is a directory, not a symbolic link, ours and writable by no one else.
-    Its parents are not checked: every later access goes through the returned descriptor, so
-    renaming a parent can no longer redirect it, and whatever stood at ``path`` when it was
-    opened is what the checks saw. A parent that others can write to (~/.cache/normlab linked
-    into a shared folder) thus only lets them make normlab build in a temporary directory.
+    Refused unless it is a directory, not a symbolic link, ours and writable by no one else;
+    OSError where it cannot be made or opened. Its parents are not checked: every later access
+    goes through the returned descriptor, so renaming a parent can no longer redirect it, and
+    whatever stood at ``path`` when it was opened is what the checks saw. A parent that others
+    can write to (~/.cache/normlab linked into a shared folder) thus only lets them make normlab
+    build in a temporary directory.
     """
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        parent = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as exc:
-        return None, f"cannot be created ({type(exc).__name__}: {exc})"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    parent = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
     try:
         try:
             os.mkdir(path.name, 0o700, dir_fd=parent)
         except FileExistsError:
             pass
         fd = os.open(path.name, _DIR_FLAGS, dir_fd=parent)
-    except OSError as exc:
+    except OSError:
         if os.path.islink(path):  # O_NOFOLLOW with O_DIRECTORY reports a link as "not a directory"
             return None, "is a symbolic link"
-        return None, f"cannot be used ({type(exc).__name__}: {exc})"
+        raise
     finally:
         os.close(parent)
     problem = _not_private(os.fstat(fd))
@@ -169,7 +172,7 @@ def _not_private(st: os.stat_result) -> str:
     if st.st_uid != os.geteuid():
         return f"belongs to another user (uid {st.st_uid})"
     if st.st_mode & 0o022:
-        return _SHARED
+        return "is writable by group or others"
     return ""
 
 
@@ -189,12 +192,12 @@ def _load_or_build(compiler: list[str], dir_fd: int,
             fd = os.open(path.name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
         except OSError as exc:
             why = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be opened ({exc})"
-            return None, None, f"not loading {path}: it {why}", ""
+            return None, None, f"not loading {path}: it {why} (delete it to have it rebuilt)", ""
         try:
             st = os.fstat(fd)
             problem = _not_private(st) if stat.S_ISREG(st.st_mode) else "is not a regular file"
             if problem:
-                return None, None, f"not loading {path}: it {problem}", ""
+                return None, None, f"not loading {path}: it {problem} (delete it to have it rebuilt)", ""
             return _bind(ctypes.CDLL(f"{_FD_DIR}/{fd}")), path, "", ""
         except (OSError, AttributeError) as exc:
             # A cached file that does not load (from an older layout, or damaged): drop it so
@@ -236,7 +239,8 @@ def _compile(compiler: list[str], dir_fd: int, name: str) -> str:
         proc = subprocess.run([*compiler, *_FLAGS, "-o", output, str(_SOURCE)],
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            return f"{' '.join(compiler)} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
+            stderr = proc.stderr.strip()[-500:]
+            return f"{' '.join(compiler)} exited with {proc.returncode}" + (f": {stderr}" if stderr else "")
         os.chmod(tmp, _LIBRARY_MODE, dir_fd=dir_fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # concurrent builders each rename a whole file
         return ""
