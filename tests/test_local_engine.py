@@ -103,3 +103,31 @@ def test_killed_worker_is_retried_and_the_rest_finish(data_dir, tmp_path):
         assert o.error is None, o.error
         assert o.result["val_accuracy"] == reference[o.task.key]["val_accuracy"]
         assert o.result["train_loss_per_batch"] == reference[o.task.key]["train_loss_per_batch"]
+
+
+def test_an_interrupted_driver_stops_its_workers_at_once_and_keeps_their_checkpoints(data_dir, tmp_path):
+    import _thread
+
+    import torch
+
+    epochs = 30  # far longer than the test waits: workers left training would still be there
+
+    interrupted = []
+
+    def interrupt_when_checkpointed():
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(tmp_path.glob("*.pt"))) < 2:
+            time.sleep(0.05)
+        interrupted.append(time.monotonic())
+        _thread.interrupt_main()  # KeyboardInterrupt in the driver, as SIGINT to it alone gives
+
+    threading.Thread(target=interrupt_when_checkpointed, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_local(_tasks(data_dir, n=2, epochs=epochs, tmp=tmp_path), workers=2)
+    assert time.monotonic() - interrupted[0] < 10
+    deadline = time.time() + 5
+    while time.time() < deadline and _worker_pids():
+        time.sleep(0.1)
+    assert _worker_pids() == []
+    for path in tmp_path.glob("*.pt"):
+        assert 1 <= torch.load(path, weights_only=True)["epoch"] < epochs

@@ -1,8 +1,15 @@
 """``normlab compare``: the post's experiment, plain LeNet-5 against LeNet-5 with BatchNorm.
 
-The library side: run the two models (in parallel worker processes where that is faster),
-then write the post's figures, ``metrics.json`` and CSV files, and build the table that sets
-our numbers beside the post's.
+A comparison is a one-seed study named ``compare`` (:func:`normlab.experiments.study.run_study`)
+into ``OUT/normlab.db``; the post's figures, ``metrics.json``, the CSV files and the table that
+sets our numbers beside the post's are built from the database's records afterwards. So the same
+command resumes an interrupted comparison (from the database and the epoch checkpoints) and skips
+finished runs, and ``normlab runs list OUT`` reads a comparison's folder. ``--seeds N`` makes it
+an N-seed study with a report instead (:func:`compare_spec`).
+
+An output folder holds one comparison (:func:`compare_folder`): one whose folder holds another
+configuration's results, or another command's, is refused unless ``overwrite`` deletes those
+first, and what compare did not write it never deletes.
 """
 
 from __future__ import annotations
@@ -10,14 +17,18 @@ from __future__ import annotations
 import csv
 import io
 import platform
-import time
-from dataclasses import dataclass
+import re
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from normlab.errors import ConfigError
-from normlab.experiments.engines.local import RunTask, TaskOutcome, run_local
-from normlab.fileio import atomic_write_text, json_dumps
+from normlab.experiments import study
+from normlab.experiments.engines.local import TaskOutcome
+from normlab.experiments.study import LOCK_NAME, StudySpec, Variant, checkpoint_key, seed_range
+from normlab.fileio import atomic_write_text, ensure_dir, json_dumps, output_error
 from normlab.train import RunResult, TrainConfig
 
 #: What the post reports (its single run per model), for the table beside ours.
@@ -26,53 +37,194 @@ POST_REPORTED = {
     "lenet5-bn": {"epoch1": "just above 95%", "epoch1_value": 0.95, "final": "about 98.5%", "final_value": 0.985},
 }
 DEFAULT_MODELS = ("lenet5", "lenet5-bn")
+STUDY_NAME = "compare"
+
+# What compare writes into its folder; anything else there is not its to delete.
+_DB_FILES = ("normlab.db", "normlab.db-wal", "normlab.db-shm", "normlab.db-journal")
+_PLAIN_OUTPUTS = ("val_accuracy.png", "losses.png", "metrics.json", "per_epoch.csv", "per_batch.csv")
+_REPORT = "report.html"
+_CHECKPOINTS = "checkpoints"
+_PARTIAL = re.compile(r"\..+\.tmp")  # an atomic write that a killed process left half done
 
 
 @dataclass
 class CompareResult:
-    """The runs of a comparison, keyed by model name, and how long it took."""
+    """The runs of a comparison, keyed by model name, and how long this call took to train them."""
 
     results: dict[str, RunResult]
     seconds: float
     workers: int
     errors: dict[str, str]
+    skipped: list[str] = field(default_factory=list)  # finished by an earlier call, not trained again
+    written: list[Path] = field(default_factory=list)
+
+
+def compare_spec(base: TrainConfig, models: Sequence[str] = DEFAULT_MODELS, seeds: int | None = None) -> StudySpec:
+    """The study behind a comparison: each of ``models`` with ``base``'s settings.
+
+    One seed (``base.seed``) by default, or seeds ``0..seeds-1``. Every model gets the same
+    seed, hence the same data order and, where shapes agree, the same initial weights.
+    """
+    repeated = sorted({m for m in models if list(models).count(m) > 1})
+    if repeated:
+        raise ConfigError(f"--models lists {', '.join(repeated)} more than once")
+    seed_list = [base.seed] if seeds is None else seed_range(seeds)
+    return StudySpec(name=STUDY_NAME, variants=[Variant.parse(m) for m in models], seeds=seed_list, base=base)
+
+
+def plain_checkpoint_name(variant: Variant, seed: int, config: TrainConfig) -> str:
+    """A one-seed comparison names each model's checkpoint after the model (for ``normlab predict``)."""
+    return variant.label
+
+
+@contextmanager
+def compare_folder(out: str | Path, spec: StudySpec, *, overwrite: bool = False,
+                   data_dir: str | None = None) -> Iterator[Path]:
+    """Hold ``out`` (locked) for the comparison ``spec`` while the block runs.
+
+    The folder must be new, empty, or hold this same comparison (which then resumes). Results of
+    another configuration or another command are a :class:`ConfigError` that names what differs,
+    unless ``overwrite``: then they are deleted first (after the data is found, so that a run that
+    cannot start deletes nothing), as are this comparison's own results, which are trained again.
+    Files that compare did not write are never deleted: their presence is an error either way.
+    """
+    with study.out_lock(out) as folder:
+        plain = len(spec.seeds) == 1
+        own, stale, foreign = _survey(folder, spec, plain)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise ConfigError(f"--out {folder} holds {shown}, which normlab compare did not write; "
+                              "choose another --out (compare deletes only its own outputs, also with --overwrite)")
+        if stale and not overwrite:
+            raise ConfigError(f"--out {folder} holds the results of another run ({'; '.join(stale[:3])}); "
+                              "pass --overwrite to delete them and run this comparison, or choose another --out")
+        if overwrite and (own or stale):
+            study.check_data([c for _, _, c in spec.configs()], data_dir)
+            _delete(folder)
+        yield folder
+
+
+def _survey(out: Path, spec: StudySpec, plain: bool) -> tuple[list[str], list[str], list[str]]:
+    """Sort what ``out`` holds into (this comparison's, another run's outputs, not compare's own)."""
+    from normlab.experiments.store import ResultsDB
+
+    grid = {c.config_hash(): (v, s, c) for v, s, c in spec.configs()}
+    names = {*_DB_FILES, LOCK_NAME, _CHECKPOINTS}
+    names.update((*_PLAIN_OUTPUTS, *(f"accuracy_{v.label}.png" for v in spec.variants)) if plain else (_REPORT,))
+    own, stale, foreign = [], [], []
+    for path in sorted(out.iterdir()) if out.is_dir() else []:
+        if _PARTIAL.fullmatch(path.name) or path.name == LOCK_NAME:
+            continue
+        if path.name == _CHECKPOINTS and not path.is_dir():
+            foreign.append(path.name)
+        elif path.name in names:
+            own.append(path.name)
+        elif _is_compare_output(path.name):
+            stale.append(f"{path.name} from another comparison")
+        else:
+            foreign.append(path.name)
+    expected = {(plain_checkpoint_name(v, s, c) if plain else checkpoint_key(STUDY_NAME, h)) + ".pt"
+                for h, (v, s, c) in grid.items()}
+    checkpoints = out / _CHECKPOINTS
+    for path in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else []:
+        if _PARTIAL.fullmatch(path.name):
+            continue
+        if path.suffix != ".pt" or not path.is_file():
+            foreign.append(f"{_CHECKPOINTS}/{path.name}")
+        elif path.name not in expected:
+            stale.append(f"{_CHECKPOINTS}/{path.name} from another comparison")
+    db_path = out / _DB_FILES[0]
+    if not db_path.exists():
+        kept = [n for n in own if not (n == _CHECKPOINTS and not any(checkpoints.iterdir()))]
+        if kept:
+            stale.insert(0, f"{', '.join(kept[:3])} without the results database that says which configuration made them")
+        return kept, stale, foreign
+    with ResultsDB(db_path, create=False) as db:
+        for name in db.studies():
+            if name != STUDY_NAME:
+                foreign.append(f"{db_path.name} with the runs of study {name!r}")
+        for record in db.list_runs(STUDY_NAME):
+            if record.config_hash not in grid:
+                stale.insert(0, _difference(record, grid))
+    return own, stale, foreign
+
+
+def _is_compare_output(name: str) -> bool:
+    return name in (*_PLAIN_OUTPUTS, _REPORT) or bool(re.fullmatch(r"accuracy_.+\.png", name))
+
+
+def _difference(record, grid: dict) -> str:
+    """Say how a recorded run's config differs from the one this comparison gives its variant."""
+    ours = next((c.to_dict() for v, s, c in grid.values() if v.label == record.variant and s == record.seed), None)
+    if ours is None:
+        return f"a run of {record.variant} with seed {record.seed}, which this comparison does not have"
+    diffs = [f"{k} {record.config.get(k)!r} there, {ours.get(k)!r} here" for k in sorted(set(ours) | set(record.config))
+             if ours.get(k) != record.config.get(k)]
+    return f"{record.variant} with {', '.join(diffs)}"
+
+
+def _delete(out: Path) -> None:
+    """Delete compare's outputs in ``out`` (the survey found nothing else there)."""
+    try:
+        for path in out.iterdir():
+            if path.name == _CHECKPOINTS:
+                shutil.rmtree(path)
+            elif path.name != LOCK_NAME:
+                path.unlink()
+    except OSError as exc:
+        raise output_error(exc.filename or out, exc, what="delete") from exc
 
 
 def run_compare(
     base: TrainConfig,
     models: Sequence[str] = DEFAULT_MODELS,
     *,
+    out_dir: str | Path,
     workers: int = 1,
     data_dir: str | None = None,
-    checkpoint_dir: str | Path | None = None,
+    overwrite: bool = False,
     on_done: Callable[[TaskOutcome], None] | None = None,
     on_epoch: Callable[[str, int, dict], None] | None = None,
 ) -> CompareResult:
-    """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights).
+    """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights),
+    and write the post's figures, ``metrics.json`` and CSV files into ``out_dir``.
 
     With ``workers > 1`` the models train at the same time in worker processes with one torch
     thread each; with one worker they train in turn in this process with torch's default threads.
-    With ``checkpoint_dir``, each model's checkpoint is written there (for ``normlab predict``).
+    Each model's checkpoint is ``out_dir/checkpoints/<model>.pt`` (for ``normlab predict``).
+    Runs finished by an earlier call with the same settings are not trained again; see
+    :func:`compare_folder` for a folder that holds anything else. ``on_epoch(model, epoch, summary)``
+    hears of each finished epoch, ``on_done`` of each finished run.
     """
-    from normlab.models import model_options
+    spec = compare_spec(base, models)
+    with compare_folder(out_dir, spec, overwrite=overwrite, data_dir=data_dir):
+        outcome = study.run_study(
+            spec, out_dir, workers=workers, data_dir=data_dir, checkpoint_name=plain_checkpoint_name,
+            on_event=(lambda kind, payload, progress: on_done(payload) if kind == "done" else None) if on_done else None,
+            on_epoch=(lambda task, epoch, summary: on_epoch(task.extra["variant"], epoch, summary)) if on_epoch else None,
+        )
+        result = _result_from_store(outcome, spec)
+        result.written = write_outputs(out_dir, result)
+    return result
 
-    for m in models:
-        model_options(m)  # an unknown model fails here, naming the valid ones, not in a worker
-    repeated = sorted({m for m in models if list(models).count(m) > 1})
-    if repeated:
-        raise ConfigError(f"--models lists {', '.join(repeated)} more than once")
-    threads = 1 if workers > 1 else base.threads
-    tasks = [RunTask(key=m, config=base.replace(model=m).to_dict(), data_dir=data_dir, threads=threads,
-                     checkpoint_path=str(Path(checkpoint_dir) / f"{m}.pt") if checkpoint_dir else None,
-                     resume=False)
-             for m in models]
-    start = time.perf_counter()
-    outcomes = run_local(tasks, workers=min(workers, len(tasks)), on_done=on_done, on_epoch=on_epoch)
-    seconds = time.perf_counter() - start
-    by_key = {o.task.key: o for o in outcomes}
-    results = {m: RunResult.from_dict(by_key[m].result) for m in models if by_key[m].result is not None}
-    errors = {m: by_key[m].error for m in models if by_key[m].error is not None}
-    return CompareResult(results=results, seconds=seconds, workers=workers, errors=errors)
+
+def _result_from_store(outcome, spec: StudySpec) -> CompareResult:
+    """The comparison as the database records it, one run per model."""
+    from normlab.experiments.store import ResultsDB
+
+    hashes = {c.config_hash() for _, _, c in spec.configs()}
+    with ResultsDB(outcome.db_path, create=False) as db:
+        records = {r.variant: r for r in db.list_runs(STUDY_NAME, full=True) if r.config_hash in hashes}
+    results, errors = {}, {}
+    for variant in spec.variants:
+        record = records[variant.label]
+        if record.finished:
+            results[variant.label] = RunResult.from_dict({**record.to_result_dict(), "host": record.host})
+        else:
+            errors[variant.label] = record.message or record.status
+    trained = {o.task.extra["variant"] for o in outcome.outcomes}
+    return CompareResult(results=results, seconds=outcome.seconds, workers=outcome.workers, errors=errors,
+                         skipped=[v.label for v in spec.variants if v.label not in trained])
 
 
 def comparison_table(result: CompareResult) -> list[dict[str, str]]:
@@ -104,11 +256,14 @@ def environment() -> dict[str, str]:
 
 
 def write_outputs(out_dir: str | Path, result: CompareResult) -> list[Path]:
-    """Write the post's figures, ``metrics.json``, ``per_epoch.csv`` and ``per_batch.csv``."""
+    """Write the post's figures, ``metrics.json``, ``per_epoch.csv`` and ``per_batch.csv``.
+
+    ``metrics.json``'s ``seconds`` is the training time of the runs this call trained; ``skipped``
+    names the models that an earlier call had finished.
+    """
     from normlab.report.figures import accuracy_figure, loss_figure, save_figure, val_accuracy_figure
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
     written = []
     runs = result.results
     val_label = next((r.val_split_name for r in runs.values()), "test")
@@ -128,6 +283,7 @@ def write_outputs(out_dir: str | Path, result: CompareResult) -> list[Path]:
         "post_reported": POST_REPORTED,
         "runs": {n: {**r.to_dict(), "log_dict": r.log_dict()} for n, r in runs.items()},
         "errors": result.errors,
+        "skipped": result.skipped,
     }
     written.append(atomic_write_text(out / "metrics.json", json_dumps(metrics)))
     written.append(atomic_write_text(out / "per_epoch.csv", _per_epoch_csv(runs)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 import time
@@ -56,6 +57,21 @@ def data_key(config: dict[str, Any], data_dir: str | None) -> tuple:
     """The data settings a run depends on: runs with the same key can share one copy of the data."""
     return (config.get("dataset"), config.get("transform"), config.get("val_split"), config.get("standardize"),
             config.get("subset"), data_dir)
+
+
+def preload_data(configs: Iterable[Any], data_dir: str | None = None, *, keep: bool = False) -> None:
+    """Load each distinct dataset of ``configs`` (:class:`~normlab.train.TrainConfig`) in this process.
+
+    Raises what loading raises (a dataset that cannot be had, a ``subset`` larger than it). With
+    ``keep`` the last one stays loaded for runs in this process (``workers=1``); otherwise it is
+    dropped, so that a driver does not hold a copy beside its workers' own.
+    """
+    try:
+        for config in configs:
+            _splits_for(config, data_dir)
+    finally:
+        if not keep:
+            _DATA_CACHE.clear()
 
 
 def _splits_for(config, data_dir):
@@ -148,7 +164,9 @@ def run_local(
     returned. ``on_epoch(key, epoch, summary)`` hears of every finished epoch while runs go on
     (:func:`normlab.train.result.epoch_summary`). A task that raises is reported with its error
     and the others go on. A worker process that dies takes the pool down with it: the tasks in
-    flight are retried (``max_retries`` times) in a fresh pool, the rest carry on there.
+    flight are retried (``max_retries`` times) in a fresh pool, the rest carry on there. An
+    exception in this process (``KeyboardInterrupt`` from SIGINT, or one raised by a callback)
+    stops every worker at once and propagates; each run keeps its last epoch checkpoint.
     """
     tasks = list(tasks)
     outcomes: list[TaskOutcome] = []
@@ -218,6 +236,12 @@ def run_local(
                     finish(TaskOutcome(task, None, "worker process died (killed, or out of memory)"))
                 else:
                     queue.insert(0, task)
+        except BaseException:
+            # Interrupted (SIGINT to this process, Ctrl-C) or a callback failed: stop the workers
+            # now rather than let shutdown() wait for their runs to end. Closing the pipe makes
+            # each exit at once; a run keeps the checkpoint of its last finished epoch.
+            alive_w.close()
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             driver_alive.close()
@@ -229,6 +253,10 @@ def run_local(
 def _init_worker(events, environ: dict[str, str], driver_alive) -> None:
     global _EVENTS
     _EVENTS = events
+    # Ctrl-C reaches the whole process group; the driver alone decides, and stops the workers
+    # through the pipe below. (A worker that raised KeyboardInterrupt itself would die printing a
+    # traceback, or report its run as failed.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A forked worker inherits the server's environment, fixed when the server started; a
     # spawned one would see the driver's as it is now (NORMLAB_DATA, say). Keep the latter.
     os.environ.clear()
