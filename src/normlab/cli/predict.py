@@ -4,32 +4,46 @@ from __future__ import annotations
 
 import sys
 
-from normlab.predict import load_model, predict_files
+from normlab.predict import BLANK_RANGE, MAX_PIXELS, find_checkpoint, load_model, predict_files
 
 
 def register(subparsers) -> None:
     """Add the ``predict`` sub-command."""
     p = subparsers.add_parser(
         "predict", help="predict the digit in image files with a checkpoint",
-        description="Each image (PNG or JPEG, any size) is converted the MNIST way: grayscale, fitted into "
-                    "20x20, centred by mass in 28x28, then the model's input transform.")
+        description="Each image (PNG or JPEG, any size up to "
+                    f"{MAX_PIXELS:,} pixels) is converted the MNIST way: EXIF orientation applied, grayscale "
+                    "(16-bit scaled to 8), fitted into 20x20, centred by mass in 28x28, then the model's input "
+                    "transform. A transparent image whose colour is constant is read from its alpha channel (the "
+                    "ink); other transparent images are composited onto the paper --invert names. Exit status: 0, "
+                    f"or 1 when a file failed or got a warning (nearly blank: grey levels spanning fewer than "
+                    f"{BLANK_RANGE} of 255; NaN probabilities), or 2 for a bad checkpoint.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--checkpoint", required=True, help="checkpoint written by normlab train or compare")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint file, or the folder normlab train or compare wrote (OUT/checkpoint.pt, "
+                        "OUT/checkpoints/NAME.pt) (required)")
+    p.add_argument("--model", default=None, metavar="NAME",
+                   help="which checkpoint, when the folder holds several (e.g. compare's lenet5 and lenet5-bn): "
+                        "the model it was trained as, or its file or folder name (default: the only one)")
     p.add_argument("--invert", action="store_true", help="dark digits on light paper (default: light on dark, as MNIST)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    """Print each file's predicted digit and its probabilities; exit 1 if any file failed."""
-    model, config, stats = load_model(args.checkpoint)
+    """Print each file's predicted digit and its probabilities; exit 1 if any file failed or got a warning."""
+    model, config, stats = load_model(find_checkpoint(args.checkpoint, model=args.model))
     predictions = predict_files(model, args.images, transform=config.transform, head=config.resolved_head,
                                 mean=stats.get("mean"), std=stats.get("std"), invert=args.invert)
-    failed = 0
+    status = 0
     for p in predictions:
         if p.error:
-            failed += 1
+            status = 1
             print(f"normlab: error: {p.error}", file=sys.stderr)
             continue
+        if p.warning:
+            status = 1
+            print(f"normlab: warning: {p.warning}", file=sys.stderr)
         probs = " ".join(f"{d}:{v:.3f}" for d, v in enumerate(p.probabilities))
-        print(f"{p.path}: {p.label}  ({probs})")
-    return 1 if failed else 0
+        notes = f"  [{'; '.join(p.notes)}]" if p.notes else ""
+        print(f"{p.path}: {'?' if p.label is None else p.label}  ({probs}){notes}")
+    return status

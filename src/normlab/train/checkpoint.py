@@ -69,7 +69,7 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
     from normlab.train.result import RunResult
 
     def bad(field: str, expected: str, value: Any) -> CheckpointError:
-        shown = repr(value) if not isinstance(value, torch.Tensor) else f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+        shown = f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)
         return CheckpointError(f"checkpoint {path}: {field!r} must be {expected}, got {shown[:200]}")
 
     config = payload["config"]
