@@ -37,9 +37,10 @@ class CheckpointError(NormlabError, ValueError):
 
 
 class DivergenceError(NormlabError, FloatingPointError):
-    """Training produced a NaN or infinite loss."""
+    """Training diverged: a NaN or infinite loss (``batch`` names it), or an epoch whose mean
+    loss passed the divergence limit (``batch`` is None)."""
 
-    def __init__(self, message: str, *, epoch: int, batch: int):
+    def __init__(self, message: str, *, epoch: int, batch: int | None):
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch

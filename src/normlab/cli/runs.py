@@ -124,7 +124,8 @@ def run_show(args) -> int:
     print(f"run {r.id}: study {r.study!r}, variant {r.variant!r}, seed {r.seed}")
     print(f"status:      {r.status}" + (f" ({r.message})" if r.message else ""))
     if r.diverged_epoch is not None:
-        print(f"diverged at: epoch {r.diverged_epoch}, batch {r.diverged_batch}")
+        batch = f", batch {r.diverged_batch}" if r.diverged_batch is not None else ""
+        print(f"diverged at: epoch {r.diverged_epoch}{batch}")
     print(f"started:     {_when(r.started_at)}")
     print(f"finished:    {_when(r.finished_at)}" + (f" ({r.wall_seconds:.1f}s)" if r.wall_seconds is not None else ""))
     print(f"config hash: {r.config_hash}")
