@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -60,15 +62,38 @@ def test_pixel_mean_and_std(mnist):
     assert len(mean) == len(std) == 1
     assert mean[0] == pytest.approx(0.1307, abs=5e-5)
     assert std[0] == pytest.approx(0.3081, abs=5e-5)
-    # chunking must not change the result beyond float64 rounding
-    mean2, std2 = channel_stats(raw, chunk=7001)
-    assert mean2[0] == pytest.approx(mean[0], rel=1e-12)
-    assert std2[0] == pytest.approx(std[0], rel=1e-12)
+    # chunking cannot change the result at all: the per-image terms are summed exactly
+    assert channel_stats(raw, chunk=7001) == (mean, std)
+    # and the result is the exact value to a few ulps. The transformed pixels take only 256
+    # values, the float32 k / 255, so their histogram gives the exact mean and variance.
+    counts = torch.bincount(raw.images.flatten(), minlength=256).tolist()
+    values = [Fraction(v) for v in get_transform("none")(torch.arange(256, dtype=torch.uint8)
+                                                          .view(1, 16, 16)).flatten().tolist()]
+    n = sum(counts)
+    exact_mean = sum(c * v for c, v in zip(counts, values)) / n
+    exact_var = sum(c * (v - exact_mean) ** 2 for c, v in zip(counts, values)) / n
+    assert mean[0] == pytest.approx(float(exact_mean), rel=4e-16)
+    assert std[0] == pytest.approx(math.sqrt(exact_var), rel=4e-16)
     # and agree with a direct float64 computation on a subset
     sub = (mnist.train.images[:5000].float() / 255).double()  # the transform works in float32
     m, s = channel_stats(raw.subset(5000))
     assert m[0] == pytest.approx(float(sub.mean()), rel=1e-12)
     assert s[0] == pytest.approx(float(sub.std(unbiased=False)), rel=1e-10)
+
+
+def test_channel_stats_per_channel_without_cancellation():
+    # Channels far from zero relative to their spread: E[x^2] - E[x]^2 would lose every digit.
+    gen = torch.Generator().manual_seed(0)
+    scale = torch.tensor([1e-3, 1.0, 10.0], dtype=torch.float64).view(1, 3, 1, 1)
+    offset = torch.tensor([1e4, -3.0, 0.0], dtype=torch.float64).view(1, 3, 1, 1)
+    x = torch.randn(50, 3, 5, 7, generator=gen, dtype=torch.float64) * scale + offset
+    before = x.clone()
+    mean, std = channel_stats(x, chunk=7)
+    assert torch.equal(x, before)  # the caller's tensor is left alone
+    assert channel_stats(x, chunk=50) == (mean, std)
+    ref = x.transpose(0, 1).reshape(3, -1).numpy()
+    np.testing.assert_allclose(mean, ref.mean(axis=1), rtol=1e-15)
+    np.testing.assert_allclose(std, ref.std(axis=1), rtol=1e-11)
 
 
 @needs_mnist

@@ -419,9 +419,11 @@ def channel_stats(
 ) -> tuple[list[float], list[float]]:
     """Per-channel mean and (population) standard deviation of the transformed images.
 
-    Streams over ``dataset`` in chunks of ``chunk`` images with float64 accumulators of
-    shifted sums (shifted by the first chunk's mean, which keeps the variance free of
-    cancellation), so memory stays at one chunk. A float tensor N x C x H x W is accepted too.
+    Streams over ``dataset`` in chunks of ``chunk`` images, so memory stays at one chunk. Each
+    image's mean and sum of squared deviations are taken in float64 and merged with Chan's
+    formula, the per-image terms summed exactly (``math.fsum``): the result does not depend
+    on ``chunk`` and has no cancellation, whatever the offset of the data. A float tensor
+    N x C x H x W is accepted too.
     """
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
         raise ConfigError(f"chunk must be a positive integer, got {chunk!r}")
@@ -442,23 +444,24 @@ def channel_stats(
         )
     if n_images == 0:
         raise ConfigError("channel_stats needs at least one image")
-    shift = total = squares = None
-    count = 0
+    means = deviations = None  # per image and channel
     for start in range(0, n_images, chunk):
-        x = block(start).to(torch.float64)
-        channels = x.shape[1]
-        if shift is None:
-            shift = x.mean(dim=(0, 2, 3))
-            total = torch.zeros(channels, dtype=torch.float64, device=x.device)
-            squares = torch.zeros_like(total)
-        x -= shift.view(1, -1, 1, 1)
-        total += x.sum(dim=(0, 2, 3))
-        for c in range(channels):
-            v = x[:, c].reshape(-1)
-            squares[c] += torch.dot(v, v)
-        count += x.shape[0] * x.shape[2] * x.shape[3]
+        # A copy even of float64 input: the deviations are computed in place.
+        x = block(start).to(torch.float64, copy=True)
+        if means is None:
+            means = torch.empty((n_images, x.shape[1]), dtype=torch.float64, device=x.device)
+            deviations = torch.empty_like(means)
+        pixels = x.shape[2] * x.shape[3]
+        stop = start + x.shape[0]
+        means[start:stop] = x.mean(dim=(2, 3))
+        x -= means[start:stop, :, None, None]
+        deviations[start:stop] = x.square_().sum(dim=(2, 3))
         del x
-    mean_shifted = total / count
-    mean = shift + mean_shifted
-    var = (squares / count - mean_shifted**2).clamp_min(0)
-    return [float(m) for m in mean.cpu()], [float(s) for s in var.sqrt().cpu()]
+    mean, std = [], []
+    for m_i, d_i in zip(means.T.cpu().tolist(), deviations.T.cpu().tolist()):
+        m = math.fsum(m_i) / n_images
+        spread = math.fsum((v - m) ** 2 for v in m_i)
+        var = (math.fsum(d_i) + pixels * spread) / (n_images * pixels)
+        mean.append(m)
+        std.append(math.sqrt(var))
+    return mean, std
