@@ -93,7 +93,8 @@ def test_sigkill_mid_study_then_resume(tmp_path, data_dir):
 
 def test_diverged_run_is_recorded_and_the_study_goes_on(tmp_path, data_dir, capsys):
     out = tmp_path / "div"
-    code = main(["study", "--variants", "lenet5", "lenet5:activation=relu", "--seeds", "1", "--epochs", "1",
+    # The diverging variant first: the run after it must still happen.
+    code = main(["study", "--variants", "lenet5:activation=relu", "lenet5", "--seeds", "1", "--epochs", "1",
                  "--subset", "512", "--optimizer", "sgd", "--lr", "1e6", "--device", "cpu", "--workers", "1",
                  "--quiet", "--out", str(out), "--data-dir", str(data_dir)])
     assert code == 0
@@ -101,7 +102,9 @@ def test_diverged_run_is_recorded_and_the_study_goes_on(tmp_path, data_dir, caps
         by_variant = {r.variant: r for r in db.list_runs()}
     assert by_variant["lenet5:activation=relu"].status == "diverged"
     assert by_variant["lenet5:activation=relu"].diverged_epoch == 1
-    assert by_variant["lenet5"].status == "done"
+    # At this rate lenet5's loss explodes too, which the trainer also calls diverged (a loss
+    # beyond 3 x ln C): what matters here is that its run was recorded after the other diverged.
+    assert by_variant["lenet5"].status in ("done", "diverged")
     assert (out / "report.html").exists()
     assert "diverged" in capsys.readouterr().out
 
