@@ -115,10 +115,26 @@ def test_show_out_below_a_file_is_a_clean_error(tmp_path, capsys):
     code = main(["data", "show", "--out", str(out), "--count", "4", "--split", "test"])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("normlab: error: --out ") and str(out) in err
-    assert "Not a directory" in err or "File exists" in err
-    assert "Traceback" not in err
+    # normlab.fileio's OutputError: the path that cannot be made and why, on one line
+    assert err == f"normlab: error: cannot create folder {blocker}: a file is in the way of a folder on that path\n"
     assert blocker.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_show_writes_under_runs_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "show", "--count", "4", "--split", "test"]) == 0
+    out = Path("runs") / "data" / "mnist-test.png"
+    assert f"saved 4 mnist test images to {out}" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]  # nothing else in the cwd
+    with Image.open(out) as img:
+        assert img.format == "PNG"
+
+
+def test_show_help_states_the_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "show", "--help"])
+    help_text = "".join(capsys.readouterr().out.split())  # argparse wraps lines at hyphens
+    assert "(default:runs/data/DATASET-SPLIT.png)" in help_text
 
 
 def test_show_writes_an_ordinary_file(tmp_path, capsys):
@@ -148,19 +164,27 @@ def _tiny_kmnist(monkeypatch, tmp_path) -> Path:
     return cache
 
 
-def test_normlab_data_pointing_at_mnist_is_not_used_for_kmnist(tmp_path, monkeypatch, capsys):
-    # CI sets NORMLAB_DATA to the MNIST folder: KMNIST (same file names) must come from the
-    # cache, not from there.
+@pytest.mark.parametrize("layout", ["mnist-folder", "per-dataset-folders"])
+def test_normlab_data_without_kmnist_is_not_used_for_kmnist(layout, tmp_path, monkeypatch, capsys):
+    # NORMLAB_DATA is the MNIST folder itself (the old CI setting), or a folder of per-dataset
+    # folders without kmnist/ (the Makefile's): either way KMNIST, whose file names are
+    # MNIST's, must come from the cache, not from MNIST's folder.
     cache = _tiny_kmnist(monkeypatch, tmp_path)
-    monkeypatch.setenv("NORMLAB_DATA", DATA)
+    if layout == "mnist-folder":
+        monkeypatch.setenv("NORMLAB_DATA", DATA)
+    else:
+        (tmp_path / "datasets").mkdir()
+        (tmp_path / "datasets" / "mnist").symlink_to(MNIST)
+        monkeypatch.setenv("NORMLAB_DATA", str(tmp_path / "datasets"))
     assert main(["data", "stats", "--dataset", "kmnist"]) == 0
     assert "kmnist train: 12 images" in capsys.readouterr().out
     assert main(["data", "verify", "--dataset", "kmnist"]) == 0
     out = capsys.readouterr().out
     assert out.count(str(cache)) == 4 and "kmnist: 4 of 4 files OK" in out
-    # MNIST itself is still read from the folder
+    # MNIST itself is still read from its folder
     assert main(["data", "verify"]) == 0
-    assert str(Path(DATA)) in capsys.readouterr().out
+    mnist_dir = DATA if layout == "mnist-folder" else str(tmp_path / "datasets" / "mnist")
+    assert capsys.readouterr().out.count(mnist_dir) == 4
 
 
 def test_missing_data_error_names_the_download_command(tmp_path, capsys):

@@ -105,7 +105,12 @@ def register(subparsers) -> None:
         description="Save a grid of sample images with their labels as a PNG.",
     )
     _add_common(p)
-    p.add_argument("--out", default="digits.png", help="PNG file to write (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="PNG",
+        help="PNG file to write (default: runs/data/DATASET-SPLIT.png)",
+    )
     p.add_argument(
         "--count", type=int, default=25, help="number of images, 1 to 400 (default: %(default)s)"
     )
@@ -208,10 +213,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if not 1 <= args.count <= 400:
         raise ConfigError(f"--count must be in [1, 400], got {args.count}")
-    out = Path(args.out)
-    if out.suffix.lower() != ".png":
+    if args.out is not None and Path(args.out).suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got {args.out}")
     ds = load_dataset(args.dataset, args.split, transform="none", data_dir=args.data_dir)
+    # Under runs/ like every other command's output, never loose in the current directory.
+    out = Path(args.out) if args.out is not None else Path("runs", "data", f"{ds.name}-{ds.split}.png")
     if args.count > len(ds):
         raise ConfigError(f"--count {args.count} exceeds the {len(ds)} images of the split")
     if args.seed is None:
@@ -236,12 +242,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     fig.suptitle(f"{ds.name} {ds.split} samples", fontsize=11)
     fig.tight_layout()
 
-    try:
-        with atomic_writer(out) as fh:
-            fig.savefig(fh, format="png")
-    except OSError as exc:
-        # e.g. a path below a file, a read-only folder, a full disk: the user's --out to fix.
-        reason = exc.strerror or str(exc)
-        raise ConfigError(f"--out {args.out}: cannot write the PNG there ({reason})") from None
+    # A path below a file, a read-only folder, a full disk: an OutputError naming the cause.
+    with atomic_writer(out) as fh:
+        fig.savefig(fh, format="png")
     print(f"saved {args.count} {ds.name} {ds.split} images to {out}")
     return 0
