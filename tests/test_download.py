@@ -119,6 +119,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(b"busy", status=503)
             else:
                 self._send(p["gz"])
+        elif mirror == "huge":
+            # The file, then megabytes of zero padding (which gzip allows): far more than
+            # any copy of the file can take, so the client must stop reading.
+            with contextlib.suppress(OSError):  # the client hangs up early
+                self._send(p["gz"] + bytes(8 << 20))
         elif mirror == "stall":
             time.sleep(1.0)  # far beyond the client's timeout, but bounded
             with contextlib.suppress(OSError):  # the client gave up long ago
@@ -270,6 +275,16 @@ def test_gz_md5_only_spec(payloads, server, tmp_path):
     with pytest.raises(DownloadError, match="recompressed copy cannot be verified"):
         download_file(spec, "train_labels", target, config=FAST)
     assert list(target.iterdir()) == []
+
+
+def test_an_oversized_response_is_refused_without_reading_it_all(payloads, server, tmp_path):
+    spec = make_spec(payloads, server, ["huge"])
+    size = spec.files["train_labels"].size
+    with pytest.raises(DownloadError) as info:
+        download_file(spec, "train_labels", tmp_path, config=FAST)
+    assert f"the response is larger than the {size}-byte file can be" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+    assert _Handler.hits[f"/huge/{NAMES['train_labels']}.gz"] == 1  # not retried
 
 
 def test_unreachable_host_fails_fast(payloads, tmp_path):

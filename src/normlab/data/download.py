@@ -315,6 +315,9 @@ def _download_once(url: str, fspec: FileSpec, directory: Path, cfg: DownloadConf
     :class:`OSError` when writing fails; in every case nothing is left in ``directory``.
     """
     chunks = _fetch(url, cfg)
+    # Gzip never makes a file much bigger (stored blocks cost 5 bytes in 64 KiB, plus its
+    # header), so a longer response is refused before it fills memory or disk.
+    limit = None if fspec.size is None else fspec.size + fspec.size // 100 + (1 << 16)
     try:
         raw = bytearray()
         # Enough of the start to see whether the data are gzip-compressed.
@@ -328,6 +331,11 @@ def _download_once(url: str, fspec: FileSpec, directory: Path, cfg: DownloadConf
         with atomic_writer(final) as fh:
             fh.write(raw)
             for block in chunks:
+                if limit is not None and len(raw) + len(block) > limit:
+                    raise _Permanent(
+                        f"the response is larger than the {fspec.size}-byte file can be, "
+                        f"even compressed; stopped after {len(raw)} bytes"
+                    )
                 fh.write(block)
                 raw += block
             # Raised inside the block, so the unverified data never replace ``final``.
