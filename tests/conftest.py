@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST and Fashion-MNIST from NORMLAB_DATA, and small subsets of them."""
+"""Shared fixtures: the real MNIST and Fashion-MNIST from NORMLAB_DATA, and small MNIST subsets."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def fashion_dir() -> Path:
     """The Fashion-MNIST folder, ``$NORMLAB_DATA/fashion-mnist/`` (skips when there is none)."""
     path = env_dataset_dir("fashion-mnist")
     if path is None:
-        pytest.skip("NORMLAB_DATA has no fashion-mnist/ folder (make test points it at ../shared/datasets)")
+        pytest.skip("NORMLAB_DATA has no fashion-mnist/ folder (make test sets ../shared/datasets)")
     return path
 
 

@@ -116,7 +116,8 @@ def test_show_out_below_a_file_is_a_clean_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     # normlab.fileio's OutputError: the path that cannot be made and why, on one line
-    assert err == f"normlab: error: cannot create folder {blocker}: a file is in the way of a folder on that path\n"
+    assert err == (f"normlab: error: cannot create folder {blocker}: a file is in the way of a "
+                   f"folder on that path\n")
     assert blocker.read_text() == "x" and [p.name for p in tmp_path.iterdir()] == ["file"]
 
 

@@ -24,7 +24,6 @@ import pytest
 from normlab.cli import main
 from normlab.data.download import check_file
 from normlab.data.idx import gunzip_bytes, read_decompressed, read_idx, read_idx_bytes
-from normlab.data.registry import get_dataset_spec
 from normlab.errors import IDXFormatError
 
 MNIST_TRAIN_IMAGES = 47040016  # the registry's size of train-images-idx3-ubyte
@@ -61,6 +60,16 @@ def write_sparse(path: Path, size: int, header: bytes = b"") -> Path:
     return path
 
 
+def _bomb_dir(directory: Path, data_dir: Path, mib: int) -> Path:
+    """Real MNIST (linked) with a gzip bomb as its training images."""
+    directory.mkdir()
+    for src in data_dir.iterdir():
+        if not src.name.startswith("train-images"):
+            (directory / src.name).symlink_to(src.resolve())
+    write_bomb(directory / "train-images-idx3-ubyte.gz", TRAIN_HEADER, mib)
+    return directory
+
+
 def test_bomb_helper_writes_a_valid_gzip(tmp_path):
     # The helper must build what it claims, or the tests below would prove nothing.
     path = write_bomb(tmp_path / "b.gz", b"\x00\x00\x08\x01abc", 3)
@@ -73,7 +82,8 @@ def test_bomb_helper_writes_a_valid_gzip(tmp_path):
 
 def test_gunzip_stops_one_byte_past_max_size():
     data = gzip.compress(bytes(10 * MIB))
-    with pytest.raises(IDXFormatError, match=r"^mem\.gz: too large: .* more than the 1000 bytes expected"):
+    expected = r"^mem\.gz: too large: .* more than the 1000 bytes expected"
+    with pytest.raises(IDXFormatError, match=expected):
         gunzip_bytes(data, "mem.gz", max_size=1000)
     assert len(gunzip_bytes(data, "mem.gz", max_size=10 * MIB)) == 10 * MIB
 
@@ -183,16 +193,6 @@ def _python(*args: str) -> str:
                           timeout=300, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
-
-
-def _bomb_dir(directory: Path, data_dir: Path, mib: int) -> Path:
-    """Real MNIST (linked) with a gzip bomb as its training images."""
-    directory.mkdir()
-    for src in data_dir.iterdir():
-        if not src.name.startswith("train-images"):
-            (directory / src.name).symlink_to(src.resolve())
-    write_bomb(directory / "train-images-idx3-ubyte.gz", TRAIN_HEADER, mib)
-    return directory
 
 
 def test_peak_memory_of_bomb_and_sparse_file_stays_under_the_normal_load(tmp_path, data_dir):

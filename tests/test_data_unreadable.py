@@ -67,7 +67,8 @@ def test_verify_reports_the_unreadable_file_as_a_fault(mnist_links, deny, capsys
     assert main(["data", "verify", "--data-dir", str(mnist_links)]) == 1
     out = capsys.readouterr().out
     assert "FAULT  test_labels" in out and "mnist: 3 of 4 files OK" in out
-    assert f"fault: cannot read {mnist_links / 't10k-labels-idx1-ubyte.gz'}: permission denied" in out
+    labels = mnist_links / "t10k-labels-idx1-ubyte.gz"
+    assert f"fault: cannot read {labels}: permission denied" in out
 
 
 def test_stats_and_show_fail_with_one_line(mnist_links, deny, tmp_path, capsys):
@@ -105,7 +106,8 @@ def test_a_folder_in_the_place_of_a_file_is_reported_as_such(mnist_links, data_d
     labels.mkdir()
     checks = {c.key: c for c in verify_files("mnist", mnist_links)}
     assert checks["test_labels"].path == labels
-    assert checks["test_labels"].fault == f"cannot read {labels}: it is a directory, not a data file"
+    assert checks["test_labels"].fault == (
+        f"cannot read {labels}: it is a directory, not a data file")
     with pytest.raises(DataFileError, match="it is a directory"):
         load_splits("mnist", data_dir=mnist_links)
     assert main(["data", "stats", "--data-dir", str(mnist_links)]) == 2

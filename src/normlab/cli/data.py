@@ -217,7 +217,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out must name a .png file, got {args.out}")
     ds = load_dataset(args.dataset, args.split, transform="none", data_dir=args.data_dir)
     # Under runs/ like every other command's output, never loose in the current directory.
-    out = Path(args.out) if args.out is not None else Path("runs", "data", f"{ds.name}-{ds.split}.png")
+    out = Path(args.out if args.out is not None else f"runs/data/{ds.name}-{ds.split}.png")
     if args.count > len(ds):
         raise ConfigError(f"--count {args.count} exceeds the {len(ds)} images of the split")
     if args.seed is None:

@@ -157,7 +157,8 @@ class _Sink:
         self.total += len(chunk)
         if self.limit is None:
             self.head += chunk
-            self.declared = _parse_header(np.frombuffer(bytes(self.head), np.uint8), self.name, False)
+            head = np.frombuffer(bytes(self.head), np.uint8)
+            self.declared = _parse_header(head, self.name, complete=False)
             if self.declared is None:
                 return
             self.limit = _declared_size(*self.declared)
