@@ -11,7 +11,10 @@ The format (LeCun, Cortes and Burges) is a header followed by the data:
 Files may be gzip-compressed; compression is recognised by the gzip magic bytes ``1f 8b``,
 never by the file name. Every malformed input raises :class:`~normlab.errors.IDXFormatError`
 whose message starts with the file name and says what is wrong: a damaged file never yields
-a silently wrong array.
+a silently wrong array. Input is bounded: gzip is inflated in a stream that stops one byte
+past the expected size (the registry's, else the header's), and a raw file's size is checked
+before it is read, so a gzip bomb or a huge sparse file costs no more memory than the file it
+claims to be. A file that cannot be read at all is a :class:`~normlab.errors.DataFileError`.
 """
 
 from __future__ import annotations
