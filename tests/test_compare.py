@@ -95,7 +95,11 @@ def test_compare_refuses_another_runs_out_unless_told_to_overwrite(tmp_path, dat
 
     assert main(_compare(out, data_dir, "--epochs", "2")) == 2
     err = capsys.readouterr().err
-    assert "--overwrite" in err and "epochs" in err and str(out) in err
+    assert "--overwrite" in err and "epochs 1 there, 2 here" in err and str(out) in err
+    # The same settings as a study over seeds would put its report beside the figures of one seed.
+    assert main(_compare(out, data_dir, "--seeds", "2")) == 2
+    err = capsys.readouterr().err
+    assert "outputs of another comparison: " in err and "metrics.json" in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
 
     assert main(_compare(out, data_dir, "--epochs", "2", "--models", "lenet5", "--overwrite")) == 0
@@ -164,3 +168,11 @@ def test_sigint_to_the_compare_driver_keeps_finished_epochs_and_the_same_command
         assert len(lines) <= epochs - done + 1 and lines[-1].startswith(f"{model} epoch {epochs}:")
     metrics = json.loads((out / "metrics.json").read_text())
     assert all(len(r["val_accuracy"]) == epochs and r["status"] == "done" for r in metrics["runs"].values())
+
+
+def test_an_out_that_cannot_be_created_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    assert main(["compare", "--epochs", "1", "--out", str(tmp_path / "file" / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("normlab: error: cannot create folder") and str(tmp_path / "file") in err
+    assert "Traceback" not in err

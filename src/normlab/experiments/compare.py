@@ -92,8 +92,7 @@ def compare_folder(out: str | Path, spec: StudySpec, *, overwrite: bool = False,
         plain = len(spec.seeds) == 1
         own, stale, foreign = _survey(folder, spec, plain)
         if foreign:
-            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise ConfigError(f"--out {folder} holds {shown}, which normlab compare did not write; "
+            raise ConfigError(f"--out {folder} holds {_listing(foreign)}, which normlab compare did not write; "
                               "choose another --out (compare deletes only its own outputs, also with --overwrite)")
         if stale and not overwrite:
             raise ConfigError(f"--out {folder} holds the results of another run ({'; '.join(stale[:3])}); "
@@ -111,7 +110,7 @@ def _survey(out: Path, spec: StudySpec, plain: bool) -> tuple[list[str], list[st
     grid = {c.config_hash(): (v, s, c) for v, s, c in spec.configs()}
     names = {*_DB_FILES, LOCK_NAME, _CHECKPOINTS}
     names.update((*_PLAIN_OUTPUTS, *(f"accuracy_{v.label}.png" for v in spec.variants)) if plain else (_REPORT,))
-    own, stale, foreign = [], [], []
+    own, other_outputs, foreign = [], [], []
     for path in sorted(out.iterdir()) if out.is_dir() else []:
         if _PARTIAL.fullmatch(path.name) or path.name == LOCK_NAME:
             continue
@@ -120,7 +119,7 @@ def _survey(out: Path, spec: StudySpec, plain: bool) -> tuple[list[str], list[st
         elif path.name in names:
             own.append(path.name)
         elif _is_compare_output(path.name):
-            stale.append(f"{path.name} from another comparison")
+            other_outputs.append(path.name)
         else:
             foreign.append(path.name)
     expected = {(plain_checkpoint_name(v, s, c) if plain else checkpoint_key(STUDY_NAME, h)) + ".pt"
@@ -132,21 +131,26 @@ def _survey(out: Path, spec: StudySpec, plain: bool) -> tuple[list[str], list[st
         if path.suffix != ".pt" or not path.is_file():
             foreign.append(f"{_CHECKPOINTS}/{path.name}")
         elif path.name not in expected:
-            stale.append(f"{_CHECKPOINTS}/{path.name} from another comparison")
+            other_outputs.append(f"{_CHECKPOINTS}/{path.name}")
+    stale = [f"outputs of another comparison: {_listing(other_outputs)}"] if other_outputs else []
     db_path = out / _DB_FILES[0]
     if not db_path.exists():
         kept = [n for n in own if not (n == _CHECKPOINTS and not any(checkpoints.iterdir()))]
         if kept:
-            stale.insert(0, f"{', '.join(kept[:3])} without the results database that says which configuration made them")
+            stale.insert(0, f"{_listing(kept)} without the results database that says which configuration made them")
         return kept, stale, foreign
     with ResultsDB(db_path, create=False) as db:
-        for name in db.studies():
-            if name != STUDY_NAME:
-                foreign.append(f"{db_path.name} with the runs of study {name!r}")
+        foreign += [f"{db_path.name} with the runs of study {name!r}" for name in db.studies() if name != STUDY_NAME]
+        differences: dict[str, list[str]] = {}  # how a recorded run differs -> its variants
         for record in db.list_runs(STUDY_NAME):
             if record.config_hash not in grid:
-                stale.insert(0, _difference(record, grid))
+                differences.setdefault(_difference(record, grid), []).append(record.variant)
+    stale[:0] = [f"{', '.join(dict.fromkeys(variants))}{what}" for what, variants in differences.items()]
     return own, stale, foreign
+
+
+def _listing(names: list[str], shown: int = 4) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _is_compare_output(name: str) -> bool:
@@ -154,13 +158,14 @@ def _is_compare_output(name: str) -> bool:
 
 
 def _difference(record, grid: dict) -> str:
-    """Say how a recorded run's config differs from the one this comparison gives its variant."""
+    """How a recorded run differs from this comparison, as words to follow its variant's name."""
     ours = next((c.to_dict() for v, s, c in grid.values() if v.label == record.variant and s == record.seed), None)
     if ours is None:
-        return f"a run of {record.variant} with seed {record.seed}, which this comparison does not have"
-    diffs = [f"{k} {record.config.get(k)!r} there, {ours.get(k)!r} here" for k in sorted(set(ours) | set(record.config))
-             if ours.get(k) != record.config.get(k)]
-    return f"{record.variant} with {', '.join(diffs)}"
+        if any(v.label == record.variant for v, _, _ in grid.values()):
+            return f" seed {record.seed}, which this comparison does not run"
+        return ", a model this comparison does not run"
+    return " with " + ", ".join(f"{k} {record.config.get(k)!r} there, {ours.get(k)!r} here"
+                                for k in sorted(set(ours) | set(record.config)) if ours.get(k) != record.config.get(k))
 
 
 def _delete(out: Path) -> None:
