@@ -257,6 +257,12 @@ def _init_worker(events, environ: dict[str, str], driver_alive) -> None:
     # through the pipe below. (A worker that raised KeyboardInterrupt itself would die printing a
     # traceback, or report its run as failed.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing semaphore, which a worker stopped with os._exit
+    # (below) cannot unlink, and the resource tracker then warns of a leak as the command exits.
+    # A worker shows no progress bars: a thread lock does.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     # A forked worker inherits the server's environment, fixed when the server started; a
     # spawned one would see the driver's as it is now (NORMLAB_DATA, say). Keep the latter.
     os.environ.clear()
