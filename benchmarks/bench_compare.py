@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -98,9 +97,12 @@ def main() -> None:
                         help="baseline runs, each bracketed by normlab runs (default: %(default)s)")
     parser.add_argument("--skip-baseline", action="store_true", help="time normlab only")
     args = parser.parse_args()
-    data_dir = os.environ.get("NORMLAB_DATA")
+    from normlab.data.download import env_directory
+
+    data_dir = env_directory("mnist")
     if not data_dir:
-        raise SystemExit("set NORMLAB_DATA to the MNIST folder")
+        raise SystemExit("set NORMLAB_DATA to the datasets folder (with mnist/) or to the MNIST folder")
+    data_dir = str(data_dir)
     first, others = args.workers[0], args.workers[1:]
     label = f"normlab compare --protocol blog, {first} worker(s)"
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -94,7 +93,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (default: 3)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data_dir = args.data_dir or os.environ.get("NORMLAB_DATA")
+    from normlab.data.download import env_directory
+
+    data_dir = args.data_dir or env_directory("mnist")
     if not data_dir:
         default = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
         data_dir = str(default)

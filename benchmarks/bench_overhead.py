@@ -36,7 +36,7 @@ def main() -> None:
     from normlab.train import TrainConfig, build_model
     from normlab.train.loop import build_optimizer, train_one_epoch
 
-    splits = load_splits("mnist", subset=args.images, data_dir=os.environ.get("NORMLAB_DATA"))
+    splits = load_splits("mnist", subset=args.images, data_dir=None)  # None: $NORMLAB_DATA, resolved by normlab
     config = TrainConfig(model=args.model, device="cpu")
     model0 = build_model(config)
     loss_fn = nn.CrossEntropyLoss()

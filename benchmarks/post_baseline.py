@@ -185,6 +185,10 @@ def run(data_dir: str, epochs: int, seed: int = 0) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs per model (default: 10)")
-    parser.add_argument("--data-dir", default=os.environ.get("NORMLAB_DATA"), help="MNIST folder (default: $NORMLAB_DATA)")
+    parser.add_argument("--data-dir", default=None,
+                        help="MNIST folder (default: $NORMLAB_DATA/mnist, else $NORMLAB_DATA)")
     args = parser.parse_args()
+    if args.data_dir is None and os.environ.get("NORMLAB_DATA"):
+        env = os.environ["NORMLAB_DATA"]
+        args.data_dir = os.path.join(env, "mnist") if os.path.isdir(os.path.join(env, "mnist")) else env
     print(json.dumps(run(args.data_dir, args.epochs), indent=2))

@@ -90,3 +90,14 @@ def test_no_report_for_a_study_in_which_nothing_ran(tmp_path, monkeypatch, capsy
     assert main(["study", "--seeds", "2", "--quiet", "--out", str(tmp_path / "s")]) == 1
     assert not (tmp_path / "s" / "report.html").exists()
     assert "no report written" in capsys.readouterr().err
+
+
+def test_an_interrupted_study_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    import normlab.cli.study as cli_study
+
+    def interrupted(spec, out, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_study, "run_study", interrupted)
+    assert main(["study", "--seeds", "2", "--quiet", "--out", str(tmp_path / "s")]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err

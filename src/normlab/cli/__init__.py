@@ -128,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"normlab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("normlab: interrupted", file=sys.stderr)
+        # Pool commands keep every finished epoch and their database: say how to go on.
+        resume = "; finished epochs are kept: run the same command again to resume" \
+            if args.command in _POOL_COMMANDS else ""
+        print(f"normlab: interrupted{resume}", file=sys.stderr)
         return 130
 
 

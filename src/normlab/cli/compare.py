@@ -11,7 +11,6 @@ from normlab.experiments.compare import (DEFAULT_MODELS, compare_folder, compare
                                          run_compare)
 from normlab.experiments.engines.local import default_workers
 
-_INTERRUPTED = "normlab: interrupted; finished epochs are kept: run the same command again to resume"
 
 
 def register(subparsers) -> None:
@@ -45,15 +44,11 @@ def run(args) -> int:
     workers = args.workers or default_workers(base.device)
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be a positive count, got {args.seeds}")
-    try:
-        if args.seeds and args.seeds > 1:
-            if "seed" in getattr(args, "typed", ()):
-                raise ConfigError("--seed has no effect with --seeds N, which runs seeds 0..N-1; drop one of the two")
-            return _run_study(args, base, workers)
-        return _run_compare(args, base, workers)
-    except KeyboardInterrupt:
-        print(_INTERRUPTED, file=sys.stderr)
-        return 130
+    if args.seeds and args.seeds > 1:
+        if "seed" in getattr(args, "typed", ()):
+            raise ConfigError("--seed has no effect with --seeds N, which runs seeds 0..N-1; drop one of the two")
+        return _run_study(args, base, workers)
+    return _run_compare(args, base, workers)
 
 
 def _run_compare(args, base, workers: int) -> int:
