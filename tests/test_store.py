@@ -104,6 +104,7 @@ def test_roundtrip_full_result(db_path):
     # The record converts back to a RunResult.
     back = RunResult.from_dict(rec.to_result_dict())
     assert back.val_accuracy == result["val_accuracy"] and back.test_epoch == 3
+    assert back.host == rec.host and back.device == "cpu"
     assert back.epochs_done == 4 and len(back.train_loss_per_batch) == 937
 
 
@@ -350,6 +351,142 @@ def test_export_json_is_strict(db_path):
         text = db.export("json")
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert data[0]["train_loss_per_batch"][0] is None and data[0]["diagnostics"] == {"g": None}
+
+
+def test_environment_is_recorded_with_the_run(db_path):
+    cfg = TrainConfig(seed=1)
+    env = {"kernels": {"used": False, "why": "no C compiler"}, "pooling": "avg_pool2d",
+           "eval_bn_after_pool": True, "threads": 4, "torch": "2.13.0+cpu"}
+    with ResultsDB(db_path) as db:
+        rid = start(db, cfg)
+        assert db.get_run(rid).environment == {}
+        db.finish_run(rid, {**make_result(cfg), "environment": env})
+    with ResultsDB(db_path, readonly=True) as db:
+        rec = db.get_run(rid)
+        assert rec.environment == env and rec.to_dict()["environment"] == env
+        assert rec.to_result_dict()["environment"] == env and rec.to_result_dict()["host"] == rec.host
+        assert RunResult.from_dict(rec.to_result_dict()).environment == env
+        assert json.loads(db.export("json"))[0]["environment"] == env
+        rows = list(csv.DictReader(io.StringIO(db.export("csv"))))
+        assert [json.loads(r["environment"]) for r in rows] == [env] * 3 and rows[0]["message"] == ""
+    with ResultsDB(db_path) as db:
+        start(db, cfg)  # a redo forgets the old environment
+        assert db.get_run(rid).environment == {}
+        for bad, match in (([1], "environment must be a dict"), ({"x": object()}, "environment of run 1 is not JSON")):
+            with pytest.raises(StoreError, match=match):
+                db.finish_run(rid, {**make_result(cfg), "environment": bad})
+        assert db.get_run(rid).status == "running"  # the refused writes changed nothing
+        db.finish_run(rid, {k: v for k, v in make_result(cfg).items() if k != "environment"})  # an older worker's
+        assert db.get_run(rid).environment == {} and db.get_run(rid).status == "done"
+
+
+# -- databases of schema version 1 (before the runs' environment) ----------------------
+
+SCHEMA_1 = Path(__file__).parent / "data" / "results_schema_1.sql"
+
+
+def schema_1_db(path: Path) -> Path:
+    """A database as normlab's store wrote it at schema version 1 (from a dump of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1.read_text())
+    conn.execute("PRAGMA journal_mode = WAL")  # as the store leaves its files
+    conn.close()
+    return path
+
+
+def _versions(path: Path) -> tuple[int, str, bool]:
+    """``(user_version, meta schema_version, whether runs has an environment column)``."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        return conn.execute("PRAGMA user_version").fetchone()[0], meta["schema_version"], "environment" in columns
+    finally:
+        conn.close()
+
+
+def test_schema_1_is_read_as_it_is_when_read_only(db_path):
+    schema_1_db(db_path)
+    with ResultsDB(db_path, readonly=True) as db:
+        assert db.schema_version == 1
+        db.quick_check()
+        runs = db.list_runs(full=True)
+        assert [(r.status, r.message, len(r.epochs), r.environment) for r in runs] == [
+            ("done", "", 2, {}), ("failed", "boom", 0, {}), ("running", "", 0, {})]
+        assert runs[0].val_accuracy == [0.85, 0.95] and runs[0].train_loss_per_batch == [2.25, 1.5, 0.75]
+        assert runs[0].diagnostics == {"grad_norm": [0.5, 0.25]} and runs[0].host == "lab-box-7"
+        assert db.pending("post", ["a1", "b2", "c3"]) == {"b2", "c3"}
+        assert json.loads(db.export("json"))[0]["environment"] == {}
+        with pytest.raises(StoreError, match="read-only"):
+            db.fail_run(3, "x")
+    assert _versions(db_path) == (1, "1", False)  # untouched
+
+
+def test_schema_1_is_upgraded_when_opened_for_writing(db_path, tmp_path):
+    schema_1_db(db_path)
+    with ResultsDB(db_path, readonly=True) as db:
+        before = [r.to_dict() for r in db.list_runs(full=True)]
+    with ResultsDB(db_path) as db:
+        assert db.schema_version == SCHEMA_VERSION == 2
+        assert [r.to_dict() for r in db.list_runs(full=True)] == before  # the old runs, environment {}
+        cfg = TrainConfig(seed=3)
+        rid = db.start_run(study="post", variant="lenet5", seed=3, config=cfg.to_dict(), config_hash="c3")
+        assert rid == 3  # the run left running is redone in its row
+        db.finish_run(rid, {**make_result(cfg), "environment": {"threads": 2}})
+        assert db.pending("post", ["a1", "b2", "c3"]) == {"b2"}
+    assert _versions(db_path) == (2, "2", True)
+    with ResultsDB(db_path, readonly=True) as db:
+        db.quick_check()
+        assert db.schema_version == 2 and db.get_run(3).environment == {"threads": 2}
+        assert db.get_run(1).to_dict() == before[0]
+    # An upgraded file has the tables a new one gets.
+    fresh = tmp_path / "fresh.db"
+    ResultsDB(fresh).close()
+    tables = []
+    for path in (db_path, fresh):
+        conn = sqlite3.connect(path)
+        tables.append({name: conn.execute(f"PRAGMA table_info({name})").fetchall()
+                       for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")})
+        conn.close()
+    assert tables[0] == tables[1]
+
+
+UPGRADE_KILLED = textwrap.dedent("""
+    import os, signal, sqlite3, sys
+
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        def trace(sql):
+            print(sql.split()[0:3], flush=True)
+            if sql.startswith("PRAGMA user_version ="):  # the upgrade's last statement, before COMMIT
+                os.kill(os.getpid(), signal.SIGKILL)
+        conn.set_trace_callback(trace)
+        return conn
+
+    sqlite3.connect = traced
+    from normlab.experiments.store import ResultsDB
+    ResultsDB(sys.argv[1])
+""")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_upgrade_killed_before_commit_leaves_schema_1(db_path):
+    schema_1_db(db_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", UPGRADE_KILLED, str(db_path)], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "['ALTER', 'TABLE', 'runs']" in proc.stdout  # killed inside the upgrade, after its ALTER
+    assert _versions(db_path) == (1, "1", False)
+    with ResultsDB(db_path, readonly=True) as db:
+        db.quick_check()
+        assert [r.status for r in db.list_runs()] == ["done", "failed", "running"]
+    with ResultsDB(db_path) as db:  # the next writer upgrades it
+        assert db.schema_version == 2 and len(db.list_runs()) == 3
+    assert _versions(db_path) == (2, "2", True)
 
 
 # -- damaged databases -----------------------------------------------------------------

@@ -35,10 +35,7 @@ def xp(x):
 
 
 def reduce(name: str, x, axes: tuple[int, ...]):
-    """``name`` (sum, nansum, amin, amax, mean, var) of ``x`` along ``axes``, which are kept.
-
-    ``var`` is the population variance (``ddof=0``).
-    """
+    """``name`` (sum, nansum, amin, amax, mean, or var with ``ddof=0``) of ``x`` along ``axes``, kept."""
     if is_tensor(x):
         return getattr(x, name)(dim=axes, keepdim=True, **({"correction": 0} if name == "var" else {}))
     return getattr(np, name)(x, axis=axes, keepdims=True)
