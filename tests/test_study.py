@@ -392,7 +392,8 @@ def test_sigint_to_the_driver_stops_the_workers_and_the_same_command_resumes(tmp
         interrupted = time.monotonic()
         assert proc.wait(timeout=60) == 130
         assert time.monotonic() - interrupted < 10
-        assert proc.stderr.read().splitlines() == ["normlab: interrupted"]  # one line, no warnings
+        assert proc.stderr.read().splitlines() == [  # one line, no warnings
+            "normlab: interrupted; finished epochs are kept: run the same command again to resume"]
         deadline = time.time() + 5
         while time.time() < deadline and _tagged_pids(tag):
             time.sleep(0.1)
