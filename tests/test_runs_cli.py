@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from normlab.cli import main
-from test_store import damage, fill_db, needs_readonly_media, on_readonly_media
+from test_store import versions, damage, fill_db, needs_readonly_media, on_readonly_media, schema_1_db
 
 
 @pytest.fixture()
@@ -80,6 +80,16 @@ def test_export(filled_db, tmp_path, capsys):
         main(["runs", "export", str(filled_db), "--format", "xml"])
     assert info.value.code == 2
     assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_schema_1_file_is_read_as_it_is(tmp_path, capsys):
+    path = schema_1_db(tmp_path / "study" / "normlab.db")
+    assert main(["runs", "list", str(path.parent)]) == 0
+    assert "3 run(s)" in capsys.readouterr().out
+    assert main(["runs", "export", str(path)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["status"], r["environment"]) for r in rows] == [("done", "{}")] * 2 + [("failed", "{}"), ("running", "{}")]
+    assert versions(path) == (1, "1", False)  # reading never upgrades
 
 
 def test_missing_path(tmp_path, capsys):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from normlab.cli import main
 from normlab.errors import ConfigError, NormlabError
 from normlab.experiments.store import (
     SCHEMA_VERSION,
@@ -395,7 +394,7 @@ def schema_1_db(path: Path) -> Path:
     return path
 
 
-def _versions(path: Path) -> tuple[int, str, bool]:
+def versions(path: Path) -> tuple[int, str, bool]:
     """``(user_version, meta schema_version, whether runs has an environment column)``."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
@@ -420,7 +419,7 @@ def test_schema_1_is_read_as_it_is_when_read_only(db_path):
         assert json.loads(db.export("json"))[0]["environment"] == {}
         with pytest.raises(StoreError, match="read-only"):
             db.fail_run(3, "x")
-    assert _versions(db_path) == (1, "1", False)  # untouched
+    assert versions(db_path) == (1, "1", False)  # untouched
 
 
 def test_schema_1_is_upgraded_when_opened_for_writing(db_path, tmp_path):
@@ -435,7 +434,7 @@ def test_schema_1_is_upgraded_when_opened_for_writing(db_path, tmp_path):
         assert rid == 3  # the run left running is redone in its row
         db.finish_run(rid, {**make_result(cfg), "environment": {"threads": 2}})
         assert db.pending("post", ["a1", "b2", "c3"]) == {"b2"}
-    assert _versions(db_path) == (2, "2", True)
+    assert versions(db_path) == (2, "2", True)
     with ResultsDB(db_path, readonly=True) as db:
         db.quick_check()
         assert db.schema_version == 2 and db.get_run(3).environment == {"threads": 2}
@@ -480,13 +479,13 @@ def test_upgrade_killed_before_commit_leaves_schema_1(db_path):
                           timeout=120, env=env, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "['ALTER', 'TABLE', 'runs']" in proc.stdout  # killed inside the upgrade, after its ALTER
-    assert _versions(db_path) == (1, "1", False)
+    assert versions(db_path) == (1, "1", False)
     with ResultsDB(db_path, readonly=True) as db:
         db.quick_check()
         assert [r.status for r in db.list_runs()] == ["done", "failed", "running"]
     with ResultsDB(db_path) as db:  # the next writer upgrades it
         assert db.schema_version == 2 and len(db.list_runs()) == 3
-    assert _versions(db_path) == (2, "2", True)
+    assert versions(db_path) == (2, "2", True)
 
 
 # -- damaged databases -----------------------------------------------------------------

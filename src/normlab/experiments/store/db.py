@@ -16,21 +16,12 @@ import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from normlab import __version__
 from normlab.errors import ConfigError
 from normlab.experiments.store import schema
-from normlab.experiments.store.records import (
-    RUN_COLUMNS,
-    RunRecord,
-    decode_losses,
-    encode_losses,
-    finite_or_none,
-    json_dumps,
-    opt_float,
-    opt_int,
-)
+from normlab.experiments.store.records import RUN_COLUMNS, RunRecord, decode_losses, encode_losses
 from normlab.experiments.store.schema import DB_FILENAME, EPOCH_FIELDS, FINISHED_STATUSES, StoreError
 
 EXPORT_FORMATS = ("csv", "json")
@@ -40,6 +31,42 @@ _CSV_RUN_COLUMNS = (
     "test_epoch", "val_split_name", "diverged_epoch", "diverged_batch", "started_at",
     "finished_at", "device", "host", "normlab_version", "git_rev", "torch_version", "environment", "message",
 )
+
+
+def _json_dumps(value: Any, what: str) -> str:
+    try:
+        # allow_nan: a diverged run's diagnostics hold inf/NaN, and Python reads them back.
+        return json.dumps(value, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+def _opt_float(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"{what} must be a number or None, got {value!r}") from None
+
+
+def _opt_int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StoreError(f"{what} must be an integer or None, got {value!r}")
+    return value
+
+
+def _finite_or_none(value: Any) -> Any:
+    """Replace non-finite floats by None, recursively: strict JSON for other tools."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def resolve_db_path(db_or_dir: str | os.PathLike) -> Path:
@@ -324,10 +351,10 @@ class ResultsDB:
         for name, value in (("study", study), ("variant", variant), ("config_hash", config_hash)):
             if not isinstance(value, str) or not value:
                 raise StoreError(f"{name} must be a non-empty string, got {value!r}")
-        seed = opt_int(seed, "seed")
+        seed = _opt_int(seed, "seed")
         if seed is None:
             raise StoreError("seed must be an integer, got None")
-        config_json = json_dumps(config, "config")
+        config_json = _json_dumps(config, "config")
         fields = {
             "variant": variant, "seed": seed, "config": config_json, "status": "running",
             "started_at": time.time(), "finished_at": None, "message": "",
@@ -396,19 +423,19 @@ class ResultsDB:
                                   ("environment", environment, "a dict (RunResult.environment)")):
             if not isinstance(value, dict):
                 raise StoreError(f"run {run_id}: {key} must be {valid}, got {type(value).__name__}")
-        diag_rows = [(run_id, str(name), json_dumps(value, f"diagnostic {name!r} of run {run_id}"))
+        diag_rows = [(run_id, str(name), _json_dumps(value, f"diagnostic {name!r} of run {run_id}"))
                      for name, value in diagnostics.items()]
         run_fields = {
             "status": status,
             "finished_at": time.time(),
             "message": str(result.get("message") or ""),
-            "test_accuracy": opt_float(result.get("test_accuracy"), "test_accuracy"),
-            "test_loss": opt_float(result.get("test_loss"), "test_loss"),
-            "test_epoch": opt_int(result.get("test_epoch"), "test_epoch"),
+            "test_accuracy": _opt_float(result.get("test_accuracy"), "test_accuracy"),
+            "test_loss": _opt_float(result.get("test_loss"), "test_loss"),
+            "test_epoch": _opt_int(result.get("test_epoch"), "test_epoch"),
             "val_split_name": result.get("val_split_name"),
-            "diverged_epoch": opt_int(result.get("diverged_epoch"), "diverged_epoch"),
-            "diverged_batch": opt_int(result.get("diverged_batch"), "diverged_batch"),
-            "environment": json_dumps(environment, f"environment of run {run_id}"),
+            "diverged_epoch": _opt_int(result.get("diverged_epoch"), "diverged_epoch"),
+            "diverged_batch": _opt_int(result.get("diverged_batch"), "diverged_batch"),
+            "environment": _json_dumps(environment, f"environment of run {run_id}"),
         }
         for key in ("device", "host"):  # where it really ran (start_run wrote the driver's host)
             if result.get(key) is not None:
@@ -437,7 +464,7 @@ class ResultsDB:
             values = result.get(key) or []
             if not isinstance(values, (list, tuple)):
                 raise StoreError(f"run {run_id}: {key} must be a list with one number per epoch, got {values!r}")
-            lists[column] = [opt_float(v, f"run {run_id}: {key}") for v in values]
+            lists[column] = [_opt_float(v, f"run {run_id}: {key}") for v in values]
         # A diverged run stops mid-epoch, so lists may be uneven: the longest sets the count.
         n = max((len(v) for v in lists.values()), default=0)
         return [
@@ -572,7 +599,7 @@ class ResultsDB:
         if fmt not in EXPORT_FORMATS:
             raise ConfigError(f"unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}")
         if fmt == "json":
-            runs = [finite_or_none(r.to_dict()) for r in self.list_runs(study, full=True)]
+            runs = [_finite_or_none(r.to_dict()) for r in self.list_runs(study, full=True)]
             return json.dumps(runs, indent=1, allow_nan=False) + "\n"
         header = [*_CSV_RUN_COLUMNS[:6], "epoch", *EPOCH_FIELDS, *_CSV_RUN_COLUMNS[6:]]
         out = io.StringIO()

@@ -1,8 +1,7 @@
-"""Runs as the database returns them (:class:`RunRecord`), and the packing of values into columns."""
+"""Runs as the database returns them (:class:`RunRecord`), and the packing of losses into blobs."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import zlib
@@ -150,42 +149,3 @@ def decode_losses(data: bytes, encoding: str, count: int) -> list[float]:
     if sys.byteorder == "big":
         arr.byteswap()
     return arr.tolist()
-
-
-def json_dumps(value: Any, what: str) -> str:
-    """``value`` as JSON text; a :class:`StoreError` naming ``what`` if it is not JSON-able."""
-    try:
-        # allow_nan: a diverged run's diagnostics hold inf/NaN, and Python reads them back.
-        return json.dumps(value, sort_keys=True, allow_nan=True)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"{what} is not JSON-serialisable: {exc}") from None
-
-
-def opt_float(value: Any, what: str) -> float | None:
-    """``value`` as a float, or None; a :class:`StoreError` naming ``what`` otherwise."""
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise StoreError(f"{what} must be a number or None, got {value!r}") from None
-
-
-def opt_int(value: Any, what: str) -> int | None:
-    """``value`` if it is an int (not a bool) or None; a :class:`StoreError` naming ``what`` otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise StoreError(f"{what} must be an integer or None, got {value!r}")
-    return value
-
-
-def finite_or_none(value: Any) -> Any:
-    """Replace non-finite floats by None, recursively: strict JSON for other tools."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_none(v) for v in value]
-    return value
