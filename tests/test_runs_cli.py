@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from normlab.cli import main
-from test_store import versions, damage, fill_db, needs_readonly_media, on_readonly_media, schema_1_db
+from test_store import damage, fill_db, needs_readonly_media, on_readonly_media
+from test_store_schema import schema_1_db, versions
 
 
 @pytest.fixture()
