@@ -35,9 +35,20 @@ def xp(x):
 
 
 def reduce(name: str, x, axes: tuple[int, ...]):
-    """``name`` (sum, nansum, amin, amax, mean, or var with ``ddof=0``) of ``x`` along ``axes``, kept."""
+    """``name`` of ``x`` along ``axes``, which are kept.
+
+    ``name`` is sum, nansum, amin, amax, mean, var (``ddof=0``), or fmin and fmax: the minimum
+    and maximum skipping NaN, NaN where a slice holds nothing else (``x`` must be finite or NaN).
+    """
     if is_tensor(x):
+        if name in ("fmin", "fmax"):  # torch has no NaN-skipping minimum and maximum
+            fill = math.inf if name == "fmin" else -math.inf
+            out = reduce("amin" if name == "fmin" else "amax", x.nan_to_num(nan=fill, posinf=math.inf,
+                                                                            neginf=-math.inf), axes)
+            return out.masked_fill(out == fill, math.nan)  # only NaN in the slice: x holds no infinity
         return getattr(x, name)(dim=axes, keepdim=True, **({"correction": 0} if name == "var" else {}))
+    if name in ("fmin", "fmax"):
+        return getattr(np, name).reduce(x, axis=axes, keepdims=True)
     return getattr(np, name)(x, axis=axes, keepdims=True)
 
 
@@ -78,7 +89,7 @@ def clip_(x, lo: float, hi: float) -> None:
         np.clip(x, lo, hi, out=x)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Input:
     """A validated input: ``values`` is a float64 numpy array or the original tensor.
 

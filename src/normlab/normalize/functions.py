@@ -157,22 +157,19 @@ def _normalize(data, axis, decimals, method: str, copy):
 
 
 def _stats(x, axes: tuple[int, ...], method: str):
-    """``(x, shift, divisor, count, has_nan)``: the result is ``(x - shift) / divisor``.
+    """``(x, shift, divisor, count, has_nan)``: the result is ``(x - shift) / divisor``; ``count``
+    (of the non-NaN values) is None for min-max.
 
     ``x`` is the input in its computing dtype; the statistics are computed in it, on its device.
     """
     f, eps = xp(x), eps_of(x)
     nan = f.isnan(x)
     has_nan = bool(nan.any())
-    count = astype_of(reduce("sum", ~nan, axes), x) if has_nan else math.prod(x.shape[a] for a in axes)
     if method == "min_max":
-        if has_nan:  # NaN is skipped: it cannot be the minimum or maximum; all-NaN slices get NaN
-            lo = f.where(count == 0, math.nan, reduce("amin", f.where(nan, math.inf, x), axes))
-            hi = f.where(count == 0, math.nan, reduce("amax", f.where(nan, -math.inf, x), axes))
-        else:
-            lo, hi = reduce("amin", x, axes), reduce("amax", x, axes)
-        span = hi - lo
-        return x, lo, f.where(span < 10 * eps, 1.0, span), count, has_nan
+        lo = reduce("fmin" if has_nan else "amin", x, axes)
+        span = reduce("fmax" if has_nan else "amax", x, axes) - lo
+        return x, lo, f.where(span < 10 * eps, 1.0, span), None, has_nan
+    count = astype_of(reduce("sum", ~nan, axes), x) if has_nan else math.prod(x.shape[a] for a in axes)
     if has_nan:
         mean = reduce("nansum", x, axes) / count
         var = reduce("nansum", (x - mean) ** 2, axes) / count
