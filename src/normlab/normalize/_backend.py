@@ -103,11 +103,6 @@ class Input:
     shape: tuple[int, ...]
     owned: bool = False
 
-    @property
-    def ndim(self) -> int:
-        """Number of dimensions."""
-        return len(self.shape)
-
     def compute(self):
         """The values in the computing dtype: float64, or a tensor's own dtype but float32 at least."""
         if not self.is_tensor:
@@ -118,9 +113,8 @@ class Input:
 
     def float64_numpy(self) -> np.ndarray:
         """The values as a float64 numpy array on the CPU (the scalers' statistics are float64)."""
-        if not self.is_tensor:
-            return self.values
-        return self.values.detach().to(device="cpu", dtype=sys.modules["torch"].float64).numpy()
+        torch = sys.modules.get("torch")
+        return self.values.detach().to("cpu", torch.float64).numpy() if self.is_tensor else self.values
 
 
 def validate_input(data: Any, name: str, who: str) -> Input:

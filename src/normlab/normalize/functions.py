@@ -157,11 +157,8 @@ def _normalize(data, axis, decimals, method: str, copy):
 
 
 def _stats(x, axes: tuple[int, ...], method: str):
-    """``(x, shift, divisor, count, has_nan)``: the result is ``(x - shift) / divisor``; ``count``
-    (of the non-NaN values) is None for min-max.
-
-    ``x`` is the input in its computing dtype; the statistics are computed in it, on its device.
-    """
+    """``(x, shift, divisor, count, has_nan)`` for the result ``(x - shift) / divisor``, computed in
+    ``x``'s dtype on its device; ``count`` (of the non-NaN values) is None for min-max."""
     f, eps = xp(x), eps_of(x)
     nan = f.isnan(x)
     has_nan = bool(nan.any())

@@ -102,20 +102,20 @@ class _BaseScaler:
         inp = validate_input(X, "X", who)
         if reset:
             self._check_axis_param()
-            if self.axis == 0 and inp.ndim == 1:
+            if self.axis == 0 and len(inp.shape) == 1:
                 raise ConfigError(f"{who} expects 2-D input (n_samples, n_features); got a 1-D array of "
                                   f"shape {inp.shape}. Reshape it with X.reshape(-1, 1) if it holds one "
                                   f"feature or X.reshape(1, -1) if it holds one sample.")
             axes = normalize_axes(self.axis, inp.shape)
-            if len(axes) == inp.ndim:
-                raise ConfigError(f"axis={self.axis!r} reduces every axis of {inp.ndim}-D input of shape "
+            if len(axes) == len(inp.shape):
+                raise ConfigError(f"axis={self.axis!r} reduces every axis of {len(inp.shape)}-D input of shape "
                                   f"{inp.shape}, leaving no feature axis; keep at least one (for example "
                                   f"axis=(0, 2, 3) keeps the channels of N×C×H×W images)")
             return inp, axes
         axes = self._axes
         ndim = len(axes) + len(self.feature_shape_)
-        if inp.ndim != ndim:
-            raise ConfigError(f"X is {inp.ndim}-D (shape {inp.shape}), but {who} was fitted on {ndim}-D input")
+        if len(inp.shape) != ndim:
+            raise ConfigError(f"X is {len(inp.shape)}-D (shape {inp.shape}), but {who} was fitted on {ndim}-D input")
         kept = tuple(inp.shape[i] for i in range(ndim) if i not in axes)
         if kept != self.feature_shape_:
             if len(kept) == 1:
