@@ -8,8 +8,9 @@ Compares, side by side in one run (one torch thread by default):
    the input gradient for ``conv2``, as in training), ``nn.Conv2d`` against ``FastConv2d``;
 2. the whole ``LeNet5`` (plain, and with batch norm in train and in eval mode: the post's
    epochs 2-10 train in eval mode): a training step (forward, cross-entropy, backward, fused
-   Adam; batch 64) and an eval forward (batch 256), with ``conv1``/``conv2`` as ``nn.Conv2d``
-   against the same model as built (``FastConv2d``), same weights.
+   Adam; batch 64) and an eval forward (batch 256), the model accelerated by
+   ``normlab.fast.accelerate`` with ``conv1``/``conv2`` as ``nn.Conv2d`` against the same with
+   ``FastConv2d``, same weights.
 
 Timing and tables as in ``bench_pool.py`` (interleaved rounds, process CPU time with one
 thread, speed-up from the minima; "max|diff|" is the largest absolute difference from
@@ -17,7 +18,7 @@ PyTorch's output).
 
 Usage::
 
-    python benchmarks/bench_conv.py                # full run (about a minute on one core)
+    python benchmarks/bench_conv.py                # full run
     python benchmarks/bench_conv.py --quick        # a smoke test
 """
 
@@ -32,10 +33,9 @@ import time
 import torch
 import torch.nn as nn
 
-import normlab.kernels as kernels
+import normlab.fast.kernels as kernels
+from normlab.fast import FastConv2d, accelerate, tune_malloc
 from normlab.models import create_model
-from normlab.models.lenet import FastConv2d
-from normlab.train import tune_malloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_pool  # noqa: E402
@@ -81,13 +81,10 @@ def bench_layers(rounds: int, inner: int) -> list[dict]:
 
 
 def with_pytorch_convolutions(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose ``FastConv2d`` layers are plain ``nn.Conv2d``, same weights."""
+    """A copy of the accelerated ``model`` whose ``FastConv2d`` layers are plain ``nn.Conv2d`` again, same weights."""
     model = copy.deepcopy(model)
     for name in ("conv1", "conv2"):
-        fast = getattr(model, name)
-        plain = nn.Conv2d(fast.in_channels, fast.out_channels, fast.kernel_size)
-        plain.load_state_dict(fast.state_dict())
-        setattr(model, name, plain)
+        getattr(model, name).__class__ = nn.Conv2d
     return model
 
 
@@ -100,6 +97,7 @@ def bench_models(rounds: int, inner: int) -> list[dict]:
         def candidates():
             torch.manual_seed(0)
             fast = create_model(spec, head="softmax")
+            accelerate(fast)
             return {"PyTorch nn.Conv2d": with_pytorch_convolutions(fast), "normlab FastConv2d": fast}
 
         steps = {n: train_step(m.train(mode == "train"), x_train, y_train, lr=1e-3, fused=True)

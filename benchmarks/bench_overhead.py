@@ -33,12 +33,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from normlab.data import BatchLoader, load_splits
+    from normlab.fast import accelerate
     from normlab.train import TrainConfig, build_model
     from normlab.train.loop import build_optimizer, train_one_epoch
 
     splits = load_splits("mnist", subset=args.images, data_dir=None)  # None: $NORMLAB_DATA, resolved by normlab
     config = TrainConfig(model=args.model, device="cpu")
     model0 = build_model(config)
+    accelerate(model0, enabled=config.accelerate)  # as train() does
     loss_fn = nn.CrossEntropyLoss()
     # The bare loop gets the batches ready-made, in the same shuffled order as the trainer's.
     loader = BatchLoader(splits.train, 64, shuffle=True, generator=torch.Generator().manual_seed(0))

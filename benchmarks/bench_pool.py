@@ -8,8 +8,9 @@ Compares, side by side in one run, with ``torch.set_num_threads(1)`` by default:
 3. the whole LeNet-5, plain and with batch norm: a training step (forward, cross-entropy,
    backward, Adam step; batch 64) and an eval forward (batch 256), for the blog post's classes
    verbatim (``nn.AvgPool2d``, ``torch.tanh``) with each pool candidate swapped in, and for
-   ``normlab.models.LeNet5`` (``AvgPool2x2``, ``nn.Tanh`` modules) with a few variations: in-place
-   tanh, ``nn.AvgPool2d`` put back, fused Adam.
+   ``normlab.models.LeNet5`` as training runs it (``nn.Tanh`` modules; ``normlab.fast.accelerate``:
+   ``AvgPool2x2``, the C convolution kernels) with a few variations: in-place tanh,
+   ``nn.AvgPool2d`` put back, fused Adam.
 
 Timing: every candidate of a table runs once per round, in turn, so drifts in machine load hit
 all candidates alike; a round times ``--inner`` calls. Each row shows the median and the minimum
@@ -23,7 +24,7 @@ output (and input gradient, for the kernels).
 
 Usage::
 
-    python benchmarks/bench_pool.py                 # full run (about 80 s on one core)
+    python benchmarks/bench_pool.py                 # full run
     python benchmarks/bench_pool.py --quick         # fewer rounds, a smoke test
     python benchmarks/bench_pool.py --threads 2 --json results.json
 """
@@ -44,7 +45,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from normlab.models import AvgPool2x2, MaxPool2x2, create_model
+from normlab.fast import AvgPool2x2, MaxPool2x2, accelerate
+from normlab.models import create_model
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from post_baseline import LeNet5, LeNet5_BatchNorm  # noqa: E402
@@ -141,7 +143,9 @@ def model_candidates(batchnorm: bool, optimizer_variants: bool) -> dict[str, tup
 
     def ours(**kw):
         torch.manual_seed(0)
-        return create_model(spec, head="softmax", **kw)
+        model = create_model(spec, head="softmax", **kw)
+        accelerate(model)
+        return model
 
     out["normlab LeNet5"] = (ours(), {})
     m = ours()

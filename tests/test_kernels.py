@@ -16,9 +16,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import normlab.kernels as kernels
+import normlab.fast.kernels as kernels
+from normlab.fast import accelerate
+from normlab.fast.conv import FastConv2d
 from normlab.models import LeNet5
-from normlab.models.lenet import FastConv2d
 
 needs_kernels = pytest.mark.skipif(
     kernels.load() is None, reason=f"normlab's C kernels are not built here: {kernels.status()}"
@@ -182,11 +183,13 @@ def test_fast_conv2d_hooks_see_the_kernels_output(one_thread):
 # In fresh processes, because the loaded library is remembered for the life of a process.
 _TRAIN = textwrap.dedent("""
     import json, torch
+    from normlab.fast import accelerate
     from normlab.models import LeNet5
-    import normlab.kernels as kernels
+    import normlab.fast.kernels as kernels
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = LeNet5(norm="batch")
+    accelerate(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(1)
     for _ in range(3):
@@ -220,7 +223,7 @@ def test_lenet_trains_the_same_with_and_without_kernels():
                                    rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
 
 
-_STATUS = "import normlab.kernels as k, warnings; warnings.simplefilter('always'); print(repr(k.status()))"
+_STATUS = "import normlab.fast.kernels as k, warnings; warnings.simplefilter('always'); print(repr(k.status()))"
 
 
 def _status(tmp_path, **env) -> tuple[str, str]:
@@ -267,12 +270,22 @@ def test_disabled_by_environment(tmp_path):
     assert not (tmp_path / "normlab").exists()
 
 
-def test_lenet_uses_fast_convolutions_with_the_posts_state_dict():
+@needs_kernels
+def test_accelerated_lenet_uses_fast_convolutions_with_the_posts_state_dict():
     model = LeNet5()
+    assert type(model.conv1) is nn.Conv2d and type(model.conv2) is nn.Conv2d  # plain until accelerated
+    weight = model.conv1.weight
+    assert accelerate(model)["conv"] == ["conv1", "conv2"]
     assert type(model.conv1) is FastConv2d and type(model.conv2) is FastConv2d
-    assert isinstance(model.conv1, nn.Conv2d)
+    assert model.conv1.weight is weight  # the same parameters: an optimizer built before still works
     assert [k for k in model.state_dict() if k.startswith("conv")] == [
         "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
+
+
+def test_the_old_module_name_still_reports_the_status():
+    import normlab.kernels
+
+    assert normlab.kernels.status is kernels.status
 
 
 @needs_kernels
@@ -364,7 +377,7 @@ def test_an_unparsable_cc_falls_back(tmp_path):
 def test_warnings_as_errors_raise_once_then_fall_back(tmp_path):
     code = textwrap.dedent("""
         import warnings
-        import normlab.kernels as k
+        import normlab.fast.kernels as k
         warnings.simplefilter("error")
         try:
             k.load()
@@ -468,7 +481,7 @@ def _fake_owner(monkeypatch, inode: int, uid: int) -> None:
 
 @needs_cc
 def test_a_library_owned_by_someone_else_is_never_loaded(tmp_path, monkeypatch):
-    from normlab.kernels import build
+    from normlab.fast.kernels import build
 
     _status(tmp_path)
     (built,) = (tmp_path / "normlab" / "kernels").glob("conv5x5-*")
@@ -481,7 +494,7 @@ def test_a_library_owned_by_someone_else_is_never_loaded(tmp_path, monkeypatch):
 
 @needs_cc
 def test_a_cache_directory_owned_by_someone_else_is_refused(tmp_path, monkeypatch):
-    from normlab.kernels import build
+    from normlab.fast.kernels import build
 
     kernels_dir = tmp_path / "normlab" / "kernels"
     kernels_dir.mkdir(parents=True, mode=0o700)
@@ -502,7 +515,7 @@ def test_a_cache_directory_owned_by_someone_else_is_refused(tmp_path, monkeypatc
 # Run in a fresh process: it swaps the cached library for junk just before the library is mapped.
 _SWAP = textwrap.dedent("""
     import ctypes, os, sys
-    import normlab.kernels as k
+    import normlab.fast.kernels as k
     real = ctypes.CDLL
     def swap_then_load(name, *args, **kwargs):
         with open(sys.argv[1] + ".junk", "wb") as fh:
@@ -536,7 +549,7 @@ def test_a_symlinked_library_is_not_loaded(tmp_path):
 
 
 def test_without_proc_self_fd_pytorch_is_used(tmp_path, monkeypatch):
-    from normlab.kernels import build
+    from normlab.fast.kernels import build
 
     missing = tmp_path / "no-such-dir"  # as on macOS or Windows
     monkeypatch.setattr(build, "_FD_DIR", str(missing))

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from normlab.train import tune_malloc
+from normlab.fast import tune_malloc
 
 # In a fresh process: where a 20 MiB tensor's memory comes from (mallinfo2: mmapped bytes) and
 # how much free memory the heap keeps after it is freed; then the minor page faults per round
@@ -18,7 +18,7 @@ from normlab.train import tune_malloc
 _PROBE = textwrap.dedent("""
     import ctypes, json, resource, sys, torch
     if sys.argv[1] == "tuned":
-        from normlab.train import tune_malloc
+        from normlab.fast import tune_malloc
         assert tune_malloc()
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -75,3 +75,11 @@ def test_tune_malloc_is_idempotent_and_reports_whether_it_applied():
     first = tune_malloc()
     assert tune_malloc() is first
     assert first == sys.platform.startswith("linux")  # glibc here; musl would say False
+
+
+def test_tune_malloc_comes_without_torch_and_from_its_old_addresses():
+    # The command line calls it before it knows whether it will train: it must not cost a torch import.
+    code = ("import sys; from normlab.fast import tune_malloc; import normlab.train as t, normlab.train.malloc as m; "
+            "print(t.tune_malloc is tune_malloc is m.tune_malloc, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["True", "False"], proc.stdout + proc.stderr

@@ -11,12 +11,10 @@ import torch.nn.functional as F
 
 from normlab.errors import ConfigError
 from normlab.models import (
-    AvgPool2x2,
     GroupNorm,
     GroupNorm1,
     LeNet5,
     LeNetConfig,
-    MaxPool2x2,
     apply_blog_init,
     create_model,
     create_norm_layer,
@@ -33,7 +31,7 @@ from normlab.models import (
     register_norm_layer,
 )
 from normlab.models import norm as norm_module
-from normlab.models import registry as registry_module
+from normlab.models import spec as spec_module
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,8 +94,8 @@ def post_init_weights(m):
 
 POST = {"lenet5": PostLeNet5, "lenet5-bn": PostLeNet5BatchNorm}
 
-# Pooling orders the four summands differently from aten, so outputs may differ by an ulp.
-ULP = dict(atol=1e-6, rtol=0)
+# The plain model computes exactly what the post's code does: same layers, same order.
+EXACT = dict(atol=0, rtol=0)
 
 
 def images(n=8, size=32, seed=0):
@@ -121,14 +119,14 @@ def test_post_state_dict_loads_strictly_and_outputs_match(name):
 
     post.train()
     ours.train()
-    torch.testing.assert_close(ours(x), post(x), **ULP)
+    torch.testing.assert_close(ours(x), post(x), **EXACT)
     # Training-mode batch norm updated the running statistics identically.
     for key, value in post.state_dict().items():
-        torch.testing.assert_close(ours.state_dict()[key], value, **ULP)
+        torch.testing.assert_close(ours.state_dict()[key], value, **EXACT)
 
     post.eval()
     ours.eval()
-    torch.testing.assert_close(ours(x), post(x), **ULP)
+    torch.testing.assert_close(ours(x), post(x), **EXACT)
     # And the other way round: our state dict loads into the post's class.
     POST[name]().load_state_dict(ours.state_dict(), strict=True)
 
@@ -144,7 +142,7 @@ def test_gradients_match_post(name):
     F.cross_entropy(ours(x), y).backward()
     ours_params = dict(ours.named_parameters())
     for key, param in post.named_parameters():
-        torch.testing.assert_close(ours_params[key].grad, param.grad, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(ours_params[key].grad, param.grad, **EXACT)
 
 
 @pytest.mark.parametrize("name", ["lenet5", "lenet5-bn"])
@@ -181,6 +179,17 @@ def test_blog_init_values():
 def test_plain_model_has_exactly_the_posts_state_dict_keys():
     assert list(create_model("lenet5").state_dict()) == list(PostLeNet5().state_dict())
     assert set(create_model("lenet5-bn").state_dict()) == set(PostLeNet5BatchNorm().state_dict())
+
+
+@pytest.mark.parametrize("pool,cls", [("avg", nn.AvgPool2d), ("max", nn.MaxPool2d)])
+def test_the_model_is_made_of_plain_pytorch_layers_in_the_drawn_order(pool, cls):
+    model = create_model(f"lenet5-bn:pool={pool}")
+    assert [(name, type(m)) for name, m in model.named_children()] == [
+        ("conv1", nn.Conv2d), ("act1", nn.Tanh), ("batchnorm1", nn.BatchNorm2d), ("pool1", cls),
+        ("conv2", nn.Conv2d), ("act2", nn.Tanh), ("batchnorm2", nn.BatchNorm2d), ("pool2", cls),
+        ("linear1", nn.Linear), ("act3", nn.Tanh), ("linear2", nn.Linear), ("act4", nn.Tanh),
+        ("linear3", nn.Linear)]
+    assert model.pool1.kernel_size == model.pool1.stride == 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,8 +334,7 @@ def test_norm_position_matches_a_manual_forward(position):
 
     expected, other = manual(position), manual("before" if position == "after" else "after")
     out = model(x)
-    # Batch statistics over 8 samples amplify the pool's ulp-level rounding differences a bit.
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, expected, **EXACT)
     assert (out - other).abs().max() > 1e-2
 
 
@@ -493,86 +501,26 @@ def test_factory_rejects_bad_input():
 
 def test_register_norm_layer(monkeypatch):
     monkeypatch.setattr(norm_module, "_NORM_LAYERS", dict(norm_module._NORM_LAYERS))
+    monkeypatch.setattr(spec_module, "_NORMS", dict(spec_module._NORMS))
 
     def scaled_batch(num_channels, *, kind="2d", **kwargs):
         return create_norm_layer("batch", num_channels, kind=kind, momentum=0.01, **kwargs)
 
-    register_norm_layer("Noisy-Batch", scaled_batch)
-    assert "noisy-batch" in list_norm_layers()
+    register_norm_layer("Slow-Batch", scaled_batch)
+    assert "slow-batch" in list_norm_layers()
     with pytest.raises(ConfigError, match="already registered"):
-        register_norm_layer("noisy-batch", scaled_batch)
-    model = LeNet5(norm="noisy-batch", norm_in="all")
+        register_norm_layer("slow-batch", scaled_batch)
+    with pytest.raises(ConfigError, match="already registered"):
+        register_norm_layer("noisy-batch", scaled_batch)  # a built-in like the others
+    model = LeNet5(norm="slow-batch", norm_in="all")
     assert list(model.norm_layers()) == ["norm1", "norm2", "norm3", "norm4"]
     assert model.norm1.momentum == 0.01
-    assert create_model("lenet5:norm=noisy-batch").norm2.num_features == 16
+    assert create_model("lenet5:norm=slow-batch").norm2.num_features == 16
+    assert model_options("lenet5:norm=slow-batch,norm_in=all")["norm"] == "slow-batch"
     # A norm without a fully-connected form fails at config time, naming both options.
     register_norm_layer("conv-only", lambda c, *, kind="2d", **kw: norm_module._instance_norm(c, kind=kind))
     with pytest.raises(ConfigError, match="norm='conv-only' cannot be combined with norm_in='all'"):
         LeNetConfig(norm="conv-only", norm_in="all")
-
-
-# --------------------------------------------------------------------------------------------
-# Pooling
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("shape", [
-    (64, 6, 28, 28), (5, 16, 10, 10), (1, 3, 2, 2),  # even: fast path
-    (4, 6, 27, 27), (2, 3, 9, 10), (2, 3, 10, 9), (2, 1, 3, 3),  # odd: library fallback
-    (6, 8, 8),  # unbatched (C, H, W)
-])
-def test_avg_pool_matches_nn_avgpool2d(shape):
-    torch.manual_seed(0)
-    x = torch.randn(shape)
-    grad = torch.randn(nn.AvgPool2d(2)(x).shape)
-    got_x = x.clone().requires_grad_(True)
-    ref_x = x.clone().requires_grad_(True)
-    got, ref = AvgPool2x2()(got_x), nn.AvgPool2d(2)(ref_x)
-    torch.testing.assert_close(got, ref, **ULP)
-    got.backward(grad)
-    ref.backward(grad)
-    torch.testing.assert_close(got_x.grad, ref_x.grad, **ULP)
-
-
-def test_avg_pool_non_contiguous_and_double():
-    x = torch.randn(4, 6, 12, 12).to(memory_format=torch.channels_last)
-    torch.testing.assert_close(AvgPool2x2()(x), F.avg_pool2d(x, 2), **ULP)
-    xt = torch.randn(4, 6, 12, 12).transpose(2, 3)
-    torch.testing.assert_close(AvgPool2x2()(xt), F.avg_pool2d(xt, 2), **ULP)
-    xd = torch.randn(2, 3, 6, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(AvgPool2x2(), (xd,))
-    assert AvgPool2x2()(xd).dtype == torch.float64
-
-
-def test_avg_pool_in_the_model_is_fast_path():
-    model = create_model("lenet5")
-    assert isinstance(model.pool1, AvgPool2x2) and isinstance(model.pool2, AvgPool2x2)
-    assert not list(model.pool1.parameters())
-
-
-@pytest.mark.parametrize("shape", [(8, 6, 28, 28), (3, 16, 10, 10), (2, 3, 9, 9), (6, 8, 8)])
-def test_max_pool_matches_nn_maxpool2d(shape):
-    torch.manual_seed(0)
-    # ReLU outputs have many tied zeros: the backward must route each gradient like aten.
-    x = torch.relu(torch.randn(shape)).round()
-    ref_mod = nn.MaxPool2d(2)
-    with torch.no_grad():
-        assert torch.equal(MaxPool2x2()(x), ref_mod(x))
-    got_x = x.clone().requires_grad_(True)
-    ref_x = x.clone().requires_grad_(True)
-    got, ref = MaxPool2x2()(got_x), ref_mod(ref_x)
-    assert torch.equal(got, ref)
-    grad = torch.randn(ref.shape)
-    got.backward(grad)
-    ref.backward(grad)
-    assert torch.equal(got_x.grad, ref_x.grad)
-
-
-def test_max_pool_propagates_nan_like_aten():
-    x = torch.randn(1, 1, 4, 4)
-    x[0, 0, 1, 1] = float("nan")
-    with torch.no_grad():
-        torch.testing.assert_close(MaxPool2x2()(x), nn.MaxPool2d(2)(x), equal_nan=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -663,8 +611,8 @@ def test_model_options_round_trip():
 
 
 def test_register_model(monkeypatch):
-    monkeypatch.setattr(registry_module, "_MODELS", dict(registry_module._MODELS))
-    monkeypatch.setattr(registry_module, "_DESCRIPTIONS", dict(registry_module._DESCRIPTIONS))
+    monkeypatch.setattr(spec_module, "_MODELS", dict(spec_module._MODELS))
+    monkeypatch.setattr(spec_module, "_DESCRIPTIONS", dict(spec_module._DESCRIPTIONS))
     register_model("lenet5-gn-relu", norm="group", activation="relu", description="GN + ReLU")
     assert "lenet5-gn-relu" in list_models()
     model = create_model("lenet5-gn-relu:pool=max")
@@ -683,75 +631,43 @@ def test_register_model(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------
-# Eval-mode batch norm moved after the average pool
+# Naming and checking models without torch
 # --------------------------------------------------------------------------------------------
 
 
-def _slow_twin(model):
-    """A copy of ``model`` forced down the literal layer order (a pool hook disables the rewrite)."""
-    import copy
-
-    twin = copy.deepcopy(model)
-    twin.pool1.register_forward_hook(lambda *a: None)
-    twin.pool2.register_forward_hook(lambda *a: None)
-    return twin
-
-
-@pytest.mark.parametrize("spec", ["lenet5", "lenet5-bn", "lenet5:activation=relu",
-                                  "lenet5-bn:activation=relu", "lenet5:norm=group", "lenet5-bn:norm_position=before"])
-@pytest.mark.parametrize("mode", ["train", "eval"])
-def test_eval_bn_after_the_pool_gives_the_literal_orders_results(spec, mode):
-    torch.manual_seed(4)
-    model = create_model(spec, head="softmax")
-    with torch.no_grad():  # BN with non-trivial statistics, so moving it after the pool is exercised
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    twin = _slow_twin(model)
-    model.train(mode == "train")
-    twin.train(mode == "train")
-    x, y = images(16, seed=5), torch.arange(16) % 10
-    out, ref = model(x), twin(x)
-    torch.testing.assert_close(out, ref, **ULP)
-    F.cross_entropy(out, y).backward()
-    F.cross_entropy(ref, y).backward()
-    twin_params = dict(twin.named_parameters())
-    for key, param in model.named_parameters():
-        torch.testing.assert_close(param.grad, twin_params[key].grad, atol=1e-6, rtol=1e-5)
-    for key, value in twin.state_dict().items():  # running statistics too
-        torch.testing.assert_close(model.state_dict()[key], value, **ULP)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), twin(x), **ULP)
+_NO_TORCH = """
+import sys
+import normlab.models as m
+print(m.model_options("lenet5-bn:norm_in=all")["norm"], m.parse_variant("lenet5:pool=max")[1], len(m.list_models()),
+      m.list_norm_layers()[-1], m.LeNetConfig.option_types()["input_size"].__name__)
+try:
+    m.model_options("lenet5-in:norm_in=all")
+except Exception as exc:
+    print(type(exc).__name__)
+print("torch" in sys.modules, "normlab.models.lenet" in sys.modules)
+"""
 
 
-def test_eval_batch_norm_runs_after_the_pool_only_where_that_is_exact():
-    model = create_model("lenet5-bn", head="softmax")
-    seen = []
-    bn_forward = model.batchnorm1.forward
-    model.batchnorm1.forward = lambda t: (seen.append(tuple(t.shape)), bn_forward(t))[1]  # not a hook
+def test_specs_names_and_options_need_no_torch():
+    import subprocess
+    import sys
 
-    model.train()
-    model(images(4))  # training-mode BN needs the full-size statistics
-    assert seen[-1] == (4, 6, 28, 28)
-    model.eval()
-    model(images(4)).sum().backward()  # the post's mode bug: training in eval mode
-    assert seen[-1] == (4, 6, 14, 14)
-    model.batchnorm1.track_running_stats = False  # batch statistics even in eval: not affine
-    model(images(4))
-    assert seen[-1] == (4, 6, 28, 28)
-    model.batchnorm1.track_running_stats = True
-    handle = model.batchnorm1.register_forward_pre_hook(lambda *a: None)  # a hook sees the literal input
-    model(images(4))
-    assert seen[-1] == (4, 6, 28, 28)
-    handle.remove()
-    model(images(4))
-    assert seen[-1] == (4, 6, 14, 14)
-    before = create_model("lenet5-bn:norm_position=before").eval()
-    seen_before = []
-    fwd = before.batchnorm1.forward
-    before.batchnorm1.forward = lambda t: (seen_before.append(tuple(t.shape)), fwd(t))[1]
-    before(images(4))
-    assert seen_before == [(4, 6, 28, 28)]  # norm before the activation: nothing commutes
+    proc = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["batch {'pool': 'max'} 9 noisy-batch int", "ConfigError", "False False"]
+
+
+def test_the_spec_knows_every_norm_the_factory_builds():
+    assert list(norm_module._NORM_LAYERS) == list_norm_layers()
+    for name in list_norm_layers():
+        try:
+            create_norm_layer(name, 4, kind="1d")
+            builds_fc = True
+        except ConfigError:
+            builds_fc = False
+        assert builds_fc == (not spec_module._NORMS[name]), name
+        if name != "none":
+            assert LeNetConfig(norm=name).norm == name
+    with pytest.raises(ConfigError, match="norm='instance' cannot be combined with norm_in='all': norm 'instance' is "
+                                          "undefined for fully-connected features"):
+        LeNetConfig(norm="instance", norm_in="all")

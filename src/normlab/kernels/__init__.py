@@ -1,12 +1,8 @@
-"""Hand-written CPU kernels for the layers where PyTorch's own are slow on LeNet-5's sizes.
+"""The C kernels' old address, kept for ``python -c "import normlab.kernels as k; print(k.status())"``.
 
-Used automatically by :class:`normlab.models.LeNet5` where they apply; everything else, and
-every machine without a C compiler, uses PyTorch's operators. ``NORMLAB_KERNELS=0`` turns them
-off (for A/B timing, or to rule them out when debugging); :func:`status` says whether they are
-in use.
+They live in :mod:`normlab.fast.kernels`.
 """
 
-from normlab.kernels.build import load, status
-from normlab.kernels.conv import conv5x5, conv5x5_applies
+from normlab.fast.kernels import conv5x5, conv5x5_applies, load, status
 
 __all__ = ["load", "status", "conv5x5", "conv5x5_applies"]

@@ -1,4 +1,4 @@
-"""LeNet-5 variants, the norm-layer factory and the model registry.
+"""LeNet-5 variants, the norm-layer factory and the model registry: plain PyTorch modules.
 
 Typical use::
 
@@ -8,37 +8,24 @@ Typical use::
     model = create_model("lenet5:norm=group,activation=relu")
     apply_blog_init(model)                                    # the post's weight init
 
-See :mod:`normlab.models.norm` for the norm names, :mod:`normlab.models.lenet` for the
-options and :mod:`normlab.models.registry` for the spec syntax and built-in names.
+See :mod:`normlab.models.spec` for the spec syntax, the options and the built-in names (all
+without torch), :mod:`normlab.models.norm` for the norm layers and :mod:`normlab.models.lenet`
+for the network. The CPU speed-ups live apart, in :mod:`normlab.fast`.
 """
 
-from normlab.models.lenet import (
+import importlib
+
+from normlab.models.spec import (
     ACTIVATIONS,
     HEADS,
     NORM_IN,
     NORM_POSITIONS,
     POOLS,
-    AvgPool2x2,
-    LeNet5,
     LeNetConfig,
-    MaxPool2x2,
-    apply_blog_init,
-    init_weights_blog,
-)
-from normlab.models.norm import (
-    GroupNorm,
-    GroupNorm1,
-    create_norm_layer,
-    default_num_groups,
-    get_norm_layer,
-    is_norm_layer,
-    list_norm_layers,
-    register_norm_layer,
-)
-from normlab.models.registry import (
-    create_model,
     format_variant,
+    is_norm_layer,
     list_models,
+    list_norm_layers,
     model_config,
     model_description,
     model_options,
@@ -46,32 +33,34 @@ from normlab.models.registry import (
     register_model,
 )
 
+# PEP 562: the torch parts load on first use, so that naming and checking models costs no torch.
+_TORCH_EXPORTS = {
+    "LeNet5": "normlab.models.lenet",
+    "apply_blog_init": "normlab.models.lenet",
+    "create_model": "normlab.models.lenet",
+    "init_weights_blog": "normlab.models.lenet",
+    "GroupNorm": "normlab.models.norm",
+    "GroupNorm1": "normlab.models.norm",
+    "create_norm_layer": "normlab.models.norm",
+    "default_num_groups": "normlab.models.norm",
+    "get_norm_layer": "normlab.models.norm",
+    "register_norm_layer": "normlab.models.norm",
+}
+
 __all__ = [
-    "ACTIVATIONS",
-    "HEADS",
-    "NORM_IN",
-    "NORM_POSITIONS",
-    "POOLS",
-    "AvgPool2x2",
-    "MaxPool2x2",
-    "LeNet5",
-    "LeNetConfig",
-    "apply_blog_init",
-    "init_weights_blog",
-    "GroupNorm",
-    "GroupNorm1",
-    "create_norm_layer",
-    "default_num_groups",
-    "get_norm_layer",
-    "is_norm_layer",
-    "list_norm_layers",
-    "register_norm_layer",
-    "create_model",
-    "format_variant",
-    "list_models",
-    "model_config",
-    "model_description",
-    "model_options",
-    "parse_variant",
-    "register_model",
+    "ACTIVATIONS", "HEADS", "NORM_IN", "NORM_POSITIONS", "POOLS", "LeNetConfig", "format_variant",
+    "is_norm_layer", "list_models", "list_norm_layers", "model_config", "model_description",
+    "model_options", "parse_variant", "register_model", *_TORCH_EXPORTS,
 ]
+
+
+def __getattr__(name: str):
+    if name not in _TORCH_EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_TORCH_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_TORCH_EXPORTS})

@@ -24,7 +24,7 @@ instance   ``nn.InstanceNorm2d(C, affine=True)``            :class:`~normlab.err
 ========== ================================================ =========================================
 
 ``noisy-batch`` is batch norm followed by Santurkar et al.'s (2018, Algorithm 1) random scale and
-shift noise in training mode (:mod:`normlab.models.noisy_bn`, loaded on first use).
+shift noise in training mode (:mod:`normlab.models.noisy_bn`).
 
 Instance norm normalises each channel of each sample over its spatial positions. A
 fully-connected feature has no spatial extent (one value per channel and sample), so the
@@ -33,9 +33,11 @@ that silently erases its input.
 
 Add a name with :func:`register_norm_layer`::
 
-    def noisy_batch_norm(num_channels, *, kind="2d", **kwargs):
-        ...
-    register_norm_layer("noisy-batch", noisy_batch_norm)
+    def slow_batch_norm(num_channels, *, kind="2d", **kwargs):
+        return create_norm_layer("batch", num_channels, kind=kind, momentum=0.01, **kwargs)
+    register_norm_layer("slow-batch", slow_batch_norm)
+
+The names alone (for validation, help texts) are in :mod:`normlab.models.spec`, without torch.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from typing import Callable, Optional, Union
 import torch.nn as nn
 
 from normlab.errors import ConfigError
+from normlab.models.noisy_bn import noisy_batch_norm
+from normlab.models.spec import INSTANCE_NORM_FC, add_norm_name, is_norm_layer, list_norm_layers
 
 __all__ = [
     "NormConstructor",
@@ -160,12 +164,7 @@ def _layer_norm(num_channels: int, *, kind: str = "2d", **kwargs) -> nn.Module:
 def _instance_norm(num_channels: int, *, kind: str = "2d", **kwargs) -> nn.Module:
     _check_kind(kind)
     if kind == "1d":
-        raise ConfigError(
-            "norm 'instance' is undefined for fully-connected features: instance norm "
-            "normalises each channel over its spatial positions, and a fully-connected feature "
-            "has one value per channel, so every output would be zero. Use it in convolutional "
-            "layers only (norm_in='conv'), or pick 'batch', 'group' or 'layer'."
-        )
+        raise ConfigError(INSTANCE_NORM_FC)
     kwargs.setdefault("affine", True)
     return nn.InstanceNorm2d(num_channels, **kwargs)
 
@@ -178,14 +177,7 @@ _NORM_LAYERS: dict[str, Optional[NormConstructor]] = {
     "group": _group_norm,
     "layer": _layer_norm,
     "instance": _instance_norm,
-}
-
-
-# Built-in norms defined in their own modules, as "module:attribute", imported on first use so
-# that this module imports nothing of theirs (noisy_bn imports this module). A name registered
-# with register_norm_layer takes precedence over a deferred one of the same name.
-_DEFERRED: dict[str, str] = {
-    "noisy-batch": "normlab.models.noisy_bn:noisy_batch_norm",
+    "noisy-batch": noisy_batch_norm,
 }
 
 
@@ -193,32 +185,15 @@ def _canonical(name: str) -> str:
     return name.strip().lower()
 
 
-def _deferred(key: str) -> NormConstructor:
-    import importlib
-
-    module, _, attribute = _DEFERRED[key].partition(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def list_norm_layers() -> list[str]:
-    """The registered norm names, in registration order (``"none"`` first, deferred built-ins last)."""
-    return list(_NORM_LAYERS) + [name for name in _DEFERRED if name not in _NORM_LAYERS]
-
-
-def is_norm_layer(name: str) -> bool:
-    """Whether ``name`` is a registered norm name (case-insensitive)."""
-    return isinstance(name, str) and (_canonical(name) in _NORM_LAYERS or _canonical(name) in _DEFERRED)
-
-
 def register_norm_layer(name: str, constructor: NormConstructor, *, overwrite: bool = False) -> None:
     """Register ``constructor`` under ``name``.
 
     ``constructor(num_channels, *, kind="2d", **kwargs)`` must return an ``nn.Module`` for
     ``kind="2d"`` (input ``(N, C, H, W)``) and ``kind="1d"`` (input ``(N, C)``), or raise
-    :class:`~normlab.errors.ConfigError` for a kind it does not support. Names are
-    case-insensitive. Registering an existing name raises ``ConfigError`` unless ``overwrite``.
-    ``noisy-batch``, a built-in imported from its own module on first use, is the exception: a
-    registration of that name shadows it without ``overwrite``.
+    :class:`~normlab.errors.ConfigError` for a kind it does not support: it is called once here
+    with ``kind="1d"`` to find out, so that a model config combining the norm with
+    ``norm_in="all"`` fails when it is made. Names are case-insensitive. Registering an existing
+    name raises ``ConfigError`` unless ``overwrite``.
     """
     if not isinstance(name, str) or not _canonical(name):
         raise ConfigError(f"a norm name must be a non-empty string, got {name!r}")
@@ -227,7 +202,13 @@ def register_norm_layer(name: str, constructor: NormConstructor, *, overwrite: b
     key = _canonical(name)
     if key in _NORM_LAYERS and not overwrite:
         raise ConfigError(f"norm {key!r} is already registered; pass overwrite=True to replace it")
+    try:
+        constructor(2, kind="1d")
+        no_fc_form = ""
+    except ConfigError as exc:
+        no_fc_form = str(exc)
     _NORM_LAYERS[key] = constructor
+    add_norm_name(key, no_fc_form)
 
 
 def get_norm_layer(name: Union[str, NormConstructor, None]) -> Optional[NormConstructor]:
@@ -248,8 +229,6 @@ def get_norm_layer(name: Union[str, NormConstructor, None]) -> Optional[NormCons
         )
     key = _canonical(name)
     if key not in _NORM_LAYERS:
-        if key in _DEFERRED:
-            return _deferred(key)
         raise ConfigError(
             f"unknown norm {name!r}; valid names: {', '.join(list_norm_layers())}"
         )

@@ -42,6 +42,9 @@ class RunResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     host: str | None = None  # the machine that trained it (a Ray worker node, not the driver)
+    # What ran (normlab.fast.accelerate's record: kernels, threads, torch version, fused Adam), since
+    # it changes the numbers in the last bits. Empty in results from before it was recorded.
+    environment: dict[str, Any] = field(default_factory=dict)
 
     @property
     def epochs_done(self) -> int:

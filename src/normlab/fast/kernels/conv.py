@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from normlab.kernels.build import load
+from normlab.fast.kernels.build import load
 
 __all__ = ["conv5x5", "conv5x5_applies"]
 
@@ -42,7 +42,7 @@ def _is_narrow(x: torch.Tensor) -> bool:
 def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> bool:
     """True when :func:`conv5x5` can compute ``F.conv2d(x, weight, bias)``.
 
-    That needs the C kernels built (see :func:`normlab.kernels.status`); CPU float32 tensors;
+    That needs the C kernels built (see :func:`normlab.fast.kernels.status`); CPU float32 tensors;
     ``x`` of shape (N, C, H, W) with H >= 5, ``weight`` (C_out, C, 5, 5) and a bias; and either
     one input channel and W >= 20, with ``x`` not requiring a gradient, or 5 <= W <= 16.
     Stride 1, no padding, no dilation and one group are the caller's to check.

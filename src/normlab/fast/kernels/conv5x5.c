@@ -10,10 +10,9 @@
  * One input channel, output rows of at least 16 pixels (conv1: 32x32 -> 6 x 28x28)
  *
  * Why: oneDNN pads conv1's 6 output channels to its 16-channel blocks and reorders every output
- * and gradient to and from PyTorch's layout; on one thread it ran this layer at ~20 GFLOPS,
- * forward and weight gradient 1.5 ms of a ~6.5 ms LeNet-5 training step at batch 64
- * (benchmarks/RESULTS.md). These loops vectorise along the output row instead, write PyTorch's
- * NCHW layout directly, and keep their accumulators in registers.
+ * and gradient to and from PyTorch's layout, which makes this small layer a large part of a
+ * LeNet-5 training step (benchmarks/RESULTS.md). These loops vectorise along the output row
+ * instead, write PyTorch's NCHW layout directly, and keep their accumulators in registers.
  *
  * Layouts (contiguous, float32): x (N, H, W); weight (C, 5, 5); bias (C); out and grad_out
  * (N, C, H - 4, W - 4). The caller guarantees W - 4 >= 16.
@@ -104,8 +103,7 @@ void normlab_conv5x5_c1_backward_weight(const float *restrict x, const float *re
                     const int skip = (int)(j0 - j);
                     if (skip) {
                         /* The overlapping block: drop the repeated lanes of x as well as of g, so
-                         * that an inf in x there does not turn into 0 * inf = NaN. (This split also
-                         * measured a little faster than masking g in the common loop.) */
+                         * that an inf in x there does not turn into 0 * inf = NaN. */
                         const vf gm = drop_first(g, skip);
                         acc_bias += gm;
                         for (int kh = 0; kh < K; kh++)
@@ -127,7 +125,7 @@ void normlab_conv5x5_c1_backward_weight(const float *restrict x, const float *re
 /* ---------------------------------------------------------------------------------------------
  * Any input channels, output rows of at most 16 (LeNet-5's conv2: 6 -> 16 channels, 14x14 -> 10x10)
  *
- * oneDNN's backward pass for conv2 took ~1.5 ms of a ~6.5 ms training step at batch 64. Here the
+ * oneDNN's backward pass for conv2 is a large part of a training step (benchmarks/RESULTS.md). Here the
  * forward pass and the weight gradient vectorise over 16 output channels (one vector), the input
  * gradient over a 16-wide input row. Layouts (contiguous, float32): x and grad_x (N, CI, H, W);
  * weight and grad_weight (CO, CI, 5, 5); bias and grad_bias (CO); out and grad_out (N, CO, OH, OW)

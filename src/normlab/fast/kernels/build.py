@@ -3,8 +3,7 @@
 The source is compiled on first use with the system's C compiler (``$CC``, else ``cc``) for the
 host CPU (``-march=native``) and cached under ``$XDG_CACHE_HOME/normlab/kernels`` (``~/.cache``
 by default), keyed by the source, the compiler, its flags and the CPU, so a cache shared between
-machines never hands one a library built for another. A build takes about a quarter of a second;
-later processes only load the cached file.
+machines never hands one a library built for another; later processes only load the cached file.
 
 Loading a library runs its code, so only a file that nobody else could have written is loaded:
 the cache folder must be a real directory (not a symbolic link), ours, and writable by no one

@@ -1,0 +1,47 @@
+"""normlab's CPU fast path, applied explicitly to a plain model: the numbers stay, the time goes down.
+
+::
+
+    from normlab.fast import accelerate, create_optimizer
+    from normlab.models import create_model
+
+    model = create_model("lenet5-bn")                # plain PyTorch: nn.Conv2d, nn.AvgPool2d, ...
+    record = accelerate(model)                       # in place; what ran, and why not
+    optimizer = create_optimizer("adam", model.parameters(), lr=1e-3)  # fused Adam where available
+
+:func:`normlab.train.train` does both unless the config says ``accelerate=False``, and stores the
+record in ``RunResult.environment``. The pieces: :mod:`~normlab.fast.kernels` (C convolution
+kernels, built on first use) behind :class:`~normlab.fast.conv.FastConv2d`;
+:mod:`~normlab.fast.pool` (2x2 pooling as strided slices); :mod:`~normlab.fast.eval_bn` (eval-mode
+batch norm after the average pool); :mod:`~normlab.fast.optim` (fused Adam);
+:mod:`~normlab.fast.malloc` (glibc settings for processes that train, which the ``normlab``
+command applies to itself). An accelerated model gives the plain model's results up to float
+rounding; benchmarks/RESULTS.md has the speed.
+"""
+
+import importlib
+
+# PEP 562: names load on first use, so tune_malloc (which the command line calls before it knows
+# whether it will train) comes without torch.
+_EXPORTS = {
+    "accelerate": "normlab.fast.apply",
+    "AvgPool2x2": "normlab.fast.pool",
+    "MaxPool2x2": "normlab.fast.pool",
+    "FastConv2d": "normlab.fast.conv",
+    "create_optimizer": "normlab.fast.optim",
+    "tune_malloc": "normlab.fast.malloc",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
