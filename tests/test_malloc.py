@@ -77,9 +77,9 @@ def test_tune_malloc_is_idempotent_and_reports_whether_it_applied():
     assert first == sys.platform.startswith("linux")  # glibc here; musl would say False
 
 
-def test_tune_malloc_comes_without_torch_and_from_its_old_addresses():
+def test_tune_malloc_comes_without_torch_and_from_normlab_train_too():
     # The command line calls it before it knows whether it will train: it must not cost a torch import.
-    code = ("import sys; from normlab.fast import tune_malloc; import normlab.train as t, normlab.train.malloc as m; "
-            "print(t.tune_malloc is tune_malloc is m.tune_malloc, 'torch' in sys.modules)")
+    code = ("import sys; from normlab.fast import tune_malloc; import normlab.train as t; "
+            "print(t.tune_malloc is tune_malloc, 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.split() == ["True", "False"], proc.stdout + proc.stderr

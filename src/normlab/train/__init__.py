@@ -16,7 +16,7 @@ from normlab.train.loop import (
     seed_everything,
     train,
 )
-from normlab.train.malloc import tune_malloc
+from normlab.fast.malloc import tune_malloc
 from normlab.train.result import RunResult
 
 __all__ = [
