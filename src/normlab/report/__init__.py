@@ -2,49 +2,33 @@
 
 * :func:`write_report` reads a study from the results database and writes the report;
   :func:`load_report` + :func:`save_report` do the same in two steps, keeping the built
-  :class:`Report` (its headline and verdicts) for the caller.
-* :func:`build_report` turns runs into a :class:`Report` model (sections of paragraphs, tables
-  and PNG figures); :func:`render_html` and :func:`render_markdown` format that model.
-* :func:`register_section` adds a section builder (see :mod:`normlab.report.study`).
+  :class:`Report` (its headline, verdicts and readings) for the caller.
+* :func:`build_report` turns runs into a :class:`Report` (sections of paragraphs, tables and
+  PNG figures, with each section's :class:`Reading` objects); :func:`render`,
+  :func:`render_html` and :func:`render_markdown` format it.
+
+The package, bottom up: :mod:`~normlab.report.document` (the document model),
+:mod:`~normlab.report.html` and :mod:`~normlab.report.markdown` (renderers of it),
+:mod:`~normlab.report.format` (numbers as text), :mod:`~normlab.report.readings` (verdicts as
+data), :mod:`~normlab.report.context` (the runs and statistics a report is built from),
+:mod:`~normlab.report.phrasing` (readings in words), :mod:`~normlab.report.figures`,
+:mod:`~normlab.report.sections` (the ordered list :data:`SECTIONS`) and
+:mod:`~normlab.report.build`.
 """
 
-from normlab.report.study import (
-    SECTION_BUILDERS,
-    Column,
-    Paragraph,
-    Report,
-    ReportContext,
-    ReportFigure,
-    Section,
-    Table,
-    build_report,
-    load_report,
-    register_section,
-    render,
-    save_report,
-    write_report,
-)
-from normlab.report import diagnostics_sections  # noqa: E402,F401  registers the diagnostics and preset sections
-
-
-def render_html(report: Report) -> str:
-    """The report as one self-contained HTML document (see :mod:`normlab.report.html`)."""
-    from normlab.report.html import render_html as _render
-
-    return _render(report)
-
-
-def render_markdown(report: Report) -> str:
-    """The report as Markdown (see :mod:`normlab.report.markdown`)."""
-    from normlab.report.markdown import render_markdown as _render
-
-    return _render(report)
-
+from normlab.report.build import build_report, load_report, render, save_report, write_report
+from normlab.report.context import ReportContext
+from normlab.report.document import Column, Paragraph, Report, ReportFigure, Section, Table
+from normlab.report.html import render_html
+from normlab.report.markdown import render_markdown
+from normlab.report.readings import Reading
+from normlab.report.sections import SECTIONS
 
 __all__ = [
-    "SECTION_BUILDERS",
+    "SECTIONS",
     "Column",
     "Paragraph",
+    "Reading",
     "Report",
     "ReportContext",
     "ReportFigure",
@@ -52,7 +36,6 @@ __all__ = [
     "Table",
     "build_report",
     "load_report",
-    "register_section",
     "render",
     "render_html",
     "render_markdown",

@@ -1,4 +1,4 @@
-"""Render a :class:`~normlab.report.study.Report` as one self-contained HTML page.
+"""Render a :class:`~normlab.report.document.Report` as one self-contained HTML page.
 
 The page needs nothing but itself: the style sheet is inline, figures are PNG data URIs, there
 is no JavaScript and no font, image or style is fetched, so it opens from disk in any browser
@@ -12,7 +12,7 @@ import base64
 import re
 from html import escape
 
-from normlab.report.study import Column, Paragraph, Report, ReportFigure, Section, Table
+from normlab.report.document import Column, Paragraph, Report, ReportFigure, Section, Table
 
 __all__ = ["STYLESHEET", "render_html"]
 

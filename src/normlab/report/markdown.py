@@ -1,4 +1,4 @@
-"""Render a :class:`~normlab.report.study.Report` as Markdown, for terminals and CI logs.
+"""Render a :class:`~normlab.report.document.Report` as Markdown, for terminals and CI logs.
 
 Same sections, tables and sentences as the HTML page; figures cannot live in a terminal, so
 each is named by its caption with a pointer to the HTML report. Tables are GitHub-flavoured
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from normlab.report.study import Paragraph, Report, ReportFigure, Section, Table
+from normlab.report.document import Paragraph, Report, ReportFigure, Section, Table
 
 __all__ = ["render_markdown"]
 

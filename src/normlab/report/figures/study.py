@@ -5,10 +5,10 @@ Every figure shows the seeds themselves, not only their summary: a mean line wit
 over a box plot, and the paired differences behind each comparison. Accuracies come in as
 fractions and are drawn in percent; differences are drawn in percentage points (pp).
 
-Figures stay readable however many variants a study has: no figure is wider than
-:data:`MAX_FIGURE_WIDTH` or taller than :data:`MAX_FIGURE_HEIGHT`, legends sit outside the axes,
-many curves are split into small panels (:func:`curves_grid_figure`, the panel mode of
-:func:`accuracy_overlay_figure`) and many distributions are drawn as horizontal rows.
+Figures stay readable however many variants a study has: no figure is larger than the bounds of
+:mod:`~normlab.report.figures.base`, legends sit outside the axes, many curves are split into
+small panels (:func:`loss_grid_figure`, the panel mode of :func:`accuracy_overlay_figure`) and
+many distributions are drawn as horizontal rows.
 
 The drawing is deterministic (the strip plot's jitter is a fixed pattern, not random), so the
 same database gives the same PNG bytes.
@@ -16,7 +16,6 @@ same database gives the same PNG bytes.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -25,79 +24,29 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from normlab.errors import ConfigError
 from normlab.experiments.stats import DEFAULT_CONFIDENCE, PairedComparison, curve_band
-from normlab.report.figures import PALETTE
+from normlab.report.figures.base import MAX_FIGURE_HEIGHT, PALETTE, new_figure, style_axes, styled, variant_color
 
 __all__ = [
-    "MAX_FIGURE_HEIGHT",
-    "MAX_FIGURE_WIDTH",
     "MAX_OVERLAY_LINES",
     "MAX_VERTICAL_BOXES",
     "TRAIN_COLOR",
     "CurvePanel",
     "accuracy_overlay_figure",
-    "curves_grid_figure",
+    "loss_grid_figure",
     "final_accuracy_figure",
     "paired_differences_figure",
-    "shade",
     "variant_curves_figure",
-    "variant_color",
 ]
 
 #: Training-loss curves are drawn in this neutral colour so validation keeps the variant's colour.
 TRAIN_COLOR = "#555555"
-#: Widest figure (inches). The page's text column is about 10 in (960 CSS px at 96 px per inch);
-#: a wider figure would be scaled down, and its lettering with it.
-MAX_FIGURE_WIDTH = 10.0
-#: Tallest figure (inches), about one screen and a half.
-MAX_FIGURE_HEIGHT = 13.0
 #: Up to this many variants share one axis in :func:`accuracy_overlay_figure`; more get a panel each.
 MAX_OVERLAY_LINES = 6
 #: Up to this many variants are drawn as upright boxes in :func:`final_accuracy_figure`; more as rows.
 MAX_VERTICAL_BOXES = 6
 #: Colour of the other variants' mean lines behind the highlighted one in a panel.
 CONTEXT_COLOR = "#cdd1d6"
-
-_STYLE = {
-    "font.size": 9.5,
-    "axes.titlesize": 10.5,
-    "axes.labelsize": 9.5,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.fontsize": 8.5,
-    "legend.frameon": False,
-}
-
-
-def _styled(func):
-    """Build the figure under the report's rc style (fonts are read when artists are created)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        import matplotlib
-
-        with matplotlib.rc_context(_STYLE):
-            return func(*args, **kwargs)
-
-    return wrapper
-
-
-def variant_color(index: int) -> str:
-    """Colour of the ``index``-th variant (the report uses the same colour in every figure)."""
-    return PALETTE[index % len(PALETTE)]
-
-
-def shade(color: str, t: float) -> str:
-    """``color`` (``#rrggbb``) lightened towards white (``t < 0``) or darkened towards black (``t > 0``).
-
-    ``t`` runs from -1 (half-way to white) to 1 (40% of the way to black): a family of shades of
-    one hue, light enough to tell apart and dark enough to see on white.
-    """
-    t = max(-1.0, min(1.0, float(t)))
-    target, amount = (255, -t * 0.5) if t < 0 else (0, t * 0.4)
-    rgb = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
-    return "#" + "".join(f"{round(c + (target - c) * amount):02x}" for c in rgb)
 
 
 def _wrap_title(text: str, width: int = 26) -> str:
@@ -113,10 +62,6 @@ def _wrap_title(text: str, width: int = 26) -> str:
     return f"{head}\n{tail}"
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(min(width, MAX_FIGURE_WIDTH), min(height, MAX_FIGURE_HEIGHT)), layout="constrained")
-
-
 def _grid_shape(n: int, max_cols: int = 4) -> tuple[int, int]:
     """Rows and columns for ``n`` panels: at most ``max_cols`` across, rows as full as possible."""
     if n <= max_cols:
@@ -126,12 +71,6 @@ def _grid_shape(n: int, max_cols: int = 4) -> tuple[int, int]:
     if max_cols == 4 and n in (5, 6, 9):
         cols = 3
     return math.ceil(n / cols), cols
-
-
-def _style(ax) -> None:
-    ax.grid(alpha=0.25, linewidth=0.6)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
 
 
 def _clean_curves(curves: Sequence[Sequence[float]]) -> list[np.ndarray]:
@@ -204,7 +143,7 @@ def _integer_epochs(ax, n_epochs: int, *, nbins: int = 10) -> None:
         ax.set_xlim(0.7, n_epochs + 0.3)
 
 
-@_styled
+@styled
 def variant_curves_figure(
     name: str,
     val_accuracy: Sequence[Sequence[float]],
@@ -228,7 +167,7 @@ def variant_curves_figure(
     vloss = _clean_curves(val_loss)
     tloss = _clean_curves(train_loss)
     n_epochs = max((c.size for c in (*acc, *vloss, *tloss)), default=0)
-    fig = _new_figure(10, 3.6)
+    fig = new_figure(10, 3.6)
     ax_acc, ax_loss = fig.subplots(1, 2)
     _band(ax_acc, acc, color, scale=100.0, label=f"mean of {len(acc)} seeds", confidence=confidence)
     if target is not None and acc:
@@ -242,7 +181,7 @@ def variant_curves_figure(
     _band(ax_loss, tloss, TRAIN_COLOR, scale=1.0, label="training loss", confidence=confidence, linestyle="--")
     ax_loss.set(title=f"{name}: loss per epoch", xlabel="epoch", ylabel="cross-entropy loss")
     for ax in (ax_acc, ax_loss):
-        _style(ax)
+        style_axes(ax)
         _integer_epochs(ax, n_epochs)
     if acc:
         _legend_with_key(ax_acc, color, confidence, loc="lower right")
@@ -253,12 +192,11 @@ def variant_curves_figure(
 
 @dataclass
 class CurvePanel:
-    """One variant's per-seed curves for a panel of :func:`curves_grid_figure` (fractions for accuracy)."""
+    """One variant's per-seed loss curves for a panel of :func:`loss_grid_figure`."""
 
     name: str
     color: str
-    val_accuracy: Sequence[Sequence[float]]
-    val_loss: Sequence[Sequence[float]] = ()
+    val_loss: Sequence[Sequence[float]]
     train_loss: Sequence[Sequence[float]] = ()
 
 
@@ -268,92 +206,67 @@ def _key_handles(kind: str, val_label: str, confidence: float):
     from matplotlib.patches import Patch
 
     grey = "#444444"
+    band = [Patch(facecolor=grey, alpha=0.18, linewidth=0), Line2D([], [], color=grey, alpha=0.45, linewidth=0.9)]
+    keys = [f"{confidence * 100:g}% t band", "individual seeds"]
     if kind == "loss":
         return ([Line2D([], [], color=grey, linewidth=2.0), Line2D([], [], color=TRAIN_COLOR, linewidth=2.0,
-                                                                   linestyle="--"),
-                 Patch(facecolor=grey, alpha=0.18, linewidth=0), Line2D([], [], color=grey, alpha=0.45, linewidth=0.9)],
-                [f"{val_label} loss (variant colour)", "training loss", f"{confidence * 100:g}% t band",
-                 "individual seeds"])
-    return ([Line2D([], [], color=grey, linewidth=2.0, marker="o", markersize=3.5),
-             Patch(facecolor=grey, alpha=0.18, linewidth=0), Line2D([], [], color=grey, alpha=0.45, linewidth=0.9)],
-            ["mean over seeds", f"{confidence * 100:g}% t band", "individual seeds"])
+                                                                   linestyle="--"), *band],
+                [f"{val_label} loss (variant colour)", "training loss", *keys])
+    return [Line2D([], [], color=grey, linewidth=2.0, marker="o", markersize=3.5), *band], ["mean over seeds", *keys]
 
 
-@_styled
-def curves_grid_figure(
+@styled
+def loss_grid_figure(
     panels: Sequence[Sequence[CurvePanel | None]],
     *,
-    kind: str = "accuracy",
     row_labels: Sequence[str] | None = None,
     col_labels: Sequence[str] | None = None,
     share_rows: bool = False,
     confidence: float = DEFAULT_CONFIDENCE,
     val_label: str = "validation",
-    target: float | None = None,
 ) -> Figure:
-    """Many variants' learning curves as a grid of small panels, one variant per panel.
+    """Many variants' loss curves as a grid of small panels, one variant per panel.
 
-    ``panels`` holds the rows of the grid (``None`` leaves a cell empty). ``kind`` is
-    ``"accuracy"`` (validation accuracy: thin line per seed, mean and t band, as in
-    :func:`variant_curves_figure`) or ``"loss"`` (validation loss in the variant's colour,
-    training loss dashed grey). With ``col_labels`` the top row carries them as titles and the
-    panels none; otherwise each panel is titled with its variant. ``row_labels`` name the rows
-    on the left. ``share_rows`` gives each row one y axis, so panels in a row compare directly
-    (a grid study puts the variants trained at the same setting in one row).
+    ``panels`` holds the rows of the grid (``None`` leaves a cell empty); each panel draws the
+    validation loss in the variant's colour and the training loss dashed grey, a thin line per
+    seed under the mean and its t band. With ``col_labels`` the top row carries them as titles
+    and the panels none; otherwise each panel is titled with its variant. ``row_labels`` name the
+    rows on the left. ``share_rows`` gives each row one y axis, so panels in a row compare
+    directly (a grid study puts the variants trained at the same setting in one row).
     """
     from matplotlib.ticker import MaxNLocator
 
-    if kind not in ("accuracy", "loss"):
-        raise ConfigError(f"kind must be 'accuracy' or 'loss'; got {kind!r}")
     rows = [list(r) for r in panels]
     n_rows, n_cols = len(rows), max((len(r) for r in rows), default=1)
     rows = [r + [None] * (n_cols - len(r)) for r in rows]
     panel_width = max(2.3, 6.6 / n_cols)
-    fig = _new_figure(0.9 + panel_width * n_cols, 1.1 + 1.4 * n_rows)
+    fig = new_figure(0.9 + panel_width * n_cols, 1.1 + 1.4 * n_rows)
     axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey="row" if share_rows else False)
-    n_epochs = max((len(c) for r in rows for p in r if p for c in (*p.val_accuracy, *p.val_loss)), default=0)
-    unit = "accuracy (%)" if kind == "accuracy" else "loss"
+    n_epochs = max((len(c) for r in rows for p in r if p for c in p.val_loss), default=0)
     for i, row in enumerate(rows):
         for j, p in enumerate(row):
             ax = axes[i, j]
-            below = any(rows[k][j] is not None for k in range(i + 1, n_rows))
             if p is None:
                 ax.set_visible(False)
                 continue
-            if kind == "accuracy":
-                acc = _clean_curves(p.val_accuracy)
-                _band(ax, acc, p.color, scale=100.0, label=None, confidence=confidence)
-                if target is not None and acc:
-                    lo = min(float(np.min(c)) for c in acc) * 100
-                    hi = max(float(np.max(c)) for c in acc) * 100
-                    if _target_in_view(target, lo, hi):
-                        ax.axhline(target * 100, color="#888888", linestyle=":", linewidth=1.0, zorder=0)
-            else:
-                _band(ax, _clean_curves(p.val_loss), p.color, scale=1.0, label=None, confidence=confidence)
-                _band(ax, _clean_curves(p.train_loss), TRAIN_COLOR, scale=1.0, label=None, confidence=confidence,
-                      linestyle="--")
+            _band(ax, _clean_curves(p.val_loss), p.color, scale=1.0, label=None, confidence=confidence)
+            _band(ax, _clean_curves(p.train_loss), TRAIN_COLOR, scale=1.0, label=None, confidence=confidence,
+                  linestyle="--")
             if col_labels is None:
                 ax.set_title(_wrap_title(p.name), fontsize=9 if len(p.name) <= 26 else 8.5)
             elif i == 0 and j < len(col_labels):
                 ax.set_title(_wrap_title(col_labels[j]), fontsize=9.5)
             if j == 0:
-                ax.set_ylabel(unit if row_labels is None else f"{row_labels[i]}\n{unit}", fontsize=8.5)
-            if not below:
+                ax.set_ylabel("loss" if row_labels is None else f"{row_labels[i]}\nloss", fontsize=8.5)
+            if not any(rows[k][j] is not None for k in range(i + 1, n_rows)):  # nothing drawn below this panel
                 ax.set_xlabel("epoch", fontsize=8.5)
                 ax.tick_params(labelbottom=True)
-            _style(ax)
+            style_axes(ax)
             _integer_epochs(ax, n_epochs, nbins=5)
             ax.tick_params(labelsize=7.5)
             ax.yaxis.set_major_locator(MaxNLocator(4))
-    handles, labels = _key_handles(kind, val_label, confidence)
-    if target is not None and kind == "accuracy":
-        from matplotlib.lines import Line2D
-
-        handles.append(Line2D([], [], color="#888888", linestyle=":", linewidth=1.0))
-        labels.append(f"target {target * 100:g}% (where near the data)")
-    fig.suptitle(f"{val_label} {'accuracy' if kind == 'accuracy' else 'and training loss'} per epoch, one panel "
-                 "per variant", fontsize=10.5)
-    _figure_legend(fig, handles, labels)
+    fig.suptitle(f"{val_label} and training loss per epoch, one panel per variant", fontsize=10.5)
+    _figure_legend(fig, *_key_handles("loss", val_label, confidence))
     return fig
 
 
@@ -364,7 +277,7 @@ def _figure_legend(fig: Figure, handles, labels, *, max_cols: int = 4) -> None:
                    handlelength=1.8, columnspacing=1.4)
 
 
-@_styled
+@styled
 def accuracy_overlay_figure(
     curves: Mapping[str, Sequence[Sequence[float]]],
     *,
@@ -373,7 +286,6 @@ def accuracy_overlay_figure(
     val_label: str = "validation",
     panels: Sequence[tuple[str, Sequence[str]]] | None = None,
     legend: Mapping[str, str] | None = None,
-    seed_lines: bool | None = None,
     highlight: bool | None = None,
 ) -> Figure:
     """Every variant's mean validation accuracy per epoch with its t band.
@@ -387,7 +299,7 @@ def accuracy_overlay_figure(
     and ``legend`` maps each legend label to its colour (one entry per model). Without
     ``panels`` each variant gets its own panel, drawn over the other variants' means in light
     grey; ``highlight=True`` asks for that layout whatever the number of variants. Panels draw
-    each seed as a thin line unless ``seed_lines`` is False.
+    each seed as a thin line.
     """
     from matplotlib.lines import Line2D
 
@@ -398,22 +310,21 @@ def accuracy_overlay_figure(
     if highlight is None:
         highlight = panels is None and len(curves) > MAX_OVERLAY_LINES
     if panels is None and not highlight:
-        fig = _new_figure(7.5, 4.1)
+        fig = new_figure(7.5, 4.1)
         ax = fig.subplots()
         for name, cs in clean.items():
             _band(ax, cs, colors[name], scale=100.0, label=f"{name} (n = {len(cs)})", confidence=confidence,
-                  seed_lines=bool(seed_lines))
+                  seed_lines=False)
         ax.set(title=title, xlabel="epoch", ylabel="accuracy (%)")
-        _style(ax)
+        style_axes(ax)
         _integer_epochs(ax, n_epochs)
         _figure_legend(fig, *ax.get_legend_handles_labels(), max_cols=3)
         return fig
 
     if panels is None:
         panels = [(name, [name]) for name in curves]
-    seeds = seed_lines is not False
     rows, cols = _grid_shape(len(panels))
-    fig = _new_figure(0.6 + 2.4 * cols, 1.0 + 2.0 * rows)
+    fig = new_figure(0.6 + 2.4 * cols, 1.0 + 2.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         if k >= len(panels):
@@ -428,9 +339,9 @@ def accuracy_overlay_figure(
         for name in names:
             if name in clean:
                 _band(ax, clean[name], colors[name], scale=100.0, label=None, confidence=confidence,
-                      seed_lines=seeds, band_alpha=0.18 if len(names) <= 2 else 0.12)
+                      band_alpha=0.18 if len(names) <= 2 else 0.12)
         ax.set_title(_wrap_title(panel_title), fontsize=9.5 if len(panel_title) <= 26 else 8.5)
-        _style(ax)
+        style_axes(ax)
         _integer_epochs(ax, n_epochs, nbins=5)
         ax.tick_params(labelsize=8)
         if k % cols == 0:
@@ -438,20 +349,14 @@ def accuracy_overlay_figure(
         if k + cols >= len(panels):  # nothing drawn below this panel
             ax.set_xlabel("epoch")
     fig.suptitle(title, fontsize=10.5)
-    handles, labels = [], []
-    if legend:
-        handles += [Line2D([], [], color=c, linewidth=2.0, marker="o", markersize=3.5) for c in legend.values()]
-        labels += list(legend)
-        key_handles, key_labels = _key_handles("accuracy", val_label, confidence)
-        handles += key_handles[1:] if seeds else key_handles[1:2]
-        labels += key_labels[1:] if seeds else key_labels[1:2]
-    else:
-        key_handles, key_labels = _key_handles("accuracy", val_label, confidence)
-        handles += key_handles if seeds else key_handles[:2]
-        labels += key_labels if seeds else key_labels[:2]
-        if highlight:
-            handles.append(Line2D([], [], color=CONTEXT_COLOR, linewidth=1.8))
-            labels.append("the other variants' means")
+    handles, labels = _key_handles("accuracy", val_label, confidence)
+    if legend:  # one entry per model in place of the mean's, then the key to the band and the thin lines
+        handles = [Line2D([], [], color=c, linewidth=2.0, marker="o", markersize=3.5) for c in legend.values()]
+        handles += _key_handles("accuracy", val_label, confidence)[0][1:]
+        labels = [*legend, *labels[1:]]
+    elif highlight:
+        handles.append(Line2D([], [], color=CONTEXT_COLOR, linewidth=1.8))
+        labels.append("the other variants' means")
     _figure_legend(fig, handles, labels, max_cols=6)
     return fig
 
@@ -507,7 +412,7 @@ def _break_marks(ax_a, ax_b, *, horizontal: bool) -> None:
         ax_b.plot([0], [0], transform=ax_b.transAxes, **kw)
 
 
-@_styled
+@styled
 def final_accuracy_figure(
     values: Mapping[str, Sequence[float]],
     *,
@@ -516,7 +421,6 @@ def final_accuracy_figure(
     target: float | None = None,
     val_label: str = "validation",
     groups: Sequence[Sequence[str]] | None = None,
-    horizontal: bool | None = None,
 ) -> Figure:
     """Distribution of the final validation accuracy per variant: a strip plot over a box plot.
 
@@ -529,9 +433,9 @@ def final_accuracy_figure(
     same setting, which are the ones it compares): seeds are joined only inside a group and thin
     lines separate the groups. Up to :data:`MAX_VERTICAL_BOXES` variants stand upright side by
     side; more lie as horizontal rows, one per variant, so the figure grows in height (up to
-    :data:`MAX_FIGURE_HEIGHT`) rather than in width. ``horizontal`` forces either layout. When
-    one gap holds most of the accuracy range (a variant at chance level beside trained ones), the
-    accuracy axis is broken at the gap, so both ends stay readable.
+    :data:`MAX_FIGURE_HEIGHT`) rather than in width. When one gap holds most of the accuracy range
+    (a variant at chance level beside trained ones), the accuracy axis is broken at the gap, so
+    both ends stay readable.
     """
     if groups is None:
         groups = [list(values)]
@@ -539,8 +443,7 @@ def final_accuracy_figure(
     groups = [g for g in groups if g]
     names = [n for g in groups for n in g]
     names += [n for n in values if n not in names]
-    if horizontal is None:
-        horizontal = len(names) > MAX_VERTICAL_BOXES
+    horizontal = len(names) > MAX_VERTICAL_BOXES
     index = {n: i for i, n in enumerate(values)}
     color_of = {n: (colors or {}).get(n, variant_color(index[n])) for n in names}
     n = len(names)
@@ -549,10 +452,10 @@ def final_accuracy_figure(
     split = _split_range(flat)
     if horizontal:
         row = 0.26 if n <= 40 else max(0.12, (MAX_FIGURE_HEIGHT - 1.2) / n)
-        fig = _new_figure(7.8, 1.2 + row * n + 0.08 * len(groups))
+        fig = new_figure(7.8, 1.2 + row * n + 0.08 * len(groups))
         axes = list(fig.subplots(1, 2, sharey=True, width_ratios=[1, 4])) if split else [fig.subplots()]
     else:
-        fig = _new_figure(max(4.5, 1.6 + 1.5 * n), 3.8 if not split else 4.4)
+        fig = new_figure(max(4.5, 1.6 + 1.5 * n), 3.8 if not split else 4.4)
         axes = list(fig.subplots(2, 1, sharex=True, height_ratios=[4, 1]))[::-1] if split else [fig.subplots()]
     # axes[0] shows the low range when the axis is broken, axes[-1] the high range.
     positions = {name: (n - i if horizontal else i + 1) for i, name in enumerate(names)}
@@ -591,7 +494,7 @@ def final_accuracy_figure(
             for group in groups[:-1]:
                 edge = positions[group[-1]] + (-0.5 if horizontal else 0.5)
                 (ax.axhline if horizontal else ax.axvline)(edge, color="#d0d4d9", linewidth=0.8, zorder=0)
-        _style(ax)
+        style_axes(ax)
         ax.grid(axis="y" if horizontal else "x", visible=False)
     if split:
         ranges = [_padded(*split[0]), _padded(*split[1])]
@@ -683,7 +586,7 @@ def _difference_view(rows: Sequence[PairedComparison]) -> tuple[float, float, se
     return lo - pad, hi + pad, outliers
 
 
-@_styled
+@styled
 def paired_differences_figure(
     comparisons: Sequence[PairedComparison],
     *,
@@ -706,7 +609,7 @@ def paired_differences_figure(
     rows = list(comparisons)
     compact = len(rows) > 6
     step = 0.75 if not compact else max(0.16, min(0.38, (MAX_FIGURE_HEIGHT - 1.2) / max(len(rows), 1)))
-    fig = _new_figure(7.8, max(2.1, 1.2 + step * len(rows)))
+    fig = new_figure(7.8, max(2.1, 1.2 + step * len(rows)))
     ax = fig.subplots()
     x_lo, x_hi, outliers = _difference_view(rows)
     tick_labels = []
@@ -763,6 +666,6 @@ def paired_differences_figure(
     fig.suptitle(f"paired differences in {metric} {val_label} accuracy\n(mean and {conf * 100:g}% t interval)",
                  fontsize=10.5)
     ax.set(xlabel="difference B − A (percentage points)")
-    _style(ax)
+    style_axes(ax)
     ax.grid(axis="y", visible=False)
     return fig

@@ -1,19 +1,20 @@
-"""Figures, as matplotlib ``Figure`` objects (no pyplot state, no display needed).
+"""Figures, as matplotlib ``Figure`` objects: the post's, and (in submodules) the study report's.
 
 The post's figures come first: accuracy per epoch for one model, validation accuracy of both
-models, and both models' training and validation losses.
+models, and both models' training and validation losses. :mod:`normlab.report.figures.study`
+draws a multi-seed study, :mod:`normlab.report.figures.diagnostics` the diagnostics and sweeps.
 """
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+from normlab.report.figures.base import PALETTE, figure_png, save_figure
+
+__all__ = ["PALETTE", "accuracy_figure", "figure_png", "loss_figure", "save_figure", "val_accuracy_figure"]
 
 
 def _epochs(values: Sequence[float]) -> np.ndarray:
@@ -72,19 +73,3 @@ def loss_figure(train_losses: Mapping[str, Sequence[float]], val_losses: Mapping
         ax.grid(alpha=0.3)
         ax.legend()
     return fig
-
-
-def save_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
-    """Save ``fig`` as a PNG at ``path`` (written atomically) and return the path."""
-    from normlab.fileio import atomic_write_bytes
-
-    path = Path(path)
-    atomic_write_bytes(path, figure_png(fig, dpi=dpi))
-    return path
-
-
-def figure_png(fig: Figure, *, dpi: int = 110) -> bytes:
-    """Render ``fig`` to PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()

@@ -1,0 +1,450 @@
+"""The statistics' data types and input checks: runs, intervals, summaries, comparisons.
+
+Every type is a frozen dataclass of numbers. Bad input (accuracies outside ``[0, 1]``,
+duplicate seeds, an unknown metric) raises :class:`~normlab.errors.ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from normlab.errors import ConfigError
+
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_TARGET = 0.98
+DEFAULT_N_RESAMPLES = 10_000
+DEFAULT_INCLUDE_STATUS = ("done",)
+BOOTSTRAP_METHODS = ("percentile", "basic", "BCa")
+METRICS = ("final", "best")
+#: A run "trains" (a learning rate or batch size works for a model) when its final validation
+#: accuracy is at least this; MNIST's chance level is 10%, and a stalled run sits there. The
+#: presets and the report's sweep sections both read it from here.
+TRAINS_ACCURACY = 0.90
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One training run of one variant, as the statistics need it.
+
+    Attributes:
+        seed: The run's seed; runs of two variants with the same seed are paired.
+        val_accuracy: Validation accuracy after each epoch, fractions in ``[0, 1]``.
+        epoch_seconds: Wall-clock seconds of each epoch (same length as ``val_accuracy``
+            for runs that are summarised).
+        status: ``"done"``, ``"failed"`` or ``"diverged"`` (other strings are kept as given).
+    """
+
+    seed: int
+    val_accuracy: tuple[float, ...]
+    epoch_seconds: tuple[float, ...]
+    status: str = "done"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ConfigError(f"run seed must be an integer; got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+        object.__setattr__(
+            self, "val_accuracy", float_tuple(self.val_accuracy, f"val_accuracy of seed {self.seed}")
+        )
+        object.__setattr__(
+            self, "epoch_seconds", float_tuple(self.epoch_seconds, f"epoch_seconds of seed {self.seed}")
+        )
+        if not isinstance(self.status, str):
+            raise ConfigError(
+                f"status of seed {self.seed} must be a string such as 'done', 'failed' or "
+                f"'diverged'; got {self.status!r}"
+            )
+
+    @property
+    def final_accuracy(self) -> float:
+        """Accuracy after the last epoch (NaN when the run has no epochs)."""
+        return self.val_accuracy[-1] if self.val_accuracy else math.nan
+
+    @property
+    def best_accuracy(self) -> float:
+        """Highest accuracy over all epochs (NaN when the run has no epochs)."""
+        return max(self.val_accuracy) if self.val_accuracy else math.nan
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """A two-sided confidence interval.
+
+    Attributes:
+        low: Lower bound; NaN when the interval is undefined (see ``note``).
+        high: Upper bound; NaN when the interval is undefined.
+        confidence: Confidence level, e.g. ``0.95``.
+        method: ``"t"`` or ``"bootstrap-percentile"`` / ``"bootstrap-basic"`` / ``"bootstrap-BCa"``.
+        note: Why the interval is undefined or degenerate; ``None`` when it is ordinary.
+    """
+
+    low: float
+    high: float
+    confidence: float
+    method: str
+    note: str | None = None
+
+    @property
+    def defined(self) -> bool:
+        """True when both bounds are finite numbers."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def contains(self, value: float) -> bool:
+        """True when ``low <= value <= high`` (False for an undefined interval)."""
+        return self.defined and self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Mean, spread and confidence intervals of one per-run metric over a variant's runs.
+
+    Attributes:
+        metric: ``"final"`` (accuracy after the last epoch) or ``"best"`` (highest accuracy).
+        n: Number of runs summarised.
+        values: Per-run values, in the order of :attr:`VariantSummary.seeds`.
+        mean: Mean of ``values`` (NaN when ``n == 0``).
+        std: Sample standard deviation, ``ddof=1`` (NaN when ``n < 2``).
+        t_ci: Student-t confidence interval of the mean.
+        bootstrap_ci: Bootstrap confidence interval of the mean.
+    """
+
+    metric: str
+    n: int
+    values: tuple[float, ...]
+    mean: float
+    std: float
+    t_ci: ConfidenceInterval
+    bootstrap_ci: ConfidenceInterval
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """How many runs reached a target accuracy, and how fast.
+
+    Runs that never reach the target stay in the per-run tuples as ``None`` and are counted in
+    :attr:`n_not_reached`; the medians and means are over the runs that reached it. Diverged runs
+    count as runs that did not reach the target (their epochs are ``None``), so a setting where
+    half the runs blow up does not look as fast as one where all of them train.
+
+    Attributes:
+        target: Target accuracy as a fraction, e.g. ``0.98``.
+        n_runs: Number of runs considered, diverged ones included.
+        n_reached: Number of those runs that reached the target.
+        epochs: Per run, the first epoch (1-based) with accuracy ``>= target``, or ``None``.
+        seconds: Per run, the cumulative wall seconds up to and including that epoch, or ``None``.
+        median_epochs: Median of the non-``None`` ``epochs`` (NaN when no run reached).
+        mean_epochs: Mean of the non-``None`` ``epochs`` (NaN when no run reached).
+        median_seconds: Median of the non-``None`` ``seconds`` (NaN when no run reached).
+        mean_seconds: Mean of the non-``None`` ``seconds`` (NaN when no run reached).
+        n_diverged: How many of the :attr:`n_runs` runs diverged (counted as not reaching the target).
+        seeds: The seed of each run, in the order of :attr:`epochs` and :attr:`seconds` (ascending).
+    """
+
+    target: float
+    n_runs: int
+    n_reached: int
+    epochs: tuple[int | None, ...]
+    seconds: tuple[float | None, ...]
+    median_epochs: float
+    mean_epochs: float
+    median_seconds: float
+    mean_seconds: float
+    n_diverged: int = 0
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def n_not_reached(self) -> int:
+        """Number of runs that never reached the target."""
+        return self.n_runs - self.n_reached
+
+
+
+@dataclass(frozen=True)
+class VariantSummary:
+    """Statistics of one variant over its runs.
+
+    Attributes:
+        name: Variant name, e.g. ``"lenet5-bn"``.
+        seeds: Seeds of the runs summarised, ascending; per-run tuples follow this order.
+        n_runs: Number of runs summarised (``len(seeds)``).
+        final: Summary of the final-epoch validation accuracy.
+        best: Summary of the best validation accuracy over epochs.
+        target: Epochs- and time-to-target summary.
+        confidence: Confidence level of every interval.
+        bootstrap_method: Bootstrap interval method (``"percentile"``, ``"basic"`` or ``"BCa"``).
+        n_resamples: Bootstrap resamples.
+        excluded: ``(seed, status)`` of runs left out because of their status.
+        notes: Plain-language remarks (undefined intervals, excluded runs).
+    """
+
+    name: str
+    seeds: tuple[int, ...]
+    n_runs: int
+    final: MetricSummary
+    best: MetricSummary
+    target: TargetSummary
+    confidence: float
+    bootstrap_method: str
+    n_resamples: int
+    excluded: tuple[tuple[int, str], ...]
+    notes: tuple[str, ...]
+
+    def metric(self, name: str) -> MetricSummary:
+        """Return :attr:`final` or :attr:`best` by name."""
+        return {"final": self.final, "best": self.best}[check_metric(name)]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Variant B against variant A over their shared seeds; differences are ``B - A``.
+
+    Attributes:
+        a_name: Name of the baseline variant A (``"A"`` unless given).
+        b_name: Name of the variant B compared against A (``"B"`` unless given).
+        metric: ``"final"`` or ``"best"`` (or what :func:`~normlab.experiments.stats.paired_values` was told).
+        confidence: Confidence level of :attr:`ci`.
+        seeds: Shared seeds used, ascending.
+        a_values: A's metric per shared seed.
+        b_values: B's metric per shared seed.
+        differences: ``b_values - a_values`` per shared seed.
+        n_pairs: Number of shared seeds.
+        mean_a: Mean of ``a_values`` (NaN when no pairs).
+        mean_b: Mean of ``b_values`` (NaN when no pairs).
+        mean_difference: Mean of ``differences`` (NaN when no pairs).
+        sd_difference: Standard deviation of ``differences``, ``ddof=1`` (NaN when < 2 pairs).
+        ci: t confidence interval of ``mean_difference``.
+        t_statistic: Paired t statistic (NaN when undefined).
+        df: Degrees of freedom of the t-test, ``n_pairs - 1`` (0 when no pairs).
+        t_pvalue: Two-sided paired t-test p-value (NaN when undefined).
+        wilcoxon_statistic: Wilcoxon signed-rank statistic (NaN when undefined).
+        wilcoxon_pvalue: Two-sided Wilcoxon signed-rank p-value (NaN when undefined).
+        n_nonzero: Number of non-zero differences (the pairs Wilcoxon ranks).
+        cohens_dz: ``mean_difference / sd_difference`` (NaN when undefined).
+        hedges_gz: ``cohens_dz`` times Hedges' small-sample correction (NaN when undefined).
+        only_a_seeds: Seeds usable in A but not in B (excluded from the comparison).
+        only_b_seeds: Seeds usable in B but not in A (excluded from the comparison).
+        excluded_a: ``(seed, status)`` of A's runs left out because of their status.
+        excluded_b: ``(seed, status)`` of B's runs left out because of their status.
+        notes: Plain-language remarks (undefined tests, exclusions).
+    """
+
+    a_name: str
+    b_name: str
+    metric: str
+    confidence: float
+    seeds: tuple[int, ...]
+    a_values: tuple[float, ...]
+    b_values: tuple[float, ...]
+    differences: tuple[float, ...]
+    n_pairs: int
+    mean_a: float
+    mean_b: float
+    mean_difference: float
+    sd_difference: float
+    ci: ConfidenceInterval
+    t_statistic: float
+    df: int
+    t_pvalue: float
+    wilcoxon_statistic: float
+    wilcoxon_pvalue: float
+    n_nonzero: int
+    cohens_dz: float
+    hedges_gz: float
+    only_a_seeds: tuple[int, ...]
+    only_b_seeds: tuple[int, ...]
+    excluded_a: tuple[tuple[int, str], ...]
+    excluded_b: tuple[tuple[int, str], ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CurveBand:
+    """Per-epoch mean and t confidence band of several runs' curves.
+
+    Attributes:
+        epochs: Epoch numbers, 1-based.
+        n: Number of runs that have each epoch (curves may differ in length).
+        mean: Mean per epoch.
+        low: Lower band per epoch (NaN where ``n < 2``).
+        high: Upper band per epoch (NaN where ``n < 2``).
+        confidence: Confidence level of the band.
+    """
+
+    epochs: np.ndarray
+    n: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    confidence: float
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers
+# --------------------------------------------------------------------------------------------
+
+
+def float_tuple(values: Any, what: str) -> tuple[float, ...]:
+    """``values`` as a flat tuple of floats, or a ConfigError naming ``what``."""
+    if isinstance(values, (str, bytes)) or values is None:
+        raise ConfigError(f"{what} must be a sequence of numbers; got {values!r}")
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be a sequence of numbers; got {values!r}") from exc
+    if arr.ndim != 1:
+        raise ConfigError(f"{what} must be a flat sequence of numbers; got shape {arr.shape}")
+    return tuple(float(v) for v in arr)
+
+
+def check_open_unit(name: str, value: float, example: str) -> float:
+    """``value`` as a float strictly between 0 and 1, or a ConfigError naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number strictly between 0 and 1 (e.g. {example}); got {value!r}") from exc
+    if not 0.0 < v < 1.0:
+        raise ConfigError(f"{name} must be strictly between 0 and 1 (e.g. {example}); got {value!r}")
+    return v
+
+
+def check_confidence(confidence: float) -> float:
+    """A confidence level strictly between 0 and 1, or a ConfigError."""
+    return check_open_unit("confidence", confidence, "0.95")
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float strictly between 0 and 1, or a ConfigError."""
+    return check_open_unit("alpha", alpha, "0.05")
+
+
+def check_metric(metric: str) -> str:
+    """``"final"`` or ``"best"``, or a ConfigError listing them."""
+    if metric not in METRICS:
+        raise ConfigError(f"metric must be one of {', '.join(map(repr, METRICS))}; got {metric!r}")
+    return metric
+
+
+def check_target(target: float) -> float:
+    """A target accuracy as a fraction in (0, 1], or a ConfigError (with a hint for a percentage)."""
+    try:
+        t = float(target)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"target accuracy must be a fraction in (0, 1]; got {target!r}") from exc
+    if not 0.0 < t <= 1.0:
+        hint = " (a percentage? pass it divided by 100, e.g. 0.98)" if 1.0 < t <= 100.0 else ""
+        raise ConfigError(f"target accuracy must be a fraction in (0, 1]{hint}; got {target!r}")
+    return t
+
+
+def check_values(values: Any, what: str = "values") -> np.ndarray:
+    """``values`` as a float array of finite numbers, or a ConfigError naming ``what``."""
+    arr = np.asarray(float_tuple(values, what), dtype=float)
+    if not np.all(np.isfinite(arr)):
+        bad = [i for i, v in enumerate(arr) if not math.isfinite(v)]
+        raise ConfigError(f"{what} must be finite numbers; got non-finite values at positions {bad}")
+    return arr
+
+
+def check_bootstrap_args(n_resamples: int, method: str) -> None:
+    """A ConfigError unless ``n_resamples`` is a positive integer and ``method`` a bootstrap method."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ConfigError(f"n_resamples must be a positive integer (e.g. 10000); got {n_resamples!r}")
+    if method not in BOOTSTRAP_METHODS:
+        raise ConfigError(
+            f"bootstrap method must be one of {', '.join(map(repr, BOOTSTRAP_METHODS))}; got {method!r}"
+        )
+
+
+def coerce_run(run: Any) -> RunRecord:
+    """Turn a :class:`RunRecord`, a mapping or an object with the same attributes into a RunRecord.
+
+    The mapping / object needs ``seed``, ``val_accuracy`` and ``epoch_seconds``; ``status``
+    defaults to ``"done"``. Raises :class:`ConfigError` naming a missing field.
+    """
+    if isinstance(run, RunRecord):
+        return run
+    fields = ("seed", "val_accuracy", "epoch_seconds")
+    if isinstance(run, Mapping):
+        missing = [f for f in fields if f not in run]
+        if missing:
+            raise ConfigError(
+                f"a run needs the fields seed, val_accuracy, epoch_seconds (and optionally status); "
+                f"missing {', '.join(missing)} in {dict(run)!r}"
+            )
+        return RunRecord(run["seed"], run["val_accuracy"], run["epoch_seconds"], run.get("status", "done"))
+    missing = [f for f in fields if not hasattr(run, f)]
+    if missing:
+        raise ConfigError(
+            f"a run must be a RunRecord, a mapping or an object with seed, val_accuracy, "
+            f"epoch_seconds (and optionally status); {type(run).__name__} lacks {', '.join(missing)}"
+        )
+    return RunRecord(run.seed, run.val_accuracy, run.epoch_seconds, getattr(run, "status", "done"))
+
+
+def select_runs(
+    runs: Iterable[Any], include_status: Sequence[str], label: str
+) -> tuple[list[RunRecord], tuple[tuple[int, str], ...]]:
+    """Coerce, check for duplicate seeds, split by status and validate the runs kept."""
+    used, left_out = select_run_records(runs, include_status, label)
+    return used, tuple(sorted((r.seed, r.status) for r in left_out))
+
+
+def select_run_records(
+    runs: Iterable[Any], include_status: Sequence[str], label: str
+) -> tuple[list[RunRecord], list[RunRecord]]:
+    """The runs kept (validated, by seed) and the runs left out by status (by seed, not validated)."""
+    if isinstance(runs, (str, bytes, Mapping)) or not isinstance(runs, Iterable):
+        raise ConfigError(f"runs of {label} must be a list of runs; got {type(runs).__name__}")
+    if isinstance(include_status, str):
+        include_status = (include_status,)
+    records = [coerce_run(r) for r in runs]
+    seen: set[int] = set()
+    for r in records:
+        if r.seed in seen:
+            raise ConfigError(f"{label} has more than one run with seed {r.seed}; seeds must be unique per variant")
+        seen.add(r.seed)
+    used = sorted((r for r in records if r.status in include_status), key=lambda r: r.seed)
+    left_out = sorted((r for r in records if r.status not in include_status), key=lambda r: r.seed)
+    for r in used:
+        where = f"{label}, seed {r.seed}"
+        if not r.val_accuracy:
+            raise ConfigError(f"{where}: a run with status {r.status!r} needs at least one epoch of val_accuracy")
+        for i, v in enumerate(r.val_accuracy):
+            if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+                hint = " (percentages? divide by 100)" if 1.0 < v <= 100.0 else ""
+                raise ConfigError(
+                    f"{where}: val_accuracy must be fractions in [0, 1]{hint}; got {v!r} at epoch {i + 1}"
+                )
+        if len(r.epoch_seconds) != len(r.val_accuracy):
+            raise ConfigError(
+                f"{where}: epoch_seconds has {len(r.epoch_seconds)} entries but val_accuracy has "
+                f"{len(r.val_accuracy)}; they must have one entry per epoch"
+            )
+        for i, s in enumerate(r.epoch_seconds):
+            if not (math.isfinite(s) and s >= 0.0):
+                raise ConfigError(f"{where}: epoch_seconds must be finite and >= 0; got {s!r} at epoch {i + 1}")
+    return used, left_out
+
+
+
+def join_ints(values: Iterable[int]) -> str:
+    """Integers (seeds) ascending, with runs of three or more as ranges: ``0, 1, 2, 5 -> "0-2, 5"``."""
+    values = sorted({int(v) for v in values})
+    parts, i = [], 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        if j == i:
+            parts.append(str(values[i]))
+        elif j == i + 1:
+            parts.append(f"{values[i]}, {values[j]}")
+        else:
+            parts.append(f"{values[i]}-{values[j]}")
+        i = j + 1
+    return ", ".join(parts)

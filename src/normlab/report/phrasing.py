@@ -1,0 +1,527 @@
+"""Readings in words: the one place the report's verdicts are phrased.
+
+Every function here turns :class:`~normlab.report.readings.Reading` objects (and the names and
+numbers that go with them) into sentences; none computes a statistic or decides a verdict. The
+claims the sections test are cited in :data:`CLAIMS`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from normlab.report.format import (
+    NA, finite, fmt_g, fmt_interval, fmt_pct, fmt_pp, format_p, format_pp, join_ints, join_words,
+    p_words, plural, ratio_text,
+)
+from normlab.report.readings import Reading
+
+#: With at most this many comparisons of final accuracy the headline lists every verdict.
+MAX_HEADLINE_VERDICTS = 3
+
+CLAIMS = {
+    "drift": "Ioffe & Szegedy (2015, figure 1) report that without batch norm the distribution of a nonlinearity's "
+             "input keeps moving during training, while with it the distribution stays much more stable.",
+    "smoothness": "Santurkar et al. (2018) report that batch norm makes the loss landscape smoother: along the "
+                  "gradient the loss varies less, the gradient changes less (it is more predictive) and the "
+                  "effective β-smoothness is lower.",
+    "learning-rate": "Bjorck et al. (2018) find that batch norm's main benefit is that it lets a network train at "
+                     "larger learning rates; Ioffe & Szegedy (2015) trained their BN networks at 5 and 30 times the "
+                     "base rate.",
+    "batch-size": "Wu & He (2018, figure 1) found batch norm's ImageNet error rising from 23.6% at 32 images per GPU "
+                  "to 34.7% at 2, while group norm stayed at about 24% across batch sizes.",
+    "placement": "Ioffe & Szegedy put batch norm before the nonlinearity, arguing its input Wx + b is \u201cmore "
+                 "likely to have a symmetric, non-sparse distribution\u201d; they did not compare the two positions, "
+                 "and the post puts it after.",
+    "noisy": "Santurkar et al. (2018, figure 2) report that the noisy network trains about as well as with standard "
+             "batch norm, and better than without it, although its layer inputs are far less stable: stable "
+             "distributions are not what makes batch norm work.",
+    "eval-mode": "The post reports that batch norm lifted LeNet-5 from just above 98% to about 98.5% after 10 "
+                 "epochs, measured under its own protocol.",
+}
+
+_METRIC_LABELS = {"final": "final validation accuracy", "best": "best validation accuracy"}
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# --------------------------------------------------------------------------------------------
+# Paired comparisons
+# --------------------------------------------------------------------------------------------
+
+
+def _pp_number(fraction: float) -> str:
+    return format_pp(fraction).removesuffix(" pp")
+
+
+def comparison_sentence(r: Reading) -> str:
+    """The verdict of a comparison of accuracy, B against A, with its numbers.
+
+    "raised" / "lowered" only for a significant difference; otherwise "No significant
+    difference". The mean difference and interval are in percentage points, followed by the
+    paired t-test and Wilcoxon p-values, ``d_z`` and the number of paired seeds; unpaired seeds
+    are named.
+    """
+    x = r.numbers
+    a, b, alpha, n = x["a"], x["b"], x["alpha"], r.n
+    label = _METRIC_LABELS.get(x["metric"], x["metric"])
+    parts = [f"{join_ints(seeds)} ({name} only)" for seeds, name in ((x["only_a"], a), (x["only_b"], b)) if seeds]
+    count = len(x["only_a"]) + len(x["only_b"])
+    unpaired = f" Unpaired {'seed' if count == 1 else 'seeds'} excluded: {'; '.join(parts)}." if parts else ""
+    if n < 2:
+        shared = f"{n} (seed {join_ints(x['seeds'])})" if n else "none"
+        return (f"Cannot compare {label} of {b} and {a}: a comparison needs at least 2 paired seeds, and they share "
+                f"{shared}.{unpaired}")
+    if not math.isfinite(r.p):
+        # Zero variance in the differences: no test, so describe what happened on every seed.
+        if x["n_nonzero"] == 0:
+            return (f"No difference in {label} between {b} and {a}: identical results on all {n} paired seeds, so no "
+                    f"test applies.{unpaired}")
+        return (f"{b} {'raised' if r.effect > 0 else 'lowered'} {label} by {format_pp(abs(r.effect))} relative to {a} "
+                f"on every one of {n} paired seeds; with identical differences the t-test is undefined (Wilcoxon "
+                f"{format_p(x['wilcoxon_p'])}).{unpaired}")
+    numbers = [f"{x['confidence'] * 100:g}% CI {_pp_number(r.interval[0])} to {_pp_number(r.interval[1])}",
+               f"paired t-test {format_p(r.p, alpha)}"]
+    if finite(x["wilcoxon_p"]):
+        numbers.append(f"Wilcoxon {format_p(x['wilcoxon_p'], alpha)}")
+    if not r.significant:
+        numbers.append(plural(n, "seed"))
+        return (f"No significant difference in {label} between {b} and {a}: {format_pp(r.effect, signed=True)} "
+                f"({'; '.join(numbers)}).{unpaired}")
+    if finite(x["d_z"]):
+        numbers.append(f"d_z = {x['d_z']:.2f}")
+    numbers.append(plural(n, "seed"))
+    if r.effect > 0:
+        head = f"{b} raised {label} by {format_pp(r.effect)} over {a}"
+    else:
+        head = f"{b} lowered {label} by {format_pp(-r.effect)} relative to {a}"
+    text = f"{head} ({'; '.join(numbers)})."
+    # With k non-zero pairs the smallest two-sided exact Wilcoxon p is 2 / 2**k; say so when
+    # that floor, not the data, is why the rank test disagrees.
+    if finite(x["wilcoxon_p"]) and x["wilcoxon_p"] >= alpha and 2.0 ** (1 - x["n_nonzero"]) >= alpha:
+        text += f" With {x['n_nonzero']} non-zero paired differences the Wilcoxon test cannot reach p < {alpha:g}."
+    return text + unpaired
+
+
+def holm_sentence(r: Reading) -> str:
+    """After a significant verdict: what Holm's correction makes of it, where the correction decides."""
+    x = r.numbers
+    if not x["tests"] or not r.significant:
+        return ""
+    still = "still significant" if x["holm_significant"] else "no longer significant"
+    return (f" After Holm's correction for the {x['tests']} comparisons of {x['metric']} accuracy, p "
+            f"{p_words(x['holm_p'], x['alpha'])}: {still}.")
+
+
+def short_verdict(r: Reading) -> str:
+    """A comparison's verdict in a table cell: raised, lowered, "(not after Holm)", not significant."""
+    if r.n < 2:
+        return "too few pairs"
+    word = "raised" if r.effect > 0 else "lowered"
+    if r.numbers["holm_significant"]:
+        return word
+    return f"{word} (not after Holm)" if r.significant else "not significant"
+
+
+def difference_words(r: Reading | None) -> str:
+    """``"+0.31 pp (3 seeds, 95% CI -0.1 to +0.7 pp, p = 0.12): not significant"``."""
+    if r is None or not finite(r.effect):
+        return "no paired runs to compare"
+    ci = (f", {r.numbers['confidence'] * 100:g}% CI {fmt_interval(r.interval, pp=True)} pp, p {p_words(r.p)}"
+          if r.defined else "")
+    return f"{fmt_pp(r.effect, unit=True)} ({plural(r.n, 'seed')}{ci}): {significance_words(r)}"
+
+
+def significance_words(r: Reading) -> str:
+    """Whether a difference is significant, in a word or two."""
+    if not r.defined:
+        return "too few seeds for an interval, so direction only"
+    return "significant" if r.significant else "not significant"
+
+
+# --------------------------------------------------------------------------------------------
+# The headline and the warnings under it
+# --------------------------------------------------------------------------------------------
+
+
+def headline(final: Sequence[Reading], sections: Sequence[Any], *, val_label: str,
+             variant_lines: Sequence[str]) -> tuple[list[str], str, str]:
+    """The headline lines, the pointer to what they leave out, and the anchor it points to.
+
+    A section with a ``summary`` (a preset's own reading) leads. Then the verdicts on final
+    accuracy (``final``, one reading per comparison): all of them when they fit in the
+    :data:`MAX_HEADLINE_VERDICTS` lines left by the summaries, else the significant ones with the
+    largest mean differences (as many as fit), or one line saying none is significant; the
+    pointer counts the rest. Where Holm's correction decides, significant means significant after
+    it, and each line gives its Holm-adjusted p. Without comparisons, ``variant_lines`` follow
+    the summaries.
+    """
+    numbered = list(enumerate(sections, 1))
+    lead = [f"{s.summary.rstrip().rstrip('.')} (section {i}, {s.title})." for i, s in numbered if s.summary]
+    if not final:
+        return lead + list(variant_lines), "", ""
+    if not lead and len(final) <= MAX_HEADLINE_VERDICTS:
+        return [comparison_sentence(r) for r in final], "", ""
+    room = max(1, MAX_HEADLINE_VERDICTS - len(lead))
+    number = next((i for i, s in numbered if s.anchor == "comparisons"), None)
+    where = f"section {number}, {sections[number - 1].title}" if number is not None else ""
+    if len(final) <= room:
+        return (lead + [comparison_sentence(r) for r in final], f"The comparisons' details are in {where}." if where
+                else "", "comparisons" if where else "")
+    holm = bool(final[0].numbers["tests"])
+    significant = sorted((r for r in final if r.numbers["holm_significant"]), key=lambda r: -abs(r.effect))
+    corrected = " after Holm's correction" if holm else ""
+
+    def line(r: Reading) -> str:
+        if not holm:
+            return comparison_sentence(r)
+        return (f"{comparison_sentence(r)} Holm-adjusted p {p_words(r.numbers['holm_p'], r.numbers['alpha'])} over "
+                f"the {len(final)} comparisons of final accuracy.")
+
+    lines = lead + [line(r) for r in significant[:room]]
+    if not significant:
+        largest = max((r for r in final if finite(r.effect)), key=lambda r: abs(r.effect), default=None)
+        text = (f"None of the {plural(len(final), 'paired comparison')} of final {val_label} accuracy shows a "
+                f"significant difference{corrected}")
+        if largest is not None:
+            text += (f"; the largest mean difference is {fmt_pp(largest.effect, unit=True)} ({largest.subject}, "
+                     f"paired t-test p {p_words(largest.p)}"
+                     + (f", Holm-adjusted p {p_words(largest.numbers['holm_p'])}" if holm else "") + ")")
+        lines.append(text + ".")
+    if number is None:
+        return lines, "", ""
+    shown = min(len(significant), room)
+    tag = " (after Holm's correction)" if holm else ""
+    if not significant:
+        more = f"All {len(final)} comparisons, with their verdicts, are in {where}."
+    elif shown == len(significant):
+        more = (f"{'This is the only' if shown == 1 else f'These are the {shown}'} significant "
+                f"difference{'s' if shown > 1 else ''} among {len(final)} paired comparisons{tag}; all of them, "
+                f"with their verdicts, are in {where}.")
+    else:
+        more = (f"{'This is the largest' if shown == 1 else f'These are the {shown} largest'} of "
+                f"{len(significant)} significant differences among {len(final)} paired comparisons{tag}; all of "
+                f"them, with their verdicts, are in {where}.")
+    return lines, more, "comparisons"
+
+
+def set_aside_warning(item: Any) -> str:
+    """The warning for a variant with runs under another configuration (a :class:`~normlab.report.context.SetAside`)."""
+    def settings(index: int) -> str:
+        shown = [f"{f} = {vals[index]}" for f, *vals in item.differences[:4]]
+        more = len(item.differences) - len(shown)
+        return ", ".join(shown) + (f" and {more} more setting{'s' if more > 1 else ''}" if more > 0 else "")
+
+    what = f"with {settings(0)}" if item.differences else "under its latest configuration"
+    other = f"with {settings(1)}" if item.differences else "without a recorded config"
+    n = len(item.runs)
+    return (f"{item.variant} has runs under more than one configuration: the report uses its "
+            f"{plural(item.n_used, 'seed')} {what} and leaves out {plural(n, 'run')} {other} "
+            f"(seed{'s' if n > 1 else ''} {join_ints(int(r.seed) for r in item.runs)}) rather than mix them into one "
+            "mean. Rerun the missing seeds, or give the other configuration its own study name.")
+
+
+def at_chance_warning(items: Sequence[Any], val_label: str) -> str:
+    """The warning for finished runs that did not learn (:class:`~normlab.report.context.AtChance` items)."""
+    by_variant: dict[str, list[int]] = {}
+    for item in items:
+        by_variant.setdefault(item.run.variant, []).append(int(item.run.seed))
+    listed = "; ".join(f"{v} ({'seed' if len(seeds) == 1 else 'seeds'} {join_ints(sorted(seeds))})"
+                       for v, seeds in by_variant.items())
+    one = len(items) == 1
+    return (f"{listed}: final {val_label} accuracy within chance, so {'this run' if one else 'these runs'} did not "
+            f"learn. {'It stays' if one else 'They stay'} in the statistics and the verdicts, as what the setting "
+            f"gives, and {'is' if one else 'are'} listed under \"Failed and diverged runs\".")
+
+
+# --------------------------------------------------------------------------------------------
+# The post's values
+# --------------------------------------------------------------------------------------------
+
+
+def post_position(r: Reading) -> str:
+    """Where the post's value lies against our interval: ``"inside"``, ``"ours above"``, ``"ours below"``."""
+    if r.verdict == "not tested":
+        return NA
+    return "inside" if r.verdict == "agree" else f"ours {r.numbers['direction']}"
+
+
+def post_text(readings: Sequence[Reading], conf: str) -> str:
+    """The reading under the table of the post's values beside ours."""
+    parts = []
+    for direction in ("above", "below"):
+        outside = [f"{r.subject} at {r.numbers['epoch']}" for r in readings
+                   if r.verdict == "disagree" and r.numbers["direction"] == direction]
+        if outside:
+            parts.append(f"our mean is {direction} the post's value, which lies outside our {conf} interval, for "
+                         + ", ".join(outside))
+    if not parts:
+        return f"Every value of the post lies inside our {conf} interval of the mean (or the interval is undefined)."
+    return (_cap("; ".join(parts)) + ". The post's numbers come from one run each, so they also carry one seed's "
+            "luck; read this as a check of the level, not a test.")
+
+
+# --------------------------------------------------------------------------------------------
+# Diagnostics: activation drift, smoothness
+# --------------------------------------------------------------------------------------------
+
+
+def drift_text(readings: Sequence[Reading]) -> str:
+    """The activation section's reading: did the normalised variants' inputs drift less than the plain one's?"""
+    claim = CLAIMS["drift"]
+    untested = next((r for r in readings if r.verdict == "not tested" and "missing" in r.numbers), None)
+    if untested is not None:
+        x = untested.numbers
+        listing = ", ".join(f"{v} {fmt_g(d, 2)}" for v, d in x["ranking"])
+        return (f"{claim} This study has no {x['missing']} variant to set against the others, so it cannot test "
+                f"that; the mean drift at {x['layer']}, lowest first, is: {listing}.")
+    tested = [r for r in readings if r.verdict != "not tested"]
+    x = tested[0].numbers
+    base, layer = x["reference"], x["layer"]
+    parts = [f"{fmt_g(r.numbers['drift'], 2)} with {r.subject} ({ratio_text(r.numbers['drift'], x['reference_drift'])} "
+             f"of {base}'s; lower in {r.numbers['lower']} of {r.n} seeds)" for r in tested]
+    worst = max((r.effect for r in tested if finite(r.effect)), default=math.nan)
+    size = ("" if not finite(worst) else
+            ", markedly (at most half the plain network's drift), as the paper reports" if worst <= 0.5 else
+            ", though less markedly than the paper's figure" if worst <= 0.9 else
+            ", but only slightly, far from the paper's contrast")
+    agree = [r.verdict == "agree" for r in tested]
+    if all(agree):
+        verdict = ("these runs agree in direction: every normalised variant's input distribution drifted less than "
+                   f"the plain network's{size}")
+    elif not any(agree):
+        verdict = ("these runs do not agree: no normalised variant's input distribution drifted less than the plain "
+                   "network's in most seeds")
+    else:
+        verdict = ("these runs agree only in part: " + join_words([r.subject for r in tested if r.verdict == "agree"])
+                   + " drifted less than the plain network, "
+                   + join_words([r.subject for r in tested if r.verdict != "agree"]) + " did not")
+    extra = "".join(f" {r.subject}, which adds random shift after batch norm on purpose, drifted "
+                    f"{fmt_g(r.numbers['drift'], 2)} ({ratio_text(r.numbers['drift'], x['reference_drift'])} of "
+                    f"{base}'s)." for r in readings if r.numbers.get("noisy"))
+    return (f"{claim} At {layer} (the last nonlinearity, the layer of their figure), each unit's median moved over the "
+            f"recorded steps by {fmt_g(x['reference_drift'], 2)} of its typical 15–85 width with {base}, and by "
+            + join_words(parts) + f"; {verdict}." + extra)
+
+
+def smoothness_text(readings: Sequence[Reading]) -> str:
+    """The smoothness section's reading: is each normalised variant smoother than the plain one, measure by measure?"""
+    claim = CLAIMS["smoothness"]
+    if readings and readings[0].verdict == "not tested":
+        return (f"{claim} This study has no {readings[0].numbers['missing']} variant to compare with, so the table "
+                "above only ranks the variants.")
+    sentences = []
+    for r in readings:
+        detail = [f"{short} {fmt_g(a)} vs {fmt_g(b)} ({ratio_text(a, b)}, lower in {wins} of {r.n} seeds)"
+                  for short, a, b, wins in r.numbers["measures"]]
+        sentences.append(f"{r.subject} against {r.numbers['reference']}: " + "; ".join(detail))
+    agreed, total = sum(r.numbers["agreed"] for r in readings), sum(len(r.numbers["measures"]) for r in readings)
+    verdict = ("these runs agree on every measure" if agreed == total else
+               "these runs do not agree on any measure" if agreed == 0 else
+               f"these runs agree on {agreed} of {total} comparisons")
+    return f"{claim} " + ". ".join(sentences) + f". So {verdict}."
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps: learning rate, batch size
+# --------------------------------------------------------------------------------------------
+
+
+def _rate_verdict(r: Reading, *, summary: bool) -> str:
+    x = r.numbers
+    m, base, b, a = r.subject, x["reference"], x["highest"], x["reference_highest"]
+    if summary:
+        if b is None:
+            text = f"{m} trains at no rate, so this run does not support Bjorck et al. (2018) for it"
+        elif a is None:
+            text = f"{m} trains where {base} trains at no rate, as Bjorck et al. (2018) report batch norm allows"
+        elif b > a:
+            text = f"{m}'s is {r.effect:.3g} times {base}'s, as Bjorck et al. (2018) report batch norm allows"
+        elif b == a:
+            text = (f"{m} and {base} share it, so this run does not show batch norm allowing larger rates (Bjorck et "
+                    "al. 2018)" + (" within the grid, which stops there" if x["at_top"] else ""))
+        else:
+            text = f"{m}'s is below {base}'s, against Bjorck et al. (2018)"
+        if x["largest"] is not None:
+            text += (f"; at the largest rate, {x['largest']:g}, {base} ends at {fmt_pct(x['reference_mean'], unit=True)} "
+                     f"and {m} at {fmt_pct(x['mean'], unit=True)}")
+        return text
+    if b is None:
+        text = f"{m} trains at no rate, so this run does not support the claim for it"
+    elif a is None:
+        text = f"{m} trains up to {b:g} where {base} trains at none: this run agrees"
+    elif b > a:
+        text = f"{m}'s highest trainable rate is {r.effect:.3g} times {base}'s: this run agrees"
+    elif b == a:
+        text = (f"{m} and {base} share the same highest trainable rate"
+                + (", the top of the grid, so the grid does not reach the rates where they could differ"
+                   if x["at_top"] else "") + ": this run does not show the claim")
+    else:
+        text = f"{m}'s highest trainable rate is below {base}'s: this run disagrees"
+    if x["largest"] is not None:
+        text += (f" (at the grid's largest rate, {x['largest']:g}, {base} ends at "
+                 f"{fmt_pct(x['reference_mean'], unit=True)} and {m} at {fmt_pct(x['mean'], unit=True)})")
+    return text
+
+
+def learning_rate_text(readings: Sequence[Reading], highest: dict[str, float | None],
+                       best: dict[str, tuple[float, float]]) -> str:
+    """The learning-rate section's reading. ``highest``: each model's highest rate that trains (None:
+    none); ``best``: each model's rate of highest mean accuracy and that mean."""
+    words = [f"{m} trains up to {lr:g}" if lr is not None else f"{m} trains at no rate of the grid"
+             for m, lr in highest.items()]
+    best_words = [f"{m} is best at {lr:g} ({fmt_pct(mean, unit=True)})" for m, (lr, mean) in best.items()]
+    text = f"{CLAIMS['learning-rate']} Here {join_words(words)}; {join_words(best_words)}."
+    if not readings or readings[0].verdict == "not tested":
+        return text + " The study has no plain and normalised model to set side by side, so the claim is not tested."
+    return text + " So " + "; ".join(_rate_verdict(r, summary=False) for r in readings) + "."
+
+
+def learning_rate_summary(readings: Sequence[Reading], highest: dict[str, float | None], trains: float) -> str:
+    """The learning-rate reading in one sentence, for the headline (``trains``: the accuracy a rate must reach)."""
+    words = [f"{lr:g} for {m}" if lr is not None else f"none of the grid's for {m}" for m, lr in highest.items()]
+    text = (f"Learning-rate sweep: the highest rate that trains (no diverged or failed run, mean final accuracy "
+            f"≥ {trains * 100:g}%) is {join_words(words)}")
+    if not readings or readings[0].verdict == "not tested":
+        return text + "."
+    return text + ": " + "; ".join(_rate_verdict(r, summary=True) for r in readings) + "."
+
+
+def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, str]:
+    """The batch-size section's reading and its one-sentence summary for the headline (``""`` when untested).
+
+    ``changes`` are each model's change from the largest to the smallest batch (comparison readings
+    with ``model``, ``small``, ``large``, ``mean_small`` and ``mean_large``); ``claim`` compares
+    batch norm's change with group norm's.
+    """
+    parts = [f"{c.numbers['model']} {fmt_pct(c.numbers['mean_large'], unit=True)} at batch {c.numbers['large']} and "
+             f"{fmt_pct(c.numbers['mean_small'], unit=True)} at {c.numbers['small']} (change {difference_words(c)})"
+             for c in changes]
+    text = f"{CLAIMS['batch-size']} Here the mean final accuracy is " + (join_words(parts) or "not available") + "."
+    x = claim.numbers
+    if claim.verdict == "not tested":
+        return text + {
+            "models": " The study lacks a batch-norm or a group-norm model, so the comparison of the two is not made.",
+            "sizes": f" {x.get('bn')} and {x.get('gn')} were not run at the same batch sizes and seeds, so their "
+                     "changes are not compared.",
+            "seeds": " No seed has both models at both batch sizes, so their changes are not compared.",
+        }[x["why"]], ""
+    lost_more = claim.effect
+    if claim.verdict == "agree":
+        verdict = "this run agrees: batch norm loses significantly more than group norm at small batches"
+    elif claim.verdict == "undecided":
+        sig = "not significant" if claim.defined else "too few seeds for an interval, so direction only"
+        verdict = f"the direction agrees (batch norm loses more than group norm), but the difference is {sig}"
+    else:
+        verdict = "this run does not agree: batch norm does not lose more than group norm at small batches"
+    compared = (f"batch norm lost {fmt_pp(lost_more, unit=True, signed=False)} more than group norm" if lost_more > 0
+                else f"batch norm fared {fmt_pp(-lost_more, unit=True, signed=False)} better than group norm")
+    interval = (f" (group norm's change minus batch norm's: {x['confidence'] * 100:g}% CI "
+                f"{fmt_interval(claim.interval, pp=True)} pp)" if claim.defined else "")
+    finding = (f"going from batch {x['large']} to {x['small']}, {x['bn']} changed by "
+               f"{fmt_pp(x['bn_change'], unit=True)} and {x['gn']} by {fmt_pp(x['gn_change'], unit=True)}: "
+               f"{compared}{interval}, so {verdict}")
+    return (text + f" {_cap(finding)}.",
+            f"Batch-size sweep (Wu & He 2018: batch norm degrades at small batches, group norm does not): {finding}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Placement, noisy batch norm, the eval-mode bug
+# --------------------------------------------------------------------------------------------
+
+
+def placement_text(reference: str, readings: Sequence[Reading], any_before: bool) -> tuple[str, str]:
+    """The placement section's reading and its summary; ``readings`` compare each placement with ``reference``."""
+    words = [f"{r.numbers['b']} (BN {r.numbers['position']} the activation, "
+             f"{'conv and fc' if r.numbers['layers'] == 'all' else 'conv only'}) {difference_words(r)}"
+             for r in readings]
+    text = f"{CLAIMS['placement']} Against {reference}: " + "; ".join(words) + "."
+    sig = [r for r in readings if r.significant]
+    if not any_before:
+        text += " No variant puts batch norm before the activation."
+    elif sig:
+        text += f" So placement matters here for {join_words([r.numbers['b'] for r in sig])}."
+    else:
+        text += " So no placement differs significantly from the post's in these runs."
+    if sig:
+        summary = (f"Batch-norm placement: against {reference}, "
+                   + "; ".join(f"{r.numbers['b']} differs by {difference_words(r)}" for r in sig)
+                   + "; the other placements do not differ significantly.")
+    else:
+        summary = f"Batch-norm placement: no placement differs significantly from {reference} in final accuracy."
+    return text, summary
+
+
+def _noisy_verdict(r: Reading) -> str:
+    x = r.numbers
+    if r.question == "noisy-vs-plain":
+        return {"agree": "it is significantly better than no norm, which agrees",
+                "undecided": "it is ahead of no norm, but not significantly",
+                "disagree": "it is not better than no norm, which does not agree"}[r.verdict]
+    conf, band = f"{x['confidence'] * 100:g}%", f"±{x['margin'] * 100:g} pp"
+    numbers = (f"difference {fmt_pp(r.effect, unit=True)}, {conf} CI {fmt_interval(r.interval, pp=True)} pp"
+               if r.defined else f"difference {fmt_pp(r.effect, unit=True)}, no interval from {plural(r.n, 'seed')}")
+    if r.verdict == "disagree":
+        return f"noisy BN is significantly worse than BN ({numbers}), which does not agree"
+    if r.verdict == "agree" and x["within"]:
+        return (f"noisy BN and BN train equally well within the {band} equivalence margin ({numbers}, inside {band}), "
+                "which agrees")
+    if r.verdict == "agree":
+        return (f"noisy BN is significantly better than BN ({numbers}): the noise did not hurt, which agrees with the "
+                "claim that stable distributions are not what makes batch norm work")
+    if not r.defined:
+        return (f"these runs could not tell noisy BN and BN apart ({numbers}), so they cannot say whether the two "
+                "train equally well")
+    return (f"these runs could not tell noisy BN and BN apart ({numbers}), but the interval reaches beyond the {band} "
+            "equivalence margin, so they do not show that the two train equally well either")
+
+
+def noisy_text(comparisons: Sequence[Reading], claims: Sequence[Reading], conf: str) -> tuple[str, str]:
+    """The noisy-BN section's reading and its summary (``""`` without a batch-norm variant to compare with).
+
+    ``comparisons`` set noisy BN against the others (with the other's ``role``); ``claims`` read them
+    against Santurkar et al.'s claims, in the same order.
+    """
+    sentences = [f"against {r.numbers['a']} ({r.numbers['role']}) {r.numbers['b']} differs by {difference_words(r)}"
+                 for r in comparisons]
+    text = f"{CLAIMS['noisy']} Here, {'; '.join(sentences) if sentences else 'there is nothing to compare it with'}."
+    verdicts = [_noisy_verdict(r) for r in claims]
+    if verdicts:
+        text += " So " + "; ".join(verdicts) + "."
+    equivalence = [r for r in claims if r.question == "noisy-vs-bn"]
+    if not equivalence:
+        return text, ""
+    text += (f" (\u201cAbout as well\u201d is tested as equivalence: noisy BN and BN count as training equally well "
+             f"only when the {conf} CI of their difference lies within ±{equivalence[0].numbers['margin'] * 100:g} "
+             "pp, the equivalence margin; with a few seeds, finding no significant difference does not show that.)")
+    return text, ("Noisy batch norm (Santurkar et al. 2018 report it trains about as well as batch norm, and better "
+                  "than no norm): " + "; ".join(verdicts) + ".")
+
+
+def eval_mode_text(gaps: Sequence[Reading], effect: Reading | None) -> tuple[str, str]:
+    """The eval-mode section's reading and its summary (``""`` when the effect is not separated).
+
+    ``gaps`` are each model's blog − standard comparison (with ``model``); ``effect`` is batch
+    norm's gap minus the plain network's (with ``bn``, ``advantage_blog`` and
+    ``advantage_standard``), a reading with ``why="no plain"`` when no plain network ran under
+    both protocols, or None.
+    """
+    parts = [f"{r.numbers['model']}: blog − standard {difference_words(r)}" for r in gaps]
+    text = f"{CLAIMS['eval-mode']} Here, {'; '.join(parts)}."
+    if effect is None:
+        return text, ""
+    if effect.numbers.get("why") == "no plain":
+        return (text + " Without a plain network under both protocols the eval-mode effect cannot be separated from "
+                "the protocol's other differences."), ""
+    x, sig = effect.numbers, significance_words(effect)
+    change = ("lowered" if effect.effect < 0 else "raised") if sig == "significant" else "did not measurably change"
+    gap = fmt_pp(effect.effect, unit=True) + (f" ({x['confidence'] * 100:g}% CI {fmt_interval(effect.interval, pp=True)} "
+                                             f"pp, {sig})" if effect.defined else f" ({sig})")
+    finding = (f"training in eval mode {change} {x['bn']}'s accuracy, and the post's BN advantage of "
+               f"{fmt_pp(x['advantage_blog'], unit=True)} under its protocol is "
+               f"{fmt_pp(x['advantage_standard'], unit=True)} under the standard one")
+    return (text + f" Batch norm's gap minus the plain network's is {gap}: {finding}.",
+            f"The post's eval-mode bug: batch norm's blog − standard gap minus the plain network's is {gap}, so "
+            f"{finding}.")

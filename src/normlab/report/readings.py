@@ -1,0 +1,100 @@
+"""Readings: a section's answers as data, before any sentence is written.
+
+A :class:`Reading` says which question it answers (:data:`QUESTIONS`), the verdict, and the
+numbers that decide it. Sections compute readings and :mod:`normlab.report.phrasing` puts them
+in words, so a test can check what the report concludes without matching its sentences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from normlab.errors import ConfigError
+from normlab.experiments.stats import PairedComparison, is_significant
+
+__all__ = ["QUESTIONS", "VERDICTS", "Reading", "comparison_reading"]
+
+#: The questions a reading answers, by key; the claims behind them are cited in the phrasing.
+QUESTIONS = {
+    "comparison": "Does B differ from A, seed by seed?",
+    "post-level": "Does the post's value lie inside our interval of the mean?",
+    "drift": "Does batch norm keep a nonlinearity's input distribution more stable (Ioffe & Szegedy 2015)?",
+    "smoothness": "Does batch norm make the loss landscape smoother (Santurkar et al. 2018)?",
+    "learning-rate": "Does batch norm let a network train at larger learning rates (Bjorck et al. 2018)?",
+    "batch-size": "Does batch norm lose more accuracy than group norm at small batches (Wu & He 2018)?",
+    "placement": "Does it matter where batch norm goes?",
+    "noisy-vs-bn": "Does noisy batch norm train about as well as batch norm (Santurkar et al. 2018)?",
+    "noisy-vs-plain": "Does noisy batch norm train better than no norm (Santurkar et al. 2018)?",
+    "eval-mode": "Did training in eval mode change batch norm's accuracy (the post's bug)?",
+}
+#: Verdicts: on a claim (agree, disagree, undecided), on a difference (significant or not), or
+#: "not tested" when the data cannot answer.
+VERDICTS = ("agree", "disagree", "undecided", "significant difference", "no significant difference", "not tested")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A verdict and the numbers behind it.
+
+    Attributes:
+        question: The key of the question it answers (:data:`QUESTIONS`).
+        verdict: One of :data:`VERDICTS`.
+        subject: What it is about: a variant, a model, ``"B − A"``.
+        effect: The deciding number (a difference of fractions, a ratio), NaN when there is none.
+        interval: Its confidence interval ``(low, high)``, NaNs when undefined.
+        p: The p-value behind the verdict, NaN when untested.
+        n: The seeds (pairs) behind it.
+        numbers: Everything else the sentences cite, by name.
+    """
+
+    question: str
+    verdict: str
+    subject: str = ""
+    effect: float = math.nan
+    interval: tuple[float, float] = (math.nan, math.nan)
+    p: float = math.nan
+    n: int = 0
+    numbers: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.question not in QUESTIONS:
+            raise ConfigError(f"reading question must be one of {', '.join(QUESTIONS)}; got {self.question!r}")
+        if self.verdict not in VERDICTS:
+            raise ConfigError(f"reading verdict must be one of {', '.join(VERDICTS)}; got {self.verdict!r}")
+
+    @property
+    def defined(self) -> bool:
+        """Whether the interval is defined (two or more seeds)."""
+        return all(math.isfinite(x) for x in self.interval)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the verdict is a significant difference."""
+        return self.verdict == "significant difference"
+
+
+def comparison_reading(cmp: PairedComparison, alpha: float = 0.05, *, question: str = "comparison",
+                       holm_p: float = math.nan, tests: int = 0, **numbers: Any) -> Reading:
+    """The verdict on a paired comparison (B − A): significant difference, none, or not tested.
+
+    Significant follows :func:`~normlab.experiments.stats.is_significant` (p < ``alpha`` and an
+    interval that excludes zero). "Not tested" means fewer than two pairs, or differences all
+    equal, so that no t-test applies. ``tests`` is the size of the Holm family when Holm's
+    correction decides (0 when it does not); ``numbers["holm_significant"]`` is then whether the
+    difference stays significant with ``holm_p``. Extra ``numbers`` are kept with the reading.
+    """
+    raw = is_significant(cmp, alpha)
+    if cmp.n_pairs < 2 or not math.isfinite(cmp.t_pvalue):
+        verdict = "not tested"
+    else:
+        verdict = "significant difference" if raw else "no significant difference"
+    held = is_significant(cmp, alpha, pvalue=holm_p) if tests else raw
+    return Reading(
+        question, verdict, f"{cmp.b_name} − {cmp.a_name}", cmp.mean_difference, (cmp.ci.low, cmp.ci.high),
+        cmp.t_pvalue, cmp.n_pairs,
+        {"a": cmp.a_name, "b": cmp.b_name, "metric": cmp.metric, "confidence": cmp.confidence, "alpha": alpha,
+         "wilcoxon_p": cmp.wilcoxon_pvalue, "d_z": cmp.cohens_dz, "n_nonzero": cmp.n_nonzero, "seeds": cmp.seeds,
+         "only_a": cmp.only_a_seeds, "only_b": cmp.only_b_seeds, "holm_p": holm_p, "tests": tests,
+         "holm_significant": held, **numbers})
