@@ -1,4 +1,4 @@
-"""normlab's CPU fast path, applied explicitly to a plain model: the numbers stay, the time goes down.
+"""normlab's CPU fast path, applied explicitly to a plain model (results equal up to float rounding).
 
 ::
 
@@ -9,13 +9,9 @@
     record = accelerate(model)                       # in place; what ran, and why not
     optimizer = create_optimizer("adam", model.parameters(), lr=1e-3)  # fused Adam where available
 
-:func:`normlab.train.train` does both unless the config says ``accelerate=False``, and stores the
-record in ``RunResult.environment``. The pieces: :mod:`~normlab.fast.kernels` (C convolution
-kernels, built on first use) behind :class:`~normlab.fast.conv.FastConv2d`;
-:mod:`~normlab.fast.pool` (2x2 pooling as strided slices); :mod:`~normlab.fast.eval_bn` (eval-mode
-batch norm after the average pool); :mod:`~normlab.fast.optim` (fused Adam);
-:mod:`~normlab.fast.malloc` (glibc settings for processes that train, which the ``normlab``
-command applies to itself). An accelerated model gives the plain model's results up to float
+:func:`normlab.train.train` does both unless the config says ``accelerate=False``, and keeps the
+record in ``RunResult.environment``. :func:`tune_malloc` sets glibc up for a process that trains
+(the ``normlab`` command does it for itself). Results equal the plain model's up to float
 rounding; benchmarks/RESULTS.md has the speed.
 """
 

@@ -18,29 +18,22 @@ __all__ = ["accelerate"]
 def accelerate(model: nn.Module, *, enabled: bool = True) -> dict[str, Any]:
     """Swap the CPU speed-ups into ``model`` where they apply, in place; return a JSON-able record.
 
-    - ``nn.Conv2d`` layers with the C kernels' settings (5x5, stride 1, no padding) become
-      :class:`~normlab.fast.conv.FastConv2d`, when the kernels are built on this machine;
-    - 2x2/stride-2 ``nn.AvgPool2d`` and ``nn.MaxPool2d`` become :class:`~normlab.fast.pool.AvgPool2x2`
-      and :class:`~normlab.fast.pool.MaxPool2x2`;
-    - a ``LeNet5`` applies eval-mode batch norm after its average pools where that is exact
-      (:mod:`normlab.fast.eval_bn`).
-
-    Each swap changes a module's class only: parameters, buffers, hooks and state-dict keys stay,
-    so an optimizer built before or after, and checkpoints, work either way. Every layer keeps
-    falling back to PyTorch's own operator for inputs its fast form does not cover, and the
-    results equal the plain model's up to float rounding. ``enabled=False`` changes nothing and
-    records only that (as ``torch.autocast(enabled=...)`` does, so a caller needs no branch).
-
-    The record, for example::
+    ``nn.Conv2d`` layers with the C kernels' settings (5x5, stride 1, no padding) become
+    :class:`~normlab.fast.conv.FastConv2d` where the kernels are built; 2x2/stride-2 pools become
+    :class:`~normlab.fast.pool.AvgPool2x2` / ``MaxPool2x2``; a ``LeNet5`` applies eval-mode batch
+    norm after its average pools where that is exact (:mod:`normlab.fast.eval_bn`). Each swap
+    changes a module's class only, so parameters, buffers, hooks and state-dict keys stay; every
+    layer falls back to PyTorch for inputs its fast form does not cover, and the results equal the
+    plain model's up to float rounding. ``enabled=False`` changes nothing and records only that
+    (like ``torch.autocast(enabled=...)``, so that a caller needs no branch). The record::
 
         {"accelerated": True, "kernels": "C kernels loaded from ~/.cache/normlab/kernels/...",
          "conv": ["conv1", "conv2"], "pool": ["pool1", "pool2"],
          "eval_bn_after_pool": ["batchnorm1", "batchnorm2"], "threads": 1, "torch": "2.13.0"}
 
-    ``conv`` lists the layers the C kernels compute now: none on another device, dtype or with
-    more than :data:`~normlab.fast.conv.KERNEL_MAX_THREADS` torch threads (``kernels`` then says
-    why); ``threads`` and ``torch`` are recorded either way, since both can change results in
-    the last bits.
+    ``conv`` names the layers the kernels compute at this thread count, device and dtype
+    (``kernels`` says why when none); ``threads`` and ``torch`` are recorded either way, since
+    both change results in the last bits.
     """
     threads = torch.get_num_threads()
     record: dict[str, Any] = {"accelerated": bool(enabled)}
