@@ -48,6 +48,8 @@ __all__ = [
     "NORM_POSITIONS",
     "POOLS",
     "LeNetConfig",
+    "INSTANCE_NORM_FC",
+    "add_norm_name",
     "list_norm_layers",
     "is_norm_layer",
     "register_model",
