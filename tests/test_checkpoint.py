@@ -40,6 +40,7 @@ _MALFORMED = {
     "config": (lambda p: p.update(config=["lenet5"]), "'config' must be a dict"),
     "config.lr": (lambda p: p["config"].update(lr="fast"), "'config' is invalid: lr must be"),
     "config.key": (lambda p: p["config"].update(colour="red"), "'config' is invalid: unknown config key"),
+    "config.model": (lambda p: p["config"].update(model="lenet6"), "'config' is invalid: unknown model 'lenet6'"),
     "epoch<0": (lambda p: p.update(epoch=-1), "'epoch' must be the number of finished epochs, an integer >= 0"),
     "epoch type": (lambda p: p.update(epoch="1"), "'epoch' must be"),
     "epoch bool": (lambda p: p.update(epoch=True), "'epoch' must be"),

@@ -101,3 +101,87 @@ def test_an_interrupted_study_says_how_to_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli_study, "run_study", interrupted)
     assert main(["study", "--seeds", "2", "--quiet", "--out", str(tmp_path / "s")]) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Training flags generated from TrainConfig
+# --------------------------------------------------------------------------------------------
+
+
+def _options(command: str) -> dict[str, argparse.Action]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {o: a for a in sub.choices[command]._actions for o in a.option_strings}
+
+
+def test_every_user_settable_config_field_has_a_flag_with_the_configs_help():
+    import dataclasses
+
+    from normlab.diagnostics import DESCRIPTIONS
+    from normlab.train import TrainConfig
+
+    options = _options("train")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "diagnostics":
+            assert all(f"--record-{n.replace('_', '-')}" in options for n in DESCRIPTIONS)
+            continue
+        action = options[f"--{f.name.replace('_', '-')}"]
+        assert action.dest == f.name
+        assert action.help.startswith(f.metadata["help"]) and "(default: " in action.help, f.name
+        assert action.choices == f.metadata["choices"]
+    for flag in ("--momentum", "--weight-decay", "--eval-batch-size", "--head", "--accelerate", "--no-accelerate"):
+        assert flag in options
+
+
+def test_parsed_defaults_are_the_configs_defaults():
+    from normlab.cli._common import config_from_args
+    from normlab.train import TrainConfig
+
+    parser = build_parser()
+    for argv in (["train"], ["compare"], ["study"]):
+        assert config_from_args(parser.parse_args(argv)) == TrainConfig()
+
+
+def test_flags_reach_the_config():
+    from normlab.cli._common import config_from_args
+
+    parser = build_parser()
+    config = config_from_args(parser.parse_args([
+        "train", "--optimizer", "sgd", "--momentum", "0.5", "--weight-decay", "1e-4", "--eval-batch-size", "128",
+        "--head", "logits", "--protocol", "blog", "--no-accelerate", "--standardize", "--subset", "100",
+        "--threads", "2", "--model", "lenet5:norm=group"]))
+    assert (config.optimizer, config.momentum, config.weight_decay, config.eval_batch_size) == ("sgd", 0.5, 1e-4, 128)
+    assert (config.head, config.protocol, config.accelerate, config.standardize) == ("logits", "blog", False, True)
+    assert (config.subset, config.threads, config.model) == (100, 2, "lenet5:norm=group")
+    assert config_from_args(parser.parse_args(["train", "--accelerate"])).accelerate is True
+    assert config_from_args(parser.parse_args(["train", "--no-standardize"])).standardize is False
+
+
+def test_a_bad_value_is_one_error_line(capsys):
+    assert main(["train", "--momentum", "1.5", "--out", "/nonexistent/x"]) == 2
+    assert capsys.readouterr().err == "normlab: error: momentum must be in [0, 1), got 1.5\n"
+    with pytest.raises(SystemExit):
+        main(["train", "--head", "probabilities"])
+    assert "invalid choice: 'probabilities'" in capsys.readouterr().err
+
+
+def test_commands_leave_out_the_flags_of_fields_they_set_another_way():
+    study, compare, train = _options("study"), _options("compare"), _options("train")
+    assert "--seed" not in study and "--model" not in study and {"--seeds", "--variants"} <= study.keys()
+    assert "--model" not in compare and {"--seed", "--models"} <= compare.keys()
+    assert {"--seed", "--model"} <= train.keys()
+
+
+def test_study_target_default_is_the_statistics_default():
+    from normlab.experiments import stats
+
+    # The same object, not an equal literal: the default is written in one place.
+    assert _options("study")["--target"].default is stats.DEFAULT_TARGET
+    assert _options("report")["--target"].default is stats.DEFAULT_TARGET
+
+
+def test_predict_help_describes_the_image_limits(capsys):
+    from normlab.predict import MAX_PIXELS
+
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert f"any size up to {MAX_PIXELS:,} pixels" in " ".join(capsys.readouterr().out.split())

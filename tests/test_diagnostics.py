@@ -21,6 +21,7 @@ from normlab.diagnostics import (
     DEFAULT_SCALES,
     ActivationRecorder,
     Schedule,
+    build_diagnostics,
     build_measurements,
     gradient_norms,
     percentiles,
@@ -47,6 +48,11 @@ ALL = {"activations": {"every": EVERY}, "smoothness": {"every": EVERY}, "grad_no
 class _Keep(Callback):
     def on_train_start(self, model, optimizer, loss_fn):
         self.model = model
+
+
+def _record(config: TrainConfig, *, callbacks=(), **kwargs):
+    """train() with the config's measurements, built as the engines' worker builds them."""
+    return train(config, callbacks=[*callbacks, *build_diagnostics(config.diagnostics)], **kwargs)
 
 
 def _hooks(model: nn.Module) -> int:
@@ -154,6 +160,27 @@ def test_settings_validation():
     assert len(DEFAULT_SCALES) == 8 and DEFAULT_SCALES[0] == pytest.approx(0.5) and DEFAULT_SCALES[-1] == pytest.approx(4.0)
     ratios = np.diff(np.log(DEFAULT_SCALES))
     np.testing.assert_allclose(ratios, ratios[0])  # log-spaced
+
+
+def test_the_command_line_names_are_the_measurements():
+    from normlab.diagnostics import DEFAULT_EVERY, DESCRIPTIONS, DIAGNOSTICS
+
+    assert list(DESCRIPTIONS) == list(DEFAULT_EVERY) == list(DIAGNOSTICS)
+    assert all(cls.name == name for name, cls in DIAGNOSTICS.items())
+
+
+def test_train_refuses_diagnostics_that_no_callback_records(small_splits):
+    # train() does not build measurements (normlab.train never imports normlab.diagnostics), so a
+    # config asking for some must come with their callback, else its result would lack them.
+    with pytest.raises(ConfigError, match="build_diagnostics"):
+        train(cfg(diagnostics=ALL), splits=small_splits, progress=False)
+    with pytest.raises(ConfigError, match="build_diagnostics"):
+        train(cfg(diagnostics=ALL), splits=small_splits, progress=False,
+              callbacks=build_diagnostics({"activations": {"every": EVERY}}))
+    # Settings that switch everything off are recorded as nothing, as before.
+    off = _record(cfg(diagnostics={"activations": 0}), splits=small_splits, progress=False)
+    assert off.status == "done" and off.diagnostics == {}
+    assert build_diagnostics({}) == [] and build_diagnostics(None) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,8 +323,8 @@ def test_recording_does_not_change_training(small_splits, model_name, protocol):
     epochs = 2 if protocol == "blog" else 1  # blog: epoch 2 trains in eval mode (the post's bug)
     plain = train(cfg(model=model_name, protocol=protocol, epochs=epochs), splits=small_splits, progress=False)
     keep = _Keep()
-    recorded = train(cfg(model=model_name, protocol=protocol, epochs=epochs, diagnostics=ALL), splits=small_splits,
-                     progress=False, callbacks=[keep])
+    recorded = _record(cfg(model=model_name, protocol=protocol, epochs=epochs, diagnostics=ALL), splits=small_splits,
+                       progress=False, callbacks=[keep])
     assert plain.status == recorded.status == "done"
     assert recorded.train_loss_per_batch == plain.train_loss_per_batch
     assert recorded.val_loss_per_batch == plain.val_loss_per_batch
@@ -325,7 +352,7 @@ def test_step0_records_equal_a_direct_computation(small_splits):
 
     config = cfg(model="lenet5-bn", diagnostics=ALL)
     first = First()
-    result = train(config, splits=small_splits, progress=False, callbacks=[first])
+    result = _record(config, splits=small_splits, progress=False, callbacks=[first])
     model, x, y = first.model, first.x, first.y
     inputs = {}
 
@@ -359,7 +386,7 @@ def test_step0_records_equal_a_direct_computation(small_splits):
 
 
 def test_cost_is_recorded(small_splits):
-    result = train(cfg(diagnostics=ALL), splits=small_splits, progress=False)
+    result = _record(cfg(diagnostics=ALL), splits=small_splits, progress=False)
     cost = result.diagnostics["cost"]
     assert cost["steps"] == 16 and cost["mean_step_seconds"] > 0
     for name in ("activations", "smoothness", "grad_norms"):
@@ -374,11 +401,11 @@ def test_cost_is_recorded(small_splits):
 
 def test_resumed_run_keeps_earlier_records(small_splits, tmp_path):
     config = cfg(epochs=2, diagnostics=ALL)
-    whole = train(config, splits=small_splits, progress=False)
+    whole = _record(config, splits=small_splits, progress=False)
     ckpt = tmp_path / "run.pt"
-    first = train(config.replace(epochs=1), splits=small_splits, progress=False, checkpoint_path=ckpt)
+    first = _record(config.replace(epochs=1), splits=small_splits, progress=False, checkpoint_path=ckpt)
     assert first.diagnostics["activations"]["step"] == [0, 4, 8, 12]
-    resumed = train(config, splits=small_splits, progress=False, checkpoint_path=ckpt, resume=True)
+    resumed = _record(config, splits=small_splits, progress=False, checkpoint_path=ckpt, resume=True)
     assert resumed.train_loss_per_batch == whole.train_loss_per_batch
     for name in ("activations", "smoothness", "grad_norms"):
         assert resumed.diagnostics[name]["step"] == whole.diagnostics[name]["step"] == [0, 4, 8, 12, 16, 20, 24, 28]
@@ -393,7 +420,7 @@ def test_resumed_run_keeps_earlier_records(small_splits, tmp_path):
 def test_results_database_stores_the_diagnostics(small_splits, tmp_path):
     from normlab.experiments.store import ResultsDB
 
-    result = train(cfg(diagnostics={"grad_norms": {"every": 8}}), splits=small_splits, progress=False)
+    result = _record(cfg(diagnostics={"grad_norms": {"every": 8}}), splits=small_splits, progress=False)
     with ResultsDB(tmp_path / "normlab.db") as db:
         run_id = db.start_run(study="s", variant="lenet5-bn", seed=0, config=result.config, config_hash="h",
                               device="cpu")

@@ -8,6 +8,7 @@ from torch import nn
 
 from normlab.errors import CheckpointError, ConfigError
 from normlab.train import Callback, ConvolutionalNeuralNet, TrainConfig, load_checkpoint, train
+from normlab.train.resolve import resolve
 
 
 def cfg(**kw) -> TrainConfig:
@@ -25,8 +26,68 @@ def test_config_rejects_unknown_key_and_bad_values():
         TrainConfig(protocol="nope")
     with pytest.raises(ConfigError, match="optimizer"):
         TrainConfig(optimizer="rmsprop")
-    with pytest.raises(ConfigError, match="bogus"):
-        TrainConfig(diagnostics={"bogus": 1})
+    with pytest.raises(ConfigError, match="transform='tiny' is invalid; valid: resize32, pad32, none"):
+        TrainConfig(transform="tiny")
+    with pytest.raises(ConfigError, match="momentum"):
+        TrainConfig(momentum=1.0)
+    with pytest.raises(ConfigError, match="accelerate must be True or False"):
+        TrainConfig(accelerate=1)
+    with pytest.raises(ConfigError, match="lr must be a number"):
+        TrainConfig(lr="0.1")
+    with pytest.raises(ConfigError, match="subset must be a positive integer or None"):
+        TrainConfig(subset=0)
+
+
+def test_config_checks_types_and_ranges_and_resolve_checks_names():
+    # Names are the registries' business: a config holds them, resolve() looks them up.
+    for kw, message in [({"model": "lenet6"}, "unknown model 'lenet6'"),
+                        ({"model": "lenet5:norm=bogus"}, "norm"),
+                        ({"dataset": "cifar"}, "cifar"),
+                        ({"model": "lenet5:input_size=28"}, "input_size=28, but transform='resize32' gives 32x32"),
+                        ({"model": "lenet5:head=softmax"}, "head comes from the protocol")]:
+        config = TrainConfig(**kw)
+        with pytest.raises(ConfigError, match=message):
+            resolve(config)
+        with pytest.raises(ConfigError, match=message):
+            train(config, progress=False)  # before any data is loaded
+    config = TrainConfig(model="lenet5:input_size=28", transform="none")
+    assert resolve(config) is config
+    config.epochs = 0  # a dataclass can be changed after it was checked
+    with pytest.raises(ConfigError, match="epochs"):
+        resolve(config)
+    # Diagnostics settings are checked where they are built (normlab.diagnostics).
+    assert TrainConfig(diagnostics={"bogus": 1}).diagnostics == {"bogus": 1}
+    with pytest.raises(ConfigError, match="diagnostics must be a dict"):
+        TrainConfig(diagnostics=[("activations", 1)])
+
+
+def test_config_fields_carry_their_command_line_description():
+    import dataclasses
+
+    from normlab.data.transforms import TRANSFORMS
+    from normlab.train.config import OPTIMIZERS, PROTOCOL_NAMES
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert all(f.metadata["help"] for f in fields.values())
+    assert fields["transform"].metadata["choices"] == TRANSFORMS  # the data layer's names
+    assert fields["protocol"].metadata["choices"] == PROTOCOL_NAMES
+    assert fields["optimizer"].metadata["choices"] == OPTIMIZERS
+    assert [n for n, f in fields.items() if not f.metadata["flag"]] == ["diagnostics"]
+    assert TrainConfig().accelerate is True
+
+
+def test_config_hash_of_configs_from_before_accelerate_is_unchanged():
+    # These hashes were computed by the code before the accelerate field existed: results
+    # databases written then must still find their runs.
+    assert TrainConfig().config_hash() == "702193aa798dcb20"
+    assert TrainConfig(model="lenet5", lr=3e-3, seed=4, subset=100,
+                       diagnostics={"activations": {"every": 5}}).config_hash() == "d4e9d6d36f4f0b34"
+    assert TrainConfig(protocol="blog", head="logits", threads=2).config_hash() == "6525cb29913d37c8"
+    plain = TrainConfig(accelerate=False)
+    assert plain.config_hash() != TrainConfig().config_hash()  # another numerical path: another run
+    assert TrainConfig.from_dict(plain.to_dict()) == plain
+    # Like the device, it may change when a checkpoint is resumed.
+    assert plain.identity() == TrainConfig().identity()
 
 
 def test_config_roundtrip_and_hash():

@@ -22,7 +22,8 @@ class NormlabArgumentParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that takes flags only as typed, and names the closest valid one.
 
     Abbreviations are off (``--epoch 3`` must not become ``--epochs 3``, nor a prefix of some
-    other flag once one is added). Sub-command parsers are of this class too (argparse gives a
+    other flag once one is added). A description may be a function returning the text, for a
+    command whose description needs a costly import: every ``normlab`` call builds all parsers. Sub-command parsers are of this class too (argparse gives a
     sub-parser its parent's class), and each rejects its own unknown arguments, so the error
     shows the usage of the command that was typed rather than the top level's.
     """
@@ -30,6 +31,12 @@ class NormlabArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+
+    def format_help(self) -> str:
+        """The help text; a ``description`` given as a function is called now (see :mod:`normlab.cli.predict`)."""
+        if callable(self.description):
+            self.description = self.description()
+        return super().format_help()
 
     def parse_known_args(self, args=None, namespace=None):
         """Parse like ``parse_args``: an unknown argument is an error here, with a suggestion."""
@@ -110,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         from normlab.experiments.engines.local import prestart_workers
 
         prestart_workers()
-    # This process is the command's, and may train: see normlab.train.malloc. (A Python user of
+    # This process is the command's, and may train: see tune_malloc. (A Python user of
     # the library calls tune_malloc() themselves; the library never does it for them.)
-    from normlab.train.malloc import tune_malloc
+    from normlab.train import tune_malloc
 
     tune_malloc()
     parser = build_parser()

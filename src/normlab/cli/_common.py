@@ -1,13 +1,17 @@
-"""Arguments shared by the commands that train (train, compare, study)."""
+"""Arguments shared by the commands that train (train, compare, study).
+
+The training flags are generated from :class:`~normlab.train.config.TrainConfig`'s fields: the
+field's name in kebab case, its type, its choices and its help text all come from there, so a
+field added to the config has a flag, and a help text or default is written once.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
-from normlab.diagnostics import DEFAULT_EVERY
-from normlab.train import TrainConfig
-
-_DEFAULTS = TrainConfig()
+from normlab.diagnostics import DEFAULT_EVERY, DESCRIPTIONS
+from normlab.train.config import TrainConfig, field_types
 
 
 def positive_int(text: str) -> int:
@@ -21,57 +25,50 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_train_args(parser: argparse.ArgumentParser, *, model: bool = True, seed: bool = True) -> None:
-    """Add the trainer's options; every help text ends with its default.
+class Switch(argparse.Action):
+    """An on/off flag: ``--name`` sets True, ``--no-name`` False."""
 
-    ``model=False`` and ``seed=False`` leave out ``--model`` and ``--seed`` for commands that
-    choose those another way (``--variants``, ``--seeds``): a flag a command would ignore is
-    better absent, so typing it is an error there.
+    def __init__(self, option_strings, dest, **kwargs):
+        names = [*option_strings, *(f"--no-{o[2:]}" for o in option_strings if o.startswith("--"))]
+        super().__init__(names, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, not option_string.startswith("--no-"))
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+
+def train_fields(omit: tuple[str, ...] = ()) -> list[dataclasses.Field]:
+    """The :class:`TrainConfig` fields that have a flag, less ``omit``."""
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata["flag"] and f.name not in omit]
+
+
+def add_train_args(parser: argparse.ArgumentParser, *, omit: tuple[str, ...] = ()) -> None:
+    """Add a flag for every user-settable :class:`TrainConfig` field, and ``--data-dir``, ``--quiet``
+    and the ``--record-*`` diagnostics; every help text ends with its default.
+
+    ``omit`` names fields a command sets another way (study's ``--seeds`` and ``--variants``
+    set ``seed`` and ``model``): a flag a command would ignore is better absent, so typing it is
+    an error there.
     """
-    d = _DEFAULTS
     g = parser.add_argument_group("training")
-    if model:
-        g.add_argument("--model", default=d.model,
-                       help=f"registry name, optionally with overrides such as lenet5:norm=group (default: {d.model})")
-    g.add_argument("--protocol", choices=("standard", "blog"), default=d.protocol,
-                   help="blog reproduces the post exactly, flaws included (default: %(default)s)")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="epochs (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="batch size (default: %(default)s)")
-    g.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
-    g.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer, help="optimizer (default: %(default)s)")
-    if seed:
-        g.add_argument("--seed", type=int, default=d.seed,
-                       help="seed for weights and data order (default: %(default)s)")
-    g.add_argument("--transform", choices=("resize32", "pad32", "none"), default=d.transform,
-                   help="input transform: the post resizes to 32x32 (default: %(default)s)")
-    g.add_argument("--standardize", action="store_true",
-                   help="z-score inputs with the training split's mean and std (default: off)")
-    g.add_argument("--val-split", type=int, default=d.val_split,
-                   help="hold out the last N training images for validation; test is then evaluated once "
-                        "at the end (default: %(default)s, the post's protocol: test serves as validation)")
-    g.add_argument("--subset", type=int, default=None,
-                   help="train on the first N training images (default: all)")
-    g.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
+    for f in train_fields(omit):
+        kind = field_types()[f.name][0]
+        default = f.metadata["default_help"] or (("on" if f.default else "off") if kind is bool else f.default)
+        flag, help_text = f"--{f.name.replace('_', '-')}", f"{f.metadata['help']} (default: {default})"
+        kwargs = {"action": Switch} if kind is bool else {"type": kind, "choices": f.metadata["choices"]}
+        g.add_argument(flag, default=f.default, help=help_text.replace("%", "%%"), **kwargs)
     g.add_argument("--data-dir", default=None,
                    help="folder with the dataset files (default: $NORMLAB_DATA/NAME/ or, for mnist, $NORMLAB_DATA "
                         "itself; then the cache; then download)")
-    g.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    g.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines (default: off)")
     d = parser.add_argument_group("diagnostics (opt-in measurements, stored in the results; see normlab.diagnostics)")
-    for flag, what in _DIAGNOSTIC_FLAGS.items():
-        d.add_argument(f"--record-{flag}", type=_every, nargs="?", const=DEFAULT_EVERY[flag.replace("-", "_")],
+    for name, what in DESCRIPTIONS.items():
+        d.add_argument(f"--record-{name.replace('_', '-')}", type=_every, nargs="?", const=DEFAULT_EVERY[name],
                        default=None, metavar="EVERY",
                        help=f"record {what} every EVERY steps and at step 0 (EVERY defaults to "
-                            f"{DEFAULT_EVERY[flag.replace('-', '_')]}; 0 switches it off, e.g. a preset's) (default: off)")
-
-
-_DIAGNOSTIC_FLAGS = {
-    "activations": "the 15/50/85th percentiles, mean and std of the input to each nonlinearity",
-    "smoothness": "the loss range, gradient predictiveness and beta-smoothness along the gradient "
-                  "(9 forward/backward passes per record)",
-    "grad-norms": "per-parameter gradient norms",
-}
+                            f"{DEFAULT_EVERY[name]}; 0 switches it off, e.g. a preset's) (default: off)")
 
 
 def _every(text: str) -> int:
@@ -87,8 +84,7 @@ def _every(text: str) -> int:
 def diagnostics_from_args(args: argparse.Namespace) -> dict:
     """``TrainConfig.diagnostics`` from the ``--record-*`` flags (a flag given as 0 is left out)."""
     out = {}
-    for flag in _DIAGNOSTIC_FLAGS:
-        name = flag.replace("-", "_")
+    for name in DESCRIPTIONS:
         every = getattr(args, f"record_{name}", None)
         if every:
             out[name] = {"every": every}
@@ -96,16 +92,12 @@ def diagnostics_from_args(args: argparse.Namespace) -> dict:
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
-    """Build a validated :class:`TrainConfig` from parsed arguments."""
-    fields = dict(
-        model=getattr(args, "model", _DEFAULTS.model), dataset=args.dataset, protocol=args.protocol,
-        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
-        seed=getattr(args, "seed", _DEFAULTS.seed),
-        transform=args.transform, standardize=args.standardize, val_split=args.val_split, subset=args.subset,
-        device=args.device, threads=args.threads, diagnostics=diagnostics_from_args(args),
-    )
-    fields.update(overrides)
-    return TrainConfig(**fields)
+    """Build a :class:`TrainConfig` (types and ranges checked) from parsed arguments.
+
+    Fields whose flag the command left out keep their defaults unless ``overrides`` set them.
+    """
+    fields = {f.name: getattr(args, f.name) for f in train_fields() if hasattr(args, f.name)}
+    return TrainConfig(**{**fields, "diagnostics": diagnostics_from_args(args), **overrides})
 
 
 def epoch_line(name: str, epoch: int, summary: dict[str, float]) -> str:

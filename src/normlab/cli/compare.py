@@ -21,7 +21,7 @@ def register(subparsers) -> None:
                     "and write the post's figures, metrics.json and CSV files. The runs are recorded in "
                     "OUT/normlab.db: the same command again resumes an interrupted comparison and skips "
                     "finished runs.")
-    add_train_args(p, model=False)
+    add_train_args(p, omit=("model",))
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                    help="models to compare (default: %(default)s)")
     p.add_argument("--out", default="runs/compare", help="output folder (default: %(default)s)")

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import sys
 
-from normlab.predict import BLANK_RANGE, MAX_PIXELS, find_checkpoint, load_model, predict_files
+
+def _description() -> str:
+    # Called only when this command's help is shown: normlab.predict imports torch.
+    from normlab.predict import BLANK_RANGE, MAX_PIXELS
+
+    return (f"Each image (PNG or JPEG, any size up to {MAX_PIXELS:,} pixels) is converted the MNIST way: EXIF "
+            "orientation applied, grayscale (16-bit scaled to 8), fitted into 20x20, centred by mass in 28x28, then "
+            "the model's input transform. A transparent image whose colour is constant is read from its alpha "
+            "channel (the ink); other transparent images are composited onto the paper --invert names. Exit "
+            "status: 0, or 1 when a file failed or got a warning (nearly blank: grey levels spanning fewer than "
+            f"{BLANK_RANGE} of 255; NaN probabilities), or 2 for a bad checkpoint.")
 
 
 def register(subparsers) -> None:
     """Add the ``predict`` sub-command."""
-    p = subparsers.add_parser(
-        "predict", help="predict the digit in image files with a checkpoint",
-        description="Each image (PNG or JPEG, any size up to "
-                    f"{MAX_PIXELS:,} pixels) is converted the MNIST way: EXIF orientation applied, grayscale "
-                    "(16-bit scaled to 8), fitted into 20x20, centred by mass in 28x28, then the model's input "
-                    "transform. A transparent image whose colour is constant is read from its alpha channel (the "
-                    "ink); other transparent images are composited onto the paper --invert names. Exit status: 0, "
-                    f"or 1 when a file failed or got a warning (nearly blank: grey levels spanning fewer than "
-                    f"{BLANK_RANGE} of 255; NaN probabilities), or 2 for a bad checkpoint.")
+    p = subparsers.add_parser("predict", help="predict the digit in image files with a checkpoint",
+                              description=_description)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint file, or the folder normlab train or compare wrote (OUT/checkpoint.pt, "
@@ -31,6 +34,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Print each file's predicted digit and its probabilities; exit 1 if any file failed or got a warning."""
+    from normlab.predict import find_checkpoint, load_model, predict_files
+
     model, config, stats = load_model(find_checkpoint(args.checkpoint, model=args.model))
     predictions = predict_files(model, args.images, transform=config.transform, head=config.resolved_head,
                                 mean=stats.get("mean"), std=stats.get("std"), invert=args.invert)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from normlab.errors import ConfigError
 from normlab.cli._common import add_train_args, config_from_args, epoch_line
+from normlab.errors import ConfigError
 from normlab.fileio import atomic_write_text, json_dumps
-from normlab.train import Callback, train
+from normlab.train.callbacks import Callback
 from normlab.train.result import epoch_summary
 
 
@@ -34,12 +34,17 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Train, write ``checkpoint.pt`` and ``result.json`` into ``--out``, print one line per epoch."""
-    config = config_from_args(args)
+    from normlab.diagnostics import build_diagnostics
+    from normlab.train import train
+    from normlab.train.resolve import resolve
+
+    config = resolve(config_from_args(args))
     out = Path(args.out)
     checkpoint = out / "checkpoint.pt"
     if checkpoint.exists() and not args.resume:
         raise ConfigError(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
     callbacks = [] if args.quiet else [_EpochPrinter(config.model)]
+    callbacks += build_diagnostics(config.diagnostics)
     result = train(config, data_dir=args.data_dir, checkpoint_path=checkpoint, resume=args.resume,
                    callbacks=callbacks, progress=False if args.quiet else None)
     atomic_write_text(out / "result.json", json_dumps(result.to_dict()))

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from normlab.diagnostics.base import Measurement
-from normlab.train.loop import Callback
+from normlab.train.callbacks import Callback
 
 __all__ = ["DiagnosticsCallback"]
 
@@ -44,9 +44,15 @@ def _sync(model: nn.Module | None) -> None:
 
 
 class DiagnosticsCallback(Callback):
-    """Run ``measurements`` on their schedules and store them in ``RunResult.diagnostics``."""
+    """Run ``measurements`` on their schedules and store them in ``RunResult.diagnostics``.
 
-    def __init__(self, measurements: Sequence[Measurement]) -> None:
+    ``settings`` is the ``TrainConfig.diagnostics`` dict they were built from (see
+    :attr:`normlab.train.callbacks.Callback.diagnostics`). With no measurements (all switched
+    off) nothing is stored.
+    """
+
+    def __init__(self, measurements: Sequence[Measurement], settings: dict[str, Any] | None = None) -> None:
+        self.diagnostics = settings
         names = [m.name for m in measurements]
         if len(set(names)) != len(names):
             raise ValueError(f"measurement names must be unique; got {names}")
@@ -157,6 +163,8 @@ class DiagnosticsCallback(Callback):
 
     def publish(self, result) -> None:
         """Write every measurement's data and the cost into ``result.diagnostics``."""
+        if not self.measurements:
+            return
         if not self._loaded:
             # A resumed run's result comes from its checkpoint with the earlier session's data.
             for m in self.measurements:

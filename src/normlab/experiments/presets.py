@@ -44,6 +44,7 @@ from normlab.errors import ConfigError
 from normlab.experiments.stats import TRAINS_ACCURACY
 from normlab.experiments.study import StudySpec, Variant, parse_seeds
 from normlab.train import TrainConfig
+from normlab.train.resolve import resolve
 
 __all__ = [
     "ADAM_LRS",
@@ -283,7 +284,7 @@ def build_preset(
                 f"{_flag(clash[0])} conflicts with preset {preset_name!r}, whose variants set {clash[0]} "
                 f"({', '.join(values)}); leave {_flag(clash[0])} out, or pick variants with --variants")
     for variant in chosen:
-        study_base.replace(**variant.overrides)  # a bad combination fails here, not in a worker
+        resolve(study_base.replace(**variant.overrides))  # a bad combination fails here, not in a worker
     validate_diagnostics(study_base.diagnostics)
 
     seed_list = parse_seeds(seeds) if seeds is not None else list(range(grid.seeds))

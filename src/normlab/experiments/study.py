@@ -55,7 +55,7 @@ class Variant:
         text = text.strip()
         if not text:
             raise ConfigError("empty variant; give a registry name such as lenet5 or lenet5-bn")
-        from normlab.models import model_options
+        from normlab.models.spec import model_options
 
         model_options(text)  # fail now, with the valid names, rather than in a worker
         return cls(label=text, overrides={"model": text})
@@ -74,9 +74,13 @@ class StudySpec:
     def configs(self) -> list[tuple[Variant, int, TrainConfig]]:
         """Every (variant, seed, config) of the grid, variants outermost.
 
-        The grid's size is checked before it is built (:data:`MAX_SEEDS`, :data:`MAX_RUNS`), and
-        two variants that give the same config are an error: the database would take them for one run.
+        The grid's size is checked before it is built (:data:`MAX_SEEDS`, :data:`MAX_RUNS`), each
+        variant's config is resolved (its names looked up, its diagnostics settings checked), and two
+        variants that give the same config are an error: the database would take them for one run.
         """
+        from normlab.diagnostics import validate_diagnostics
+        from normlab.train.resolve import resolve
+
         labels = [v.label for v in self.variants]
         duplicates = sorted({l for l in labels if labels.count(l) > 1})
         if duplicates:
@@ -91,6 +95,7 @@ class StudySpec:
         grid = [(v, s, self.base.replace(**v.overrides, seed=s)) for v in self.variants for s in self.seeds]
         first_with: dict[str, str] = {}
         for variant, _, config in grid[:: len(self.seeds)]:  # one seed suffices: seeds differ for all variants alike
+            validate_diagnostics(resolve(config).diagnostics)  # here, rather than once per run in a worker
             other = first_with.setdefault(config.config_hash(), variant.label)
             if other != variant.label:
                 raise ConfigError(f"variants {other!r} and {variant.label!r} give the same config; "

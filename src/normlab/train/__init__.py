@@ -3,24 +3,40 @@
 ``train(config) -> RunResult`` is normlab's API; ``ConvolutionalNeuralNet`` is the post's.
 """
 
-from normlab.train.blog import ConvolutionalNeuralNet
-from normlab.train.checkpoint import load_checkpoint, save_checkpoint
-from normlab.train.config import PROTOCOLS, Protocol, TrainConfig, get_protocol
-from normlab.train.loop import (
-    Callback,
-    EvalResult,
-    build_model,
-    evaluate,
-    fit,
-    resolve_device,
-    seed_everything,
-    train,
-)
-from normlab.fast.malloc import tune_malloc
-from normlab.train.result import RunResult
+import importlib
 
-__all__ = [
-    "Callback", "ConvolutionalNeuralNet", "EvalResult", "PROTOCOLS", "Protocol", "RunResult",
-    "TrainConfig", "build_model", "evaluate", "fit", "get_protocol", "load_checkpoint",
-    "resolve_device", "save_checkpoint", "seed_everything", "train", "tune_malloc",
-]
+# PEP 562: each name is imported on first use, so that the config and the callback protocol
+# (which the command line needs) come without torch, which the loop needs.
+_EXPORTS = {
+    "Callback": "normlab.train.callbacks",
+    "ConvolutionalNeuralNet": "normlab.train.blog",
+    "load_checkpoint": "normlab.train.checkpoint",
+    "save_checkpoint": "normlab.train.checkpoint",
+    "PROTOCOLS": "normlab.train.config",
+    "Protocol": "normlab.train.config",
+    "TrainConfig": "normlab.train.config",
+    "get_protocol": "normlab.train.config",
+    "EvalResult": "normlab.train.loop",
+    "build_model": "normlab.train.loop",
+    "evaluate": "normlab.train.loop",
+    "fit": "normlab.train.loop",
+    "resolve_device": "normlab.train.loop",
+    "seed_everything": "normlab.train.loop",
+    "train": "normlab.train.loop",
+    "tune_malloc": "normlab.fast.malloc",
+    "RunResult": "normlab.train.result",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -66,6 +66,7 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
     epochs trained)."""
     from normlab.errors import ConfigError
     from normlab.train.config import TrainConfig, _is_int, _is_number
+    from normlab.train.resolve import resolve
     from normlab.train.result import RunResult
 
     def bad(field: str, expected: str, value: Any) -> CheckpointError:
@@ -76,7 +77,7 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
     if not isinstance(config, dict):
         raise bad("config", "a dict of TrainConfig fields", config)
     try:
-        TrainConfig.from_dict(config)
+        resolve(TrainConfig.from_dict(config))
     except (ConfigError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path}: 'config' is invalid: {exc}") from None
 

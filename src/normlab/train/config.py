@@ -4,15 +4,27 @@ A :class:`TrainConfig` fully describes a run: with the same config (and so the s
 the CPU, :func:`normlab.train.train` returns identical numbers. Configs round-trip through plain
 dicts (``to_dict`` / ``from_dict``) so they can be stored in checkpoints, JSON and the results
 database; unknown keys and wrongly-typed values fail at once with the key named.
+
+This module checks types and ranges only, and imports nothing of normlab but its errors, so the
+command line can build its flags from the fields cheaply. Whether the model, dataset and
+transform names exist is :func:`normlab.train.resolve.resolve`'s question; the diagnostics
+settings are checked by :mod:`normlab.diagnostics`, which builds them.
+
+Each field carries in its ``metadata`` what the command line shows: ``help``, ``choices`` (a
+fixed set of names), ``default_help`` (the default in words, where the value alone says too
+little) and ``flag`` (False: the field is set another way, such as ``--record-*`` for
+``diagnostics``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +32,8 @@ from normlab.errors import ConfigError
 
 PROTOCOL_NAMES = ("standard", "blog")
 OPTIMIZERS = ("adam", "sgd")
+TRANSFORM_NAMES = ("resize32", "pad32", "none")  # normlab.data.transforms.TRANSFORMS (a test keeps them equal)
+HEADS = ("logits", "softmax")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -46,103 +60,99 @@ PROTOCOLS = {
 }
 
 
+def input_size_for(transform: str) -> int:
+    """Side length of the images a transform produces (LeNet-5 needs it for its flatten size)."""
+    return 28 if transform == "none" else 32
+
+
 def get_protocol(name: str) -> Protocol:
     """Return the :class:`Protocol` called ``name`` (``standard`` or ``blog``)."""
     try:
         return PROTOCOLS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ConfigError(
             f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOL_NAMES)}"
         ) from None
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple[str, ...] | None = None,
+           default_help: str | None = None, flag: bool = True, added_later: bool = False,
+           default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field with its command-line description (see the module docs).
+
+    ``added_later`` marks a field added after configs were first hashed: at its default it is
+    left out of :meth:`TrainConfig.config_hash`, so results recorded before it existed still match.
+    """
+    metadata = {"help": help, "choices": choices, "default_help": default_help, "flag": flag,
+                "added_later": added_later}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines one training run. Defaults are the post's settings."""
 
-    model: str = "lenet5-bn"  # registry name, optionally with overrides: "lenet5:norm=group"
-    dataset: str = "mnist"
-    protocol: str = "standard"  # "blog" reproduces the post, flaws included
-    optimizer: str = "adam"
-    lr: float = 1e-3  # per step, batch of `batch_size` images
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 0.0
-    epochs: int = 10
-    batch_size: int = 64
-    seed: int = 0  # drives the initial weights and the data order, each from its own stream
-    transform: str = "resize32"  # "resize32" (the post), "pad32" (LeCun) or "none" (28x28)
-    standardize: bool = False  # z-score inputs with the training split's mean and std
-    val_split: int = 0  # >0: hold out the last N training images for validation; test is then used once
-    subset: int | None = None  # train on the first N training images (quick looks, tests)
-    device: str = "auto"  # auto picks cuda, then mps, then cpu
-    threads: int | None = None  # torch CPU threads; None leaves torch's default
-    eval_batch_size: int = 256  # evaluation only; results do not depend on it in eval mode; 256 keeps
-    # activations in cache (fastest per image on the CPU) and memory low
-    head: str | None = None  # None: the protocol's head ("softmax" for blog, "logits" otherwise)
-    diagnostics: dict[str, Any] = field(default_factory=dict)  # opt-in measurements, see normlab.diagnostics
+    model: str = option("lenet5-bn", "registry name, optionally with overrides such as lenet5:norm=group")
+    dataset: str = option("mnist", "dataset name, e.g. mnist, fashion-mnist or kmnist (normlab data list shows all)")
+    protocol: str = option("standard", "blog reproduces the post exactly, flaws included", choices=PROTOCOL_NAMES)
+    optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    lr: float = option(1e-3, "learning rate, per step of batch-size images")
+    momentum: float = option(0.9, "momentum, in [0, 1) (sgd only)")
+    weight_decay: float = option(0.0, "L2 penalty added to the gradient, >= 0")
+    epochs: int = option(10, "epochs")
+    batch_size: int = option(64, "batch size")
+    # The initial weights and the data order each draw from their own stream of this seed.
+    seed: int = option(0, "seed for weights and data order")
+    transform: str = option("resize32", "input transform: resize32 as the post, pad32 as LeCun, none keeps 28x28",
+                            choices=TRANSFORM_NAMES)
+    standardize: bool = option(False, "z-score inputs with the training split's mean and std")
+    val_split: int = option(0, "hold out the last N training images for validation; test is then evaluated once "
+                               "at the end", default_help="0, the post's protocol: test serves as validation")
+    subset: int | None = option(None, "train on the first N training images", default_help="all")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps; auto picks cuda, then mps, then cpu")
+    threads: int | None = option(None, "torch CPU threads", default_help="torch's choice")
+    # Results do not depend on it (evaluation runs in eval mode); 256 keeps activations in cache
+    # and memory low.
+    eval_batch_size: int = option(256, "batch size of the evaluation passes; results do not depend on it")
+    head: str | None = option(None, "output head: logits, or softmax probabilities fed to the cross-entropy (the "
+                                    "post's bug)", choices=HEADS,
+                              default_help="the protocol's: softmax for blog, logits for standard")
+    accelerate: bool = option(True, "use normlab's CPU fast path: C convolution kernels, fast pooling, eval-BN "
+                                    "after pool, fused Adam; off: plain PyTorch", added_later=True)
+    diagnostics: dict[str, Any] = option(
+        help="opt-in measurements, see normlab.diagnostics", flag=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid field and what would be valid."""
-        get_protocol(self.protocol)
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer={self.optimizer!r} is invalid; valid: {', '.join(OPTIMIZERS)}")
-        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|(cuda|mps)(:\d+)?", self.device):
+        """Raise :class:`ConfigError` naming the first field of a wrong type or out of range."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            _check_type(f.name, value)
+            choices = f.metadata["choices"]
+            if choices and value is not None and value not in choices:
+                raise ConfigError(f"{f.name}={value!r} is invalid; valid: {', '.join(choices)}")
+        if not re.fullmatch(r"auto|cpu|(cuda|mps)(:\d+)?", self.device):
             raise ConfigError(f"device={self.device!r} is invalid; valid: {', '.join(DEVICES)}, cuda:N or mps:N")
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 <= self.seed < 2**63:
             raise ConfigError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
-        if not _is_number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+        if not math.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a finite positive number, got {self.lr!r}")
-        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+        if not 0 <= self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if not _is_number(self.weight_decay) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
-        if not isinstance(self.standardize, bool):
-            raise ConfigError(f"standardize must be True or False, got {self.standardize!r}")
-        if not _is_int(self.val_split) or self.val_split < 0:
+        if self.val_split < 0:
             raise ConfigError(f"val_split must be an integer >= 0, got {self.val_split!r}")
-        if self.subset is not None and (not _is_int(self.subset) or self.subset < 1):
-            raise ConfigError(f"subset must be a positive integer or None, got {self.subset!r}")
-        if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
-            raise ConfigError(f"threads must be a positive integer or None, got {self.threads!r}")
-        if self.head not in (None, "logits", "softmax"):
-            raise ConfigError(f"head={self.head!r} is invalid; valid: logits, softmax (or None for the protocol's)")
-        self._validate_names()
-
-        from normlab.diagnostics import validate_diagnostics
-
-        validate_diagnostics(self.diagnostics)
-
-    def _validate_names(self) -> None:
-        """Look the model, dataset and transform up in their registries."""
-        from normlab.data.registry import get_dataset_spec
-        from normlab.data.transforms import TRANSFORMS
-        from normlab.models import parse_variant
-        from normlab.models.registry import model_options
-
-        if self.transform not in TRANSFORMS:
-            raise ConfigError(f"transform={self.transform!r} is invalid; valid: {', '.join(TRANSFORMS)}")
-        if not isinstance(self.dataset, str):
-            raise ConfigError(f"dataset must be a name, got {self.dataset!r}")
-        get_dataset_spec(self.dataset)
-        if not isinstance(self.model, str):
-            raise ConfigError(f"model must be a registry name or spec, got {self.model!r}")
-        model_options(self.model)
-        # The trainer sets these two from the transform and the protocol; a spec may not contradict it.
-        _, overrides = parse_variant(self.model)
-        size = 28 if self.transform == "none" else 32
-        if overrides.get("input_size", size) != size:
-            raise ConfigError(f"model {self.model!r} sets input_size={overrides['input_size']}, but "
-                              f"transform={self.transform!r} gives {size}x{size} images")
-        if overrides.get("head", self.resolved_head) != self.resolved_head:
-            raise ConfigError(f"model {self.model!r} sets head={overrides['head']!r}; the head comes from the "
-                              f"protocol or the config's head field ({self.resolved_head!r} here)")
+        for name in ("subset", "threads"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer or None, got {getattr(self, name)!r}")
+        if not all(isinstance(key, str) for key in self.diagnostics):
+            raise ConfigError(f"diagnostics must map measurement names to settings, got {self.diagnostics!r}")
 
     @property
     def resolved_head(self) -> str:
@@ -172,20 +182,54 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define the run's numbers: everything but where and how long it runs.
+        """The fields that define the run's numbers: everything but where, how fast and how long it runs.
 
-        A checkpoint may be resumed with a different ``epochs``, ``device`` or ``threads``, never
+        A checkpoint may be resumed with a different ``epochs``, ``device``, ``threads`` or
+        ``accelerate`` (which, like the device, changes numbers only by float rounding), never
         with a different model, data or optimisation setting.
         """
         data = self.to_dict()
-        for key in ("epochs", "device", "threads", "eval_batch_size"):
+        for key in ("epochs", "device", "threads", "eval_batch_size", "accelerate"):
             data.pop(key)
         return data
 
     def config_hash(self) -> str:
-        """A short stable hash of the full config, used to find a run again in the database."""
-        payload = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A short stable hash of the full config, used to find a run again in the database.
+
+        Fields added later (``accelerate``) count only away from their default, so a config
+        that could be written before they existed hashes as it did then.
+        """
+        data = self.to_dict()
+        for f in dataclasses.fields(self):
+            if f.metadata["added_later"] and data[f.name] == f.default:
+                del data[f.name]
+        payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def field_types() -> dict[str, tuple[type, bool]]:
+    """Each :class:`TrainConfig` field's type and whether it may be None (``int | None``: ``(int, True)``)."""
+    out = {}
+    for name, hint in typing.get_type_hints(TrainConfig).items():
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        if optional:
+            hint = next(a for a in args if a is not type(None))
+        out[name] = (typing.get_origin(hint) or hint, optional)
+    return out
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "True or False", dict: "a dict"}
+
+
+def _check_type(name: str, value: Any) -> None:
+    kind, optional = field_types()[name]
+    if value is None and optional:
+        return
+    ok = {int: _is_int, float: _is_number}.get(kind, lambda v: isinstance(v, kind))(value)
+    if not ok:
+        raise ConfigError(f"{name} must be {_TYPE_WORDS[kind]}{' or None' if optional else ''}, got {value!r}")
 
 
 def _is_int(value: Any) -> bool:

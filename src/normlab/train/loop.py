@@ -29,10 +29,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from normlab.errors import CheckpointError, ConfigError, DivergenceError
+from normlab.train.callbacks import Callback
 from normlab.train.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from normlab.fast.apply import accelerate
 from normlab.fast.optim import create_optimizer
-from normlab.train.config import Protocol, TrainConfig, get_protocol
+from normlab.train.config import Protocol, TrainConfig, get_protocol, input_size_for
+from normlab.train.resolve import resolve
 from normlab.train.result import RunResult
 
 #: An epoch whose mean training loss exceeds this multiple of max(ln C, the run's initial loss)
@@ -46,29 +48,6 @@ from normlab.train.result import RunResult
 #: protocol the loss gets probabilities, which bounds it by ln(e + C - 1) (2.46 for 10 classes),
 #: so there only NaN can end a run; the report lists runs that end at chance accuracy instead.
 DIVERGENCE_FACTOR = 3.0
-
-
-class Callback:
-    """Hooks into the loop. Subclass and override what you need; the defaults do nothing.
-
-    ``on_step_end`` runs after every optimizer step: keep it cheap, or let it act on its own
-    schedule (every N steps).
-    """
-
-    def on_train_start(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable) -> None:
-        """Called once before the first epoch (also on resume)."""
-
-    def on_step_start(self, step: int, epoch: int, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Called before each step's forward pass, with the step's batch (``step`` as in ``on_step_end``)."""
-
-    def on_step_end(self, step: int, epoch: int, x: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> None:
-        """Called after each optimizer step; ``step`` counts from 0 over the whole run."""
-
-    def on_epoch_end(self, epoch: int, result: RunResult) -> None:
-        """Called after each epoch's metrics are in ``result`` (``epoch`` is 1-based)."""
-
-    def on_train_end(self, result: RunResult) -> None:
-        """Called once when the run ends, whether done or diverged."""
 
 
 def seed_everything(seed: int) -> None:
@@ -428,11 +407,6 @@ def _end(callbacks: Sequence[Callback], result: RunResult) -> None:
         cb.on_train_end(result)
 
 
-def input_size_for(transform: str) -> int:
-    """Side length of the images a transform produces (LeNet-5 needs it for its flatten size)."""
-    return 28 if transform == "none" else 32
-
-
 def build_model(config: TrainConfig) -> nn.Module:
     """Create the config's model and give it the post's initial weights, seeded by ``config.seed``.
 
@@ -497,16 +471,23 @@ def train(
     ``splits`` lets a caller (a study) load the data once and share it between runs.
     With ``checkpoint_path`` a checkpoint is written atomically at every epoch end; with
     ``resume=True`` an existing checkpoint there is continued, giving on the CPU the same numbers
-    as a run that was never stopped. Example::
+    as a run that was never stopped. The config's names are checked first
+    (:func:`~normlab.train.resolve.resolve`). Measurements that ``config.diagnostics`` asks for are
+    recorded by callbacks the caller builds (a ConfigError says so when none does). Example::
 
+        from normlab.diagnostics import build_diagnostics
         from normlab.train import TrainConfig, train
-        result = train(TrainConfig(model="lenet5-bn", epochs=1, subset=2000))
-        print(result.val_accuracy)
+        config = TrainConfig(model="lenet5-bn", epochs=1, subset=2000, diagnostics={"activations": 100})
+        result = train(config, callbacks=build_diagnostics(config.diagnostics))
+        print(result.val_accuracy, sorted(result.diagnostics))
     """
-    config.validate()
-    from normlab.diagnostics import build_diagnostics
-
-    callbacks = [*callbacks, *build_diagnostics(config)]  # opt-in measurements, see normlab.diagnostics
+    resolve(config)
+    # Measurements are built by the caller (normlab.train never imports normlab.diagnostics);
+    # a config asking for some that no callback records would store a result without them.
+    if config.diagnostics and not any(getattr(cb, "diagnostics", None) == config.diagnostics for cb in callbacks):
+        raise ConfigError(f"config.diagnostics asks for {', '.join(map(str, config.diagnostics))}, which train() "
+                          "does not record itself: pass callbacks=[..., *normlab.diagnostics.build_diagnostics("
+                          "config.diagnostics)]")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)

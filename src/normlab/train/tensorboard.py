@@ -8,7 +8,7 @@ batch index of that split), ``loss_epoch/train``, ``loss_epoch/val``, ``accuracy
 from __future__ import annotations
 
 from normlab.errors import require_extra
-from normlab.train.loop import Callback
+from normlab.train.callbacks import Callback
 
 
 def check_tensorboard() -> None:

@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterable
 
 _DATA_CACHE: dict[tuple, Any] = {}
 #: What the forkserver imports once, so that no worker pays for it.
-_PRELOAD = ["torch", "torch._dynamo", "torch.optim", "normlab.train", "normlab.data", "normlab.models"]
+_PRELOAD = ["torch", "torch._dynamo", "torch.optim", "normlab.train.loop", "normlab.train.resolve", "normlab.data",
+            "normlab.models.lenet"]
 _EVENTS = None  # in a worker: the queue that carries epoch summaries to the driver
 
 
@@ -86,19 +87,23 @@ def _splits_for(config, data_dir):
 def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
     """Run one task in this process and return ``RunResult.to_dict()``.
 
-    The data is loaded once per process and reused by later tasks with the same data settings,
-    unless the caller passes ``splits`` (the Ray engine passes the copy that every worker on a
-    node shares through Ray's object store). ``callbacks`` are added to the run's own.
+    This is where a run is assembled: the config is resolved (names checked), its diagnostics
+    are built as callbacks after ``callbacks`` and the engine's own, and :func:`normlab.train.train`
+    runs it. The data is loaded once per process and reused by later tasks with the same data
+    settings, unless the caller passes ``splits`` (the Ray engine passes the copy that every
+    worker on a node shares through Ray's object store).
     """
     import torch
 
+    from normlab.diagnostics import build_diagnostics
     from normlab.train import TrainConfig, train
-    from normlab.train.malloc import tune_malloc
+    from normlab.train import tune_malloc
+    from normlab.train.resolve import resolve
 
-    tune_malloc()  # this process exists to train: see normlab.train.malloc
+    tune_malloc()  # this process exists to train: see its docstring
     if task.threads is not None:
         torch.set_num_threads(task.threads)
-    config = TrainConfig.from_dict(task.config)
+    config = resolve(TrainConfig.from_dict(task.config))
     if splits is None:
         splits = _splits_for(config, task.data_dir)
     callbacks = list(callbacks)
@@ -108,6 +113,7 @@ def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
         from normlab.train.tensorboard import TensorBoardCallback
 
         callbacks.append(TensorBoardCallback(task.extra["tensorboard"]))
+    callbacks += build_diagnostics(config.diagnostics)
     result = train(config, splits=splits, checkpoint_path=task.checkpoint_path,
                    resume=task.resume and task.checkpoint_path is not None, progress=False, callbacks=callbacks)
     return result.to_dict()
