@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
     if words and words[0] in _POOL_COMMANDS and not {"-h", "--help"} & set(words):
-        # Before the imports below (seconds, torch among them): the workers' server then
-        # imports torch on the other core meanwhile. Unused, it only costs that background work.
+        # First thing: the workers' server then imports torch on another core while this
+        # process parses and imports the command's own modules. Unused, it only costs that work.
         from normlab.experiments.engines.local import prestart_workers
 
         prestart_workers()

@@ -56,7 +56,7 @@ def _run_compare(args, base, workers: int) -> int:
         if outcome.error and not args.quiet:
             print(f"{outcome.task.extra['variant']}: failed: {outcome.error}", file=sys.stderr)
         # The first model to finish frees a core while the other still trains: import the
-        # plotting code (about half a second) now rather than after the last run.
+        # plotting code now rather than after the last run.
         import normlab.report.figures  # noqa: F401
 
     def on_epoch(model, epoch, summary):

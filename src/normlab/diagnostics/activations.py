@@ -55,8 +55,8 @@ def percentiles(values: np.ndarray, qs: tuple[float, ...] = PERCENTILES) -> np.n
     """Percentiles of each row of ``values`` ``(U, K)``: a ``(len(qs), U)`` float64 array.
 
     ``numpy.percentile`` with its default linear interpolation between order statistics. It
-    selects with a partial sort, about 2.5x faster on LeNet's first layer than a full
-    ``torch.sort`` (``torch.quantile`` sorts too, and refuses more than 16M values).
+    selects with a partial sort, faster than a full ``torch.sort`` (``torch.quantile`` sorts
+    too, and refuses more than 16M values).
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.shape[1] == 0:

@@ -24,12 +24,11 @@ says what it gives up. Training flags the user typed (``explicit``) are never ov
 preset's base setting yields to them, and a flag that contradicts what the grid varies (``--lr``
 with ``lr-sweep``) is an error rather than silently ignored.
 
-Times: one worker per core on the 2-core CPU machine the project is developed on, full MNIST
-(60,000 training images, 10,000 test images as validation). Full times are estimated from the
-per-step and per-validation costs measured there (one torch thread per worker: LeNet-5 at batch
-64 takes about 7.5 ms per step, 12.5 ms with noisy batch norm, 2.4 ms at batch 2); ``--quick``
-times are measured end to end (see benchmarks/RESULTS.md). A busy machine takes up to twice as
-long.
+The times each preset states are for one worker per core on the 2-core CPU machine the project
+is developed on, full MNIST (60,000 training images, 10,000 test images as validation): full
+times estimated from the per-step and per-validation costs measured there, ``--quick`` times
+measured end to end (benchmarks/RESULTS.md has the measurements). A busy machine takes up to
+twice as long.
 """
 
 from __future__ import annotations

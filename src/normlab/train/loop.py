@@ -434,8 +434,7 @@ def make_loaders(config: TrainConfig, splits, device: torch.device) -> dict[str,
                              generator=generator, device=device, cache=True),
         # Per-batch validation losses are logged at the training batch size, as the post does;
         # fit() computes them from per-sample losses (val_loss_batch_size), so the forward passes
-        # can use the evaluation batch size, about 30% faster per image at 256 than at 64 on one
-        # CPU thread.
+        # can use the evaluation batch size, which is faster per image.
         "val": BatchLoader(splits.val if splits.val is not None else splits.test,
                            max(config.batch_size, config.eval_batch_size), device=device, cache=True),
         "train_eval": None,

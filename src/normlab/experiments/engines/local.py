@@ -6,9 +6,10 @@ the measurement behind this default).
 
 Workers are forked from a *forkserver* that has already imported torch and the trainer (on
 Linux; ``spawn`` elsewhere). Forking the driver itself could deadlock once its
-OpenMP pool has run; the server never runs a torch op. A spawned worker spent about 2.6 s
-importing torch and ``torch._dynamo`` (which ``torch.optim`` imports) before its first step;
-:func:`prestart_workers` starts the server early, so that those imports overlap the driver's.
+OpenMP pool has run; the server never runs a torch op. A spawned worker would import torch and
+``torch._dynamo`` (which ``torch.optim`` imports) before its first step, the larger part of its
+start-up; :func:`prestart_workers` starts the server early, so that those imports overlap the
+driver's.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def worker_context():
 def prestart_workers() -> None:
     """Start the worker server now, in the background, if this platform forks workers from one.
 
-    A command that will run a pool calls this first thing: the server's imports (seconds) then
+    A command that will run a pool calls this first thing: the server's imports (torch's) then
     run on another core while the command imports its own, instead of after them.
     """
     ctx = worker_context()
