@@ -1,10 +1,11 @@
-"""Tests for the study report: the model (normlab.report.study), HTML, Markdown and the CLI.
+"""Tests for the study report: the model (normlab.report.build, .context), HTML, Markdown and the CLI.
 
 A synthetic study with hand-written curves (2 variants x 3 seeds, plus a failed and a diverged
 run) is reported on; expected numbers are computed here from the same lists with numpy/scipy,
 independently of the code under test. BatchNorm is made clearly better so the verdict is
-decided. The same study is also written through the results database (normlab.experiments.store)
-and reported with ``write_report`` and ``normlab report``.
+decided. Verdicts are checked as readings (their verdict and numbers, ``report.readings``); the
+sentences only for the words that carry them. The same study is also written through the results
+database (normlab.experiments.store) and reported with ``write_report`` and ``normlab report``.
 """
 
 from __future__ import annotations
@@ -153,6 +154,12 @@ def test_model_sections_and_statistics(report):
     assert report.comparisons[0].t_pvalue == pytest.approx(sps.ttest_rel(
         [CURVES["lenet5-bn"][s][-1] for s in (0, 1, 2)], [CURVES["lenet5"][s][-1] for s in (0, 1, 2)]).pvalue)
     assert report.comparisons[0].t_pvalue < 0.05
+    # The verdict, as data: one reading per comparison, the headline its sentence.
+    final = report.readings[0]
+    assert (final.verdict, final.subject, final.n) == ("significant difference", "lenet5-bn − lenet5", 3)
+    assert final.effect == pytest.approx(np.mean(diffs)) and final.interval == pytest.approx(t_interval(diffs))
+    assert final.p == pytest.approx(report.comparisons[0].t_pvalue) and final.numbers["metric"] == "final"
+    assert [r.numbers["metric"] for r in report.readings] == ["final", "best"]
     assert report.headline == [report.verdicts[0]]
     assert report.headline[0].startswith(f"lenet5-bn raised final validation accuracy by {np.mean(diffs) * 100:.2f} pp")
     # Figures: overlay, one curve figure per variant, distribution, paired differences; all PNG.
@@ -171,7 +178,11 @@ def test_baseline_is_first_variant_in_general():
     report = build_report(runs + extra, target=0.98)
     assert [(c.a_name, c.b_name) for c in report.comparisons if c.metric == "final"] == [
         ("lenet5:norm=group", "lenet5:norm=layer"), ("lenet5:norm=group", "lenet5:norm=instance")]
-    assert "No difference in final validation accuracy" in report.headline[1]
+    # The third variant equals the baseline on every seed: nothing to test.
+    same = report.readings[2]
+    assert (same.subject, same.verdict, same.effect, same.numbers["n_nonzero"]) == (
+        "lenet5:norm=instance − lenet5:norm=group", "not tested", 0.0, 0)
+    assert report.headline[1] == report.verdicts[2]
     # No post section: neither lenet5 nor lenet5-bn is in the study.
     assert "post" not in [s.anchor for s in report.sections]
 
@@ -191,7 +202,7 @@ def test_one_variant_headline_summarises_it():
 
     report = build_report([r for r in fake_runs() if r.variant == "lenet5"], target=0.98)
     finals = [c[-1] for c in CURVES["lenet5"].values()]
-    assert report.comparisons == []
+    assert report.comparisons == [] and report.readings == []
     assert report.headline[0].startswith(f"lenet5: final validation (test set) accuracy {pct(np.mean(finals))}%")
     assert "comparisons" not in [s.anchor for s in report.sections]
 
@@ -209,25 +220,26 @@ def test_bad_input_is_a_config_error():
         build_report(runs)
 
 
-def test_register_section_adds_a_section_before_the_appendix(monkeypatch):
-    from normlab.report import study as rs
-    from normlab.report import Section, build_report, register_section, render_html, render_markdown
+def test_sections_are_one_explicit_list_a_caller_can_extend():
+    import normlab.report as report_pkg
+    from normlab.report import SECTIONS, Section, build_report, render_html, render_markdown
 
-    monkeypatch.setattr(rs, "SECTION_BUILDERS", list(rs.SECTION_BUILDERS))
+    assert not hasattr(report_pkg, "register_section")
+    before = tuple(SECTIONS)
 
-    @register_section
-    def lr_section(runs, ctx):
-        lrs = {r.config["lr"] for r in runs}
+    def lr_section(ctx):
+        lrs = {r.config["lr"] for r in ctx.all_runs}
         if len(lrs) < 2:
             return None  # only when its data exists
         return Section("Accuracy vs learning rate", "lr", paragraphs=["reading"])
 
-    @register_section
-    def seeds_section(runs, ctx):
+    def seeds_section(ctx):
         return Section("Seeds", "seeds", paragraphs=[f"{len(ctx.variants)} variants, seeds "
-                                                     f"{sorted({r.seed for r in runs})}"])
+                                                     f"{sorted({r.seed for r in ctx.all_runs})}"])
 
-    report = build_report(fake_runs(), target=0.98)
+    appendix = [s.__name__ for s in SECTIONS].index("problems_section")
+    sections = [*SECTIONS[:appendix], lr_section, seeds_section, *SECTIONS[appendix:]]
+    report = build_report(fake_runs(), target=0.98, sections=sections)
     anchors = [s.anchor for s in report.sections]
     assert "lr" not in anchors
     assert anchors.index("seeds") == anchors.index("post") + 1
@@ -235,11 +247,11 @@ def test_register_section_adds_a_section_before_the_appendix(monkeypatch):
     assert report.section("seeds").paragraphs[0].text == "2 variants, seeds [0, 1, 2, 3]"
     assert '<section id="seeds">' in render_html(report)
     assert "Seeds" in render_markdown(report)
-
-    register_section(seeds_section, before="overview_section")
-    assert [s.anchor for s in build_report(fake_runs(), target=0.98).sections][0] == "seeds"
-    with pytest.raises(ConfigError, match="no registered section builder"):
-        register_section(lr_section, before="nope")
+    assert [s.anchor for s in build_report(fake_runs(), target=0.98, sections=[seeds_section, *SECTIONS]).sections][0] \
+        == "seeds"
+    assert tuple(SECTIONS) == before  # building never changes the list
+    with pytest.raises(ConfigError, match="two sections use the anchor 'seeds'"):
+        build_report(fake_runs(), target=0.98, sections=[seeds_section, seeds_section])
 
 
 def test_section_rejects_bad_anchor_and_blocks():
@@ -300,7 +312,7 @@ def test_html_verdict_and_comparison(page, report):
     assert "B = lenet5-bn (with BatchNorm) against A = lenet5" in _text(page)
 
 
-def test_html_post_values_beside_ours(page):
+def test_html_post_values_beside_ours(page, report):
     from normlab.experiments.compare import POST_REPORTED
 
     text = _text(page)
@@ -316,6 +328,13 @@ def test_html_post_values_beside_ours(page):
                          rf"{pct(post['final_value'])}\s+{pct(last)}", text)
     assert "The post trained 10 epochs and these runs 4" in text
     # lenet5-bn's epoch-1 mean (96.00%) is above the post's 95% and outside our interval.
+    post = {(r.subject, r.numbers["epoch"]): r for r in report.section("post").readings}
+    assert post[("lenet5-bn", "epoch 1")].verdict == "disagree" and post[("lenet5-bn", "epoch 1")].numbers["direction"] \
+        == "above"
+    assert post[("lenet5-bn", "epoch 1")].effect == pytest.approx(0.96 - 0.95, abs=1e-4)
+    ep1 = [c[0] for c in CURVES["lenet5-bn"].values()]
+    assert post[("lenet5-bn", "epoch 1")].interval == pytest.approx(t_interval(ep1))
+    assert all(post[(v, e)].n == 3 for v, e in post)
     assert re.search(r"lenet5-bn\s+epoch 1\s+just above 95%\s+95\.00\s+96\.00\s+[\d.]+ – [\d.]+\s+3\s+\+1\.00\s+ours above",
                      text)
 
@@ -667,7 +686,8 @@ def _no_layout_warnings(build):
 
 
 def _assert_figures_bounded(report):
-    from normlab.report.study import FIGURE_DPI, png_size
+    from normlab.report.document import png_size
+    from normlab.report.figures.base import FIGURE_DPI
 
     for f in report.figures:
         assert f.width <= MAX_CSS[0] and f.height <= MAX_CSS[1], (f.alt, f.width, f.height)
@@ -706,25 +726,30 @@ def test_lr_grid_pairs_bn_with_plain_at_the_same_rate(lr_grid_report):
 
 def test_lr_grid_headline_is_bounded_and_led_by_the_sweep(lr_grid_report):
     from normlab.report import render_html, render_markdown
-    from normlab.report.study import MAX_HEADLINE_VERDICTS
+    from normlab.report.phrasing import MAX_HEADLINE_VERDICTS
 
     report = lr_grid_report
     anchors = [s.anchor for s in report.sections]
     lr_number = anchors.index("learning-rate") + 1
     cmp_number = anchors.index("comparisons") + 1
     assert len(report.headline) <= MAX_HEADLINE_VERDICTS
-    assert report.headline[0].startswith("Learning-rate sweep: the highest rate that trains")
-    assert report.headline[0].endswith(f"(section {lr_number}, Accuracy against learning rate).")
+    # The sweep's reading leads: BN trains up to 0.03, three times the plain network's 0.01.
+    sweep = report.section("learning-rate")
+    (reading,) = sweep.readings
+    assert (reading.question, reading.verdict, reading.subject) == ("learning-rate", "agree", "lenet5-bn")
+    assert (reading.numbers["highest"], reading.numbers["reference_highest"]) == (0.03, 0.01)
+    assert reading.effect == pytest.approx(3.0)
+    assert report.headline[0] == f"{sweep.summary.rstrip('.')} (section {lr_number}, Accuracy against learning rate)."
     assert "0.01 for lenet5 and 0.03 for lenet5-bn" in report.headline[0]
-    assert "lenet5-bn's is 3 times lenet5's" in report.headline[0]
     # Then the largest significant effect: BN at the rate where the plain network stalled.
-    final = [c for c in report.comparisons if c.metric == "final"]
-    verdict_of = {(c.a_name, c.b_name): v for c, v in zip(report.comparisons, report.verdicts) if c.metric == "final"}
-    largest = max(final, key=lambda c: abs(c.mean_difference))
+    final = [r for r in report.readings if r.numbers["metric"] == "final"]
+    largest = max(final, key=lambda r: abs(r.effect))
+    assert largest.subject == "lenet5-bn lr=0.03 − lenet5 lr=0.03" and largest.verdict == "significant difference"
     # Six comparisons: more than 3, so the headline's "significant" is Holm-corrected and says so.
-    assert report.headline[1].startswith(verdict_of[(largest.a_name, largest.b_name)])
+    assert all(r.numbers["tests"] == 6 for r in final) and largest.numbers["holm_significant"]
+    assert largest.numbers["holm_p"] < 0.001
+    assert report.headline[1].startswith(report.verdicts[report.readings.index(largest)])
     assert report.headline[1].endswith("Holm-adjusted p < 0.001 over the 6 comparisons of final accuracy.")
-    assert report.headline[1].startswith("lenet5-bn lr=0.03 raised final validation")
     assert f"among {len(final)} paired comparisons (after Holm's correction)" in report.headline_more
     assert report.headline_more.endswith(f"section {cmp_number}, Paired comparisons.")
     assert report.headline_anchor == "comparisons"
@@ -747,11 +772,13 @@ def test_lr_grid_core_sections_scale(lr_grid_report):
     dist = report.section("distribution").figures[0]
     assert dist.height > dist.width * 0.5 and "one row per variant" in dist.caption
     comparisons = report.section("comparisons")
+    assert comparisons.readings == report.readings
     final_table = comparisons.tables[0]
     assert [c.label for c in final_table.columns][:2] == ["learning rate", "Comparison (B − A)"]
     assert final_table.column("Comparison (B − A)") == ["lenet5-bn − lenet5"] * 6
     assert final_table.column("learning rate") == [f"{lr:g}" for lr in GRID_LRS]
-    assert final_table.column("Verdict")[-1] == "raised"
+    top = [r for r in report.readings if r.numbers["metric"] == "final"][-1]
+    assert top.effect > 0 and top.numbers["holm_significant"] and final_table.column("Verdict")[-1] == "raised"
     assert len(comparisons.figures) == 1
     # The config table lists variants as rows, not 12 columns.
     differing = report.section("config").tables[1]
@@ -769,7 +796,7 @@ def bs_grid_report():
 
 def test_batch_size_grid_of_28_variants(bs_grid_report):
     from normlab.report import render_html
-    from normlab.report.study import MAX_HEADLINE_VERDICTS
+    from normlab.report.phrasing import MAX_HEADLINE_VERDICTS
 
     report = bs_grid_report
     assert len(report.summaries) == 28
@@ -785,6 +812,9 @@ def test_batch_size_grid_of_28_variants(bs_grid_report):
     table = report.section("comparisons").tables[0]
     raw = [float(p) for p in table.column("paired t p") if not p.startswith("<")]
     assert any(p < 0.05 for p in raw)
+    final = [r for r in report.readings if r.numbers["metric"] == "final"]
+    assert any(r.significant for r in final) and not any(r.numbers["holm_significant"] for r in final)
+    assert all(r.numbers["tests"] == 21 for r in final)
     assert report.headline[-1].startswith("None of the 21 paired comparisons of final validation (test set) accuracy "
                                           "shows a significant difference after Holm's correction")
     assert "Holm-adjusted p = " in report.headline[-1]
@@ -807,7 +837,7 @@ def test_batch_size_grid_of_28_variants(bs_grid_report):
 
 
 def test_grid_detection_rules():
-    from normlab.report.study import detect_grid
+    from normlab.report.context import detect_grid
 
     def grid_of(runs):
         by = {}
@@ -842,13 +872,15 @@ def test_model_by_protocol_grid_compares_models_under_the_same_protocol():
     assert [(c.a_name, c.b_name) for c in report.comparisons if c.metric == "final"] == [
         ("lenet5 blog", "lenet5-bn blog"), ("lenet5 standard", "lenet5-bn standard")]
     assert "under the same protocol" in " ".join(p.text for p in report.section("overview").paragraphs)
-    assert report.headline[0].startswith("The post's eval-mode bug:")
+    bug = report.section("mode-bug")
+    assert bug.readings[-1].question == "eval-mode" and bug.readings[-1].numbers["bn"] == "lenet5-bn"
+    assert report.headline[0].startswith("The post's eval-mode bug:") and bug.summary.rstrip(".") in report.headline[0]
     assert report.headline[1:] == [v for c, v in zip(report.comparisons, report.verdicts) if c.metric == "final"]
 
 
 def test_non_grid_many_variants_keep_the_baseline_and_a_bounded_headline():
     from normlab.report import build_report
-    from normlab.report.study import MAX_HEADLINE_VERDICTS
+    from normlab.report.phrasing import MAX_HEADLINE_VERDICTS
 
     norms = ("none", "batch", "group", "layer", "instance", "group", "layer")
     runs, rid = [], 0
@@ -863,9 +895,14 @@ def test_non_grid_many_variants_keep_the_baseline_and_a_bounded_headline():
     final = [c for c in report.comparisons if c.metric == "final"]
     assert all(c.a_name == "lenet5:norm=none" for c in final) and len(final) == 6
     assert len(report.headline) <= MAX_HEADLINE_VERDICTS
-    # The largest significant effects lead: +5 pp (k = 5) then +3 pp (k = 3).
-    assert report.headline[0].startswith("lenet5:norm=group,norm_position=before raised")
-    assert report.headline[1].startswith("lenet5:norm=layer raised")
+    # The largest significant effects lead: +5 pp (k = 5) then +3 pp (k = 3), then +1 pp (k = 1).
+    significant = sorted((r for r in report.readings if r.numbers["metric"] == "final" and r.numbers["holm_significant"]),
+                         key=lambda r: -r.effect)
+    assert [r.subject.split(" − ")[0] for r in significant] == [
+        "lenet5:norm=group,norm_position=before", "lenet5:norm=layer", "lenet5:norm=batch"]
+    assert [round(r.effect, 2) for r in significant] == [0.05, 0.03, 0.01]
+    assert [line.split(" Holm-adjusted p")[0] for line in report.headline] == [
+        report.verdicts[report.readings.index(r)] for r in significant]
     assert "These are the 3 significant differences among 6" in report.headline_more \
         or "These are the 3 largest" in report.headline_more
     _assert_figures_bounded(report)
@@ -955,7 +992,7 @@ def test_a_variant_never_mixes_configurations():
 
 def test_accuracy_intervals_are_shown_cut_at_100_percent():
     from normlab.report import build_report
-    from normlab.report.study import CLIPPED_MARK, fmt_interval
+    from normlab.report.format import CLIPPED_MARK, fmt_interval
 
     # Two seeds far apart: the t-interval of the mean (12.7 * sd / sqrt 2) reaches far past 100%.
     finals = {"lenet5": (0.90, 0.999), "lenet5-bn": (0.975, 0.976)}
@@ -1012,6 +1049,9 @@ def test_holm_decides_the_headline_with_more_than_three_comparisons():
     batch = next(c for c in final if c.b_name == "lenet5:norm=batch")
     adjusted = stats.holm([c.t_pvalue for c in final])
     assert batch.t_pvalue < 0.05 and adjusted[final.index(batch)] >= 0.05
+    reading = report.readings[report.comparisons.index(batch)]
+    assert reading.verdict == "significant difference" and not reading.numbers["holm_significant"]
+    assert reading.numbers["holm_p"] == pytest.approx(adjusted[final.index(batch)]) and reading.numbers["tests"] == 4
     assert report.headline[0].startswith("None of the 4 paired comparisons of final validation (test set) accuracy "
                                           "shows a significant difference after Holm's correction")
     verdicts = [p.text for p in report.section("comparisons").paragraphs if p.kind == "verdict"]
@@ -1026,7 +1066,7 @@ def test_compare_with_seeds_builds_the_report_once_and_prints_its_headline(tmp_p
 
     import normlab.experiments.study as study_mod
     import normlab.report
-    import normlab.report.study as rs
+    import normlab.report.build as rs
     from normlab.cli import main
     from normlab.experiments.store import ResultsDB
     from normlab.train import RunResult
@@ -1066,12 +1106,13 @@ def test_compare_with_seeds_builds_the_report_once_and_prints_its_headline(tmp_p
     assert len(built) == 1
     printed = capsys.readouterr().out
     assert built[0].headline and all(line in printed for line in built[0].headline)
-    assert built[0].headline[0].startswith("lenet5-bn raised final validation accuracy")
+    assert built[0].readings[0].verdict == "significant difference" and built[0].readings[0].effect > 0
+    assert built[0].headline[0] == built[0].verdicts[0]
     assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
 def test_one_grid_rule_for_comparisons_and_sweep_sections():
-    from normlab.report.study import detect_grid
+    from normlab.report.context import detect_grid
 
     def by_variant(runs):
         by = {}

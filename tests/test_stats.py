@@ -1,7 +1,8 @@
 """Tests for normlab.experiments.stats against worked examples with known answers.
 
 Expected numbers come from published examples (Student's sleep data) or are computed here from
-the textbook formulas with math/numpy, independently of the code under test.
+the textbook formulas with math/numpy, independently of the code under test. The statistics are
+numbers only; their verdicts in words are the report's (tests/test_report_phrasing.py).
 """
 
 import math
@@ -23,18 +24,14 @@ from normlab.experiments.stats import (
     coerce_run,
     curve_band,
     epochs_to_target,
-    format_p,
-    format_pp,
     holm,
     is_significant,
     join_ints,
     mean_ci,
-    p_words,
     paired_comparison,
-    plural,
+    paired_values,
     summarize_variant,
     time_to_target,
-    verdict,
 )
 
 # Student (1908) / Cushny & Peebles: extra hours of sleep under two drugs for the same 10 patients.
@@ -278,12 +275,10 @@ def test_variant_summary_counts_runs_that_never_reach_the_target():
     assert t.mean_epochs == pytest.approx(2.0)
     assert t.median_seconds == 20.0
     assert t.mean_seconds == pytest.approx(65 / 3)
-    assert t.describe() == "3 of 5 runs reached 98%"
-    assert any("3 of 5 runs reached 98%; 2 did not" in n for n in s.notes)
 
     t985 = summarize_variant("lenet5", runs, target=0.985).target
     assert t985.epochs == (3, None, None, 3, None)
-    assert t985.describe() == "2 of 5 runs reached 98.5%"
+    assert (t985.target, t985.n_reached) == (0.985, 2)
 
 
 def test_variant_summary_no_run_reaches_target():
@@ -360,7 +355,7 @@ def test_variant_summary_no_runs():
     assert s.n_runs == 0 and s.seeds == ()
     assert math.isnan(s.final.mean) and math.isnan(s.best.std)
     assert not s.final.t_ci.defined and "n = 0" in s.final.t_ci.note
-    assert s.target.describe() == "0 of 0 runs reached 98%"
+    assert (s.target.n_runs, s.target.n_reached) == (0, 0)
     assert any("no runs" in n for n in s.notes)
 
 
@@ -533,150 +528,53 @@ def test_paired_comparison_float_noise_counts_as_equal_differences():
 
 
 # ------------------------------------------------------------------------------------------
-# Verdict and formatting
+# Per-seed values
 # ------------------------------------------------------------------------------------------
 
 
-def _raise_case():
-    a = [0.980, 0.982, 0.981, 0.979, 0.983]
+def test_paired_values_compare_any_finite_per_seed_values_like_paired_comparison():
+    a = {0: 0.980, 1: 0.982, 2: 0.981, 3: 0.979, 4: 0.983}
     d = [0.003, 0.004, 0.002, 0.0035, 0.0025]
-    return runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)])
+    b = {s: a[s] + d[s] for s in a}
+    by_values = paired_values(a, b, a_name="plain", b_name="bn")
+    by_runs = paired_comparison(runs_from_finals(list(a.values())), runs_from_finals(list(b.values())),
+                                a_name="plain", b_name="bn")
+    for field in ("mean_difference", "t_pvalue", "wilcoxon_pvalue", "cohens_dz", "n_pairs"):
+        assert getattr(by_values, field) == pytest.approx(getattr(by_runs, field)), field
+    assert (by_values.ci.low, by_values.ci.high) == pytest.approx((by_runs.ci.low, by_runs.ci.high))
+    assert by_values.metric == "value"
+    # Not accuracies: differences of accuracies, negative values, numbers above 1.
+    changes = paired_values({0: -0.05, 1: -0.07, 2: -0.06}, {0: 1.5, 1: 2.5, 2: 2.0}, metric="change")
+    assert changes.mean_difference == pytest.approx(2.06)
+    assert changes.t_pvalue == pytest.approx(sps.ttest_rel([1.5, 2.5, 2.0], [-0.05, -0.07, -0.06]).pvalue)
+    # Seeds only one side has are left out and named.
+    one_sided = paired_values({0: 0.1, 1: 0.2, 5: 0.3}, {0: 0.2, 1: 0.4, 7: 0.1})
+    assert one_sided.seeds == (0, 1) and one_sided.only_a_seeds == (5,) and one_sided.only_b_seeds == (7,)
+    assert paired_values({}, {0: 1.0}).n_pairs == 0
 
 
-def test_verdict_significant_raise():
-    a, b = _raise_case()
-    cmp = paired_comparison(a, b)
-    # mean 0.30 pp; CI 0.30 -/+ 2.776445 * 0.0790569 / sqrt(5) pp = 0.20 .. 0.40; p = 0.00106.
-    assert verdict(cmp, "lenet5", "lenet5-bn") == (
-        "lenet5-bn raised final validation accuracy by 0.30 pp over lenet5 "
-        "(95% CI 0.20 to 0.40; paired t-test p = 0.0011; Wilcoxon p = 0.062; d_z = 3.79; 5 seeds). "
-        "With 5 non-zero paired differences the Wilcoxon test cannot reach p < 0.05."
-    )
+def test_paired_values_reject_non_finite_values_and_non_mappings():
+    with pytest.raises(ConfigError, match="values of A"):
+        paired_values({0: float("nan")}, {0: 1.0})
+    with pytest.raises(ConfigError, match="mapping of seed to value"):
+        paired_values([0.1, 0.2], {0: 1.0})
 
 
-def test_verdict_significant_lower():
-    a, b = _raise_case()
-    cmp = paired_comparison(b, a)
-    text = verdict(cmp, "lenet5-bn", "lenet5")
-    assert text.startswith(
-        "lenet5 lowered final validation accuracy by 0.30 pp relative to lenet5-bn "
-        "(95% CI -0.40 to -0.20; paired t-test p = 0.0011; Wilcoxon p = 0.062; d_z = -3.79; 5 seeds)."
-    )
-    assert "raised" not in text
-
-
-def test_verdict_no_significant_difference():
-    a = [0.980, 0.982, 0.981, 0.979, 0.983]
-    d = [0.001, -0.002, 0.0005, 0.0015, -0.001]  # mean 0, sd 0.001458
-    cmp = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]), "best")
-    half_pp = 2.776445 * float(np.std(d, ddof=1)) / math.sqrt(5) * 100
-    assert round(half_pp, 2) == 0.18
-    assert verdict(cmp, "lenet5", "lenet5-bn") == (
-        "No significant difference in best validation accuracy between lenet5-bn and lenet5: "
-        "0.00 pp (95% CI -0.18 to 0.18; paired t-test p = 1; Wilcoxon p = 1; 5 seeds)."
-    )
-
-
-def test_verdict_words_follow_the_numbers_not_the_names():
-    # A positive but noisy difference: p >= alpha, so no claim of a raise.
-    a = [0.980, 0.982, 0.981, 0.979, 0.983]
-    d = [0.004, -0.002, 0.003, 0.001, -0.001]
-    cmp = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]))
-    assert cmp.t_pvalue > 0.05 and cmp.ci.contains(0.0)
-    text = verdict(cmp, "lenet5", "lenet5-bn")
-    assert text.startswith(
-        "No significant difference in final validation accuracy between lenet5-bn and lenet5: +0.10 pp"
-    )
-    assert f"paired t-test {format_p(cmp.t_pvalue)}" in text
-    # The same numbers with a lax alpha become a raise, and alpha is not hard-coded.
-    lax = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]), confidence=0.5)
-    assert verdict(lax, "lenet5", "lenet5-bn", alpha=0.5).startswith("lenet5-bn raised")
-
-
-def test_verdict_requires_p_and_interval_to_agree():
-    a, b = _raise_case()
-    # At 99.99% confidence the interval includes 0 although p = 0.001 < 0.05: no claim.
-    cmp = paired_comparison(a, b, confidence=0.9999)
-    assert cmp.t_pvalue < 0.05 and cmp.ci.contains(0.0)
-    assert verdict(cmp, "a", "b").startswith("No significant difference")
-    assert "99.99% CI" in verdict(cmp, "a", "b")
-
-
-def test_verdict_with_too_few_pairs():
-    one = paired_comparison(runs_from_finals([0.98, 0.97], seeds=[0, 1]), runs_from_finals([0.99], seeds=[0]))
-    assert verdict(one, "lenet5", "lenet5-bn") == (
-        "Cannot compare final validation accuracy of lenet5-bn and lenet5: a comparison needs at "
-        "least 2 paired seeds, and they share 1 (seed 0). Unpaired seed excluded: 1 (lenet5 only)."
-    )
-    none = paired_comparison([], runs_from_finals([0.99]))
-    assert "needs at least 2 paired seeds, and they share none" in verdict(none, "a", "b")
-
-
-def test_verdict_names_unpaired_seeds():
-    a, b = _raise_case()
-    a = a + runs_from_finals([0.97], seeds=[10])
-    b = b + runs_from_finals([0.97, 0.96], seeds=[11, 12])
-    text = verdict(paired_comparison(a, b), "lenet5", "lenet5-bn")
-    assert "5 seeds" in text
-    assert text.endswith("Unpaired seeds excluded: 10 (lenet5 only); 11, 12 (lenet5-bn only).")
-
-
-def test_verdict_identical_results_and_constant_differences():
-    a = runs_from_finals([0.98, 0.981, 0.982])
-    assert verdict(paired_comparison(a, a), "x", "y") == (
-        "No difference in final validation accuracy between y and x: identical results on all "
-        "3 paired seeds, so no test applies."
-    )
-    b = runs_from_finals([0.99, 0.991, 0.992])
-    text = verdict(paired_comparison(a, b), "x", "y")
-    assert text.startswith("y raised final validation accuracy by 1.00 pp relative to x on every one of 3 paired seeds")
-
-
-def test_verdict_defaults_to_names_stored_in_the_comparison():
-    a, b = _raise_case()
-    cmp = paired_comparison(a, b, a_name="plain", b_name="bn")
-    assert isinstance(cmp, PairedComparison)
-    assert verdict(cmp).startswith("bn raised final validation accuracy by 0.30 pp over plain")
-    with pytest.raises(ConfigError, match="alpha"):
-        verdict(cmp, alpha=5)
-
-
-@pytest.mark.parametrize(
-    ("p", "alpha", "expected"),
-    [
-        (0.0004, None, "p < 0.001"),
-        (0.002833, None, "p = 0.0028"),
-        (0.41, None, "p = 0.41"),
-        (0.0496, 0.05, "p = 0.0496"),
-        (0.0504, 0.05, "p = 0.0504"),
-        (0.0496, None, "p = 0.05"),
-        (1.0, None, "p = 1"),
-        (float("nan"), None, "p = n/a"),
-    ],
-)
-def test_format_p(p, alpha, expected):
-    assert format_p(p, alpha) == expected
-
-
-@pytest.mark.parametrize(
-    ("diff", "signed", "expected"),
-    [
-        (0.0031, False, "0.31 pp"),
-        (0.0031, True, "+0.31 pp"),
-        (-0.0031, True, "-0.31 pp"),
-        (-1e-17, True, "0.00 pp"),
-        (0.00002, False, "0.002 pp"),
-        (float("nan"), False, "n/a"),
-    ],
-)
-def test_format_pp(diff, signed, expected):
-    assert format_pp(diff, signed=signed) == expected
+def test_constant_differences_up_to_float_noise_have_no_t_test():
+    # Each seed's difference is -0.07 pp up to float rounding (1e-17): the t statistic of that noise
+    # is meaningless, so there is no test (rather than a p < 0.001 from rounding).
+    cmp = paired_values({0: 0.98105, 1: 0.98235, 2: 0.97865}, {0: 0.9803499999999999, 1: 0.98165, 2: 0.97795})
+    assert 0 < np.std(cmp.differences) < 1e-15  # the float noise is there
+    assert math.isnan(cmp.t_pvalue) and not is_significant(cmp)
+    assert cmp.ci.low == pytest.approx(-0.0007) and cmp.ci.high == pytest.approx(-0.0007)
+    assert sps.ttest_1samp(cmp.differences, 0.0).pvalue < 0.001  # what testing the noise would say
 
 
 def test_normlab_stats_reexports_the_module():
-    assert nstats.paired_comparison is paired_comparison
-    assert nstats.verdict is verdict
-    assert set(nstats.__all__) >= {"summarize_variant", "paired_comparison", "verdict", "mean_ci", "bootstrap_ci"}
+    assert nstats.paired_comparison is paired_comparison and nstats.paired_values is paired_values
+    assert set(nstats.__all__) >= {"summarize_variant", "paired_comparison", "mean_ci", "bootstrap_ci", "holm"}
+    # Numbers only: the verdicts in words, and p-values and percentage points as text, are the report's.
+    assert not set(nstats.__all__) & {"verdict", "p_words", "plural", "format_p", "format_pp"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -701,10 +599,8 @@ def test_diverged_runs_count_as_not_reaching_the_target_but_stay_out_of_the_accu
     assert t.epochs == (2, None, 2)
     assert t.seconds == (20.0, None, 20.0)
     assert t.median_epochs == 2.0
-    assert t.describe() == "2 of 3 runs reached 98% (1 diverged)"
-    assert any("excluded by status from the accuracy statistics: seed 1 (diverged), seed 3 (failed)" in n
-               for n in s.notes)
-    assert any(n == "2 of 3 runs reached 98% (1 diverged); 1 did not" for n in s.notes)
+    assert s.notes[0] == ("2 run(s) excluded by status from the accuracy statistics: seed 1 (diverged), "
+                          "seed 3 (failed)")
     # Only diverged runs: none reached, every one counted.
     only = summarize_variant("w", [RunRecord(0, (0.2,), (1.0,), "diverged"), RunRecord(1, (0.3,), (1.0,), "diverged")])
     assert (only.n_runs, only.target.n_runs, only.target.n_reached, only.target.n_diverged) == (0, 2, 0, 2)
@@ -754,11 +650,11 @@ def test_holm_rejects_values_that_are_not_p_values(bad):
 
 
 def test_is_significant_is_the_verdicts_rule():
-    a, b = _raise_case()
-    cmp = paired_comparison(a, b)
+    a = [0.980, 0.982, 0.981, 0.979, 0.983]
+    d = [0.003, 0.004, 0.002, 0.0035, 0.0025]
+    cmp = paired_comparison(runs_from_finals(a), runs_from_finals([x + y for x, y in zip(a, d)]))
     assert cmp.t_pvalue < 0.05 and cmp.ci.low > 0
     assert is_significant(cmp, 0.05)
-    assert verdict(cmp).startswith("B raised")
     # A replaced (e.g. Holm-adjusted) p-value decides instead of the raw one.
     assert not is_significant(cmp, 0.05, pvalue=0.2)
     assert not is_significant(cmp, 0.05, pvalue=float("nan"))
@@ -776,30 +672,31 @@ def test_is_significant_is_the_verdicts_rule():
         is_significant(cmp, 1.5)
 
 
-def test_shared_text_helpers():
+def test_join_ints_writes_runs_of_seeds_as_ranges():
     assert join_ints([5, 0, 2, 1, 3, 9, 10]) == "0-3, 5, 9, 10"
     assert join_ints([]) == ""
-    assert plural(1, "seed") == "1 seed" and plural(0, "seed") == "0 seeds" and plural(3, "run") == "3 runs"
-    assert p_words(0.0004) == "< 0.001" and p_words(0.012) == "= 0.012" and p_words(float("nan")) == "= n/a"
-    assert p_words(0.0496, 0.05) == "= 0.0496"
 
 
-def test_report_modules_share_one_set_of_helpers_and_one_threshold():
-    """The significance rule, the text helpers and TRAINS_ACCURACY are defined once (stats) and imported."""
+def test_stats_write_no_verdicts_and_the_report_no_statistics():
+    """Verdict wording lives in the report's phrasing, statistics in stats; TRAINS_ACCURACY is defined once."""
     import ast
     import inspect
+    import pkgutil
 
     import normlab.experiments.presets as presets
     import normlab.experiments.stats as st
-    import normlab.report.diagnostics_sections as ds
-    import normlab.report.study as rs
+    import normlab.report as report
+    import normlab.report.figures.diagnostics as figures
+    import normlab.report.sections.ablations as ablations
 
-    for module in (rs, ds, presets):
-        tree = ast.parse(inspect.getsource(module))
-        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-        assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
-                    if isinstance(t, ast.Name)}
-        assert not defined & {"_significant", "_p_words", "_plural", "_join_ints"}, module.__name__
-        assert "TRAINS_ACCURACY" not in assigned, module.__name__
-    assert presets.TRAINS_ACCURACY is ds.TRAINS_ACCURACY is st.TRAINS_ACCURACY
-    assert rs.plural is st.plural and rs.join_ints is st.join_ints and rs.p_words is st.p_words
+    for info in pkgutil.iter_modules(st.__path__):
+        source = inspect.getsource(__import__(f"normlab.experiments.stats.{info.name}", fromlist=["_"]))
+        for word in ("raised", "lowered", "No significant difference", "agrees"):
+            assert word not in source, (info.name, word)
+    for info in pkgutil.walk_packages(report.__path__, "normlab.report."):
+        tree = ast.parse(inspect.getsource(__import__(info.name, fromlist=["_"])))
+        names = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+        calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+        assert "TRAINS_ACCURACY" not in names, info.name
+        assert not calls & {"ttest_rel", "ttest_1samp", "wilcoxon"}, info.name  # tests are run by stats only
+    assert presets.TRAINS_ACCURACY is ablations.TRAINS_ACCURACY is figures.TRAINS_ACCURACY is st.TRAINS_ACCURACY
