@@ -3,12 +3,10 @@
 The graph is read from the source with ``ast``, so nothing is imported to build it. An
 ``import a.b.c`` or ``from a.b import c`` runs the ``__init__`` of ``a`` and ``a.b`` too, so it
 counts as importing those packages as well (except the importer's own packages, which always run
-before it). Imports inside functions count: a circle closed by
-a lazy import still ties two layers together, and the architecture (lower layers never import
-higher ones) is what this test guards. Imports under ``if TYPE_CHECKING:`` never run and are left
-out, and so are names an ``__init__`` loads by string through its PEP 562 ``__getattr__``
-(those are leaves the package's own modules, not edges between layers).
-"""
+before it). Imports inside functions count: a circle closed by a lazy import still ties two
+layers together, and the architecture (lower layers never import higher ones) is what this test
+guards. Left out: imports under ``if TYPE_CHECKING:``, which never run, and the modules a
+package's PEP 562 ``__getattr__`` loads by name, which are its own submodules."""
 
 from __future__ import annotations
 
