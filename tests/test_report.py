@@ -375,6 +375,29 @@ def test_html_configs_and_environment(page, report):
     assert "2.13.0+cpu" in text
 
 
+def test_environment_section_shows_what_each_run_recorded_of_its_environment():
+    import dataclasses
+
+    from normlab.report import build_report
+
+    def environment(r):
+        kernels = "C kernels loaded" if r.seed != 2 else "not used with 4 torch threads (at most 2)"
+        return {"accelerated": True, "kernels": kernels, "conv": ["conv1", "conv2"] if r.seed != 2 else [],
+                "threads": 1 if r.seed != 2 else 4, "torch": "2.13.0"}
+
+    runs = [dataclasses.replace(r, environment=environment(r)) if r.status == "done" else r for r in fake_runs()]
+    env = build_report(runs, target=0.98, generated_at=T0).section("environment").tables[0]
+    rows = dict(zip(env.column("Item"), env.column("Value")))
+    assert rows["accelerated"] == "true" and rows["torch"] == "2.13.0"
+    assert rows["kernels"] == "C kernels loaded (4 runs), not used with 4 torch threads (at most 2) (2 runs)"
+    assert rows["conv"] == '["conv1", "conv2"] (4 runs), [] (2 runs)' and rows["threads"] == "1 (4 runs), 4 (2 runs)"
+    items = env.column("Item")
+    assert items.index("host") < items.index("accelerated") < items.index("first run started")
+    # Runs that recorded none (older databases) add no rows.
+    plain = build_report(fake_runs(), target=0.98, generated_at=T0).section("environment").tables[0]
+    assert "kernels" not in plain.column("Item")
+
+
 def test_html_lists_failed_and_diverged_runs(report):
     table = report.section("problems").tables[0]
     assert table.column("Status") == ["failed", "diverged"]

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 from normlab.errors import ConfigError
 from normlab.experiments import stats
 from normlab.experiments.stats import PairedComparison, VariantSummary
+from normlab.models.spec import model_options as parse_options
 from normlab.report.figures.base import shade, variant_color
 from normlab.report.format import finite, fmt_value
 from normlab.report.readings import Reading, comparison_reading
@@ -92,11 +93,7 @@ def diagnostic(run: Any, name: str) -> dict | None:
 def model_options(spec: str) -> dict[str, Any]:
     """The options of a model spec (``norm``, ``norm_position``...); {} for a spec normlab does not know."""
     try:
-        from normlab.models.spec import model_options as options
-    except ImportError:  # the torch-free spec module has not landed: the registry parses the same specs
-        from normlab.models.registry import model_options as options
-    try:
-        return options(spec)
+        return parse_options(spec)
     except (ConfigError, TypeError, ValueError, KeyError):
         return {}
 
