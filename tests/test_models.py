@@ -32,66 +32,12 @@ from normlab.models import (
 )
 from normlab.models import norm as norm_module
 from normlab.models import spec as spec_module
+from normlab.post import LeNet5 as PostLeNet5
+from normlab.post import LeNet5_BatchNorm as PostLeNet5BatchNorm
+from normlab.post import init_weights as post_init_weights
 
 
-# --------------------------------------------------------------------------------------------
-# The blog post's two networks, verbatim.
-# --------------------------------------------------------------------------------------------
-
-
-class PostLeNet5(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, stride=1)
-        self.pool1 = nn.AvgPool2d(2)
-        self.conv2 = nn.Conv2d(6, 16, 5, stride=1)
-        self.pool2 = nn.AvgPool2d(2)
-        self.linear1 = nn.Linear(5 * 5 * 16, 120)
-        self.linear2 = nn.Linear(120, 84)
-        self.linear3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = x.view(-1, 1, 32, 32)
-        output_1 = self.pool1(torch.tanh(self.conv1(x)))
-        output_2 = self.pool2(torch.tanh(self.conv2(output_1)))
-        output_2 = output_2.view(-1, 5 * 5 * 16)
-        output_3 = torch.tanh(self.linear1(output_2))
-        output_4 = torch.tanh(self.linear2(output_3))
-        output_5 = self.linear3(output_4)
-        return F.softmax(output_5, dim=1)
-
-
-class PostLeNet5BatchNorm(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5, stride=1)
-        self.batchnorm1 = nn.BatchNorm2d(6)
-        self.pool1 = nn.AvgPool2d(2)
-        self.conv2 = nn.Conv2d(6, 16, 5, stride=1)
-        self.batchnorm2 = nn.BatchNorm2d(16)
-        self.pool2 = nn.AvgPool2d(2)
-        self.linear1 = nn.Linear(5 * 5 * 16, 120)
-        self.linear2 = nn.Linear(120, 84)
-        self.linear3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = x.view(-1, 1, 32, 32)
-        output_1 = self.pool1(self.batchnorm1(torch.tanh(self.conv1(x))))
-        output_2 = self.pool2(self.batchnorm2(torch.tanh(self.conv2(output_1))))
-        output_2 = output_2.view(-1, 5 * 5 * 16)
-        output_3 = torch.tanh(self.linear1(output_2))
-        output_4 = torch.tanh(self.linear2(output_3))
-        output_5 = self.linear3(output_4)
-        return F.softmax(output_5, dim=1)
-
-
-def post_init_weights(m):
-    # The post's initialisation, verbatim.
-    if isinstance(m, (nn.Conv2d, nn.Linear)):
-        torch.nn.init.xavier_uniform_(m.weight)
-        m.bias.data.fill_(0.01)
-
-
+# The blog post's two networks, verbatim, from the module the report and benchmarks share too.
 POST = {"lenet5": PostLeNet5, "lenet5-bn": PostLeNet5BatchNorm}
 
 # The plain model computes exactly what the post's code does: same layers, same order.

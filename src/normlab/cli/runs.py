@@ -132,6 +132,8 @@ def run_show(args) -> int:
     print("\nenvironment:")
     for name in ("normlab_version", "git_rev", "torch_version", "device", "host"):
         print(f"  {name:<16} {getattr(r, name) or '-'}")
+    for key, value in r.environment.items():  # what the CPU fast path did (normlab.fast)
+        print(f"  {key:<16} {json.dumps(value)}")
     print("\nconfig:")
     for key, value in r.config.items():
         print(f"  {key:<16} {json.dumps(value)}")

@@ -14,43 +14,44 @@ Files are looked up in ``data_dir``, then ``$NORMLAB_DATA/<name>/`` (for MNIST a
 mirrors when missing there; see :mod:`normlab.data.download`.
 """
 
-from normlab.data.datasets import (
-    SPLITS,
-    DataSplits,
-    ImageDataset,
-    channel_stats,
-    load_dataset,
-    load_splits,
-)
-from normlab.data.download import (
-    ENV_VAR,
-    DownloadConfig,
-    FileCheck,
-    cache_dir,
-    check_file,
-    data_directory,
-    download_file,
-    resolve_files,
-    verify_files,
-)
-from normlab.data.idx import (
-    IDX_DTYPES,
-    read_decompressed,
-    read_idx,
-    read_idx_bytes,
-    read_mnist_pair,
-    write_idx,
-)
-from normlab.data.loader import BatchLoader
-from normlab.data.registry import (
-    FILE_KEYS,
-    DatasetSpec,
-    FileSpec,
-    get_dataset_spec,
-    list_datasets,
-    register_dataset,
-)
-from normlab.data.transforms import TRANSFORMS, get_transform, output_size
+from normlab._lazy import lazy_exports
+
+# PEP 562: the registry and the file checks (which the report and the command line use) come
+# without torch; the datasets and the loader import it when first used.
+_EXPORTS = {
+    "SPLITS": "normlab.data.datasets",
+    "DataSplits": "normlab.data.datasets",
+    "ImageDataset": "normlab.data.datasets",
+    "channel_stats": "normlab.data.datasets",
+    "load_dataset": "normlab.data.datasets",
+    "load_splits": "normlab.data.datasets",
+    "ENV_VAR": "normlab.data.download",
+    "DownloadConfig": "normlab.data.download",
+    "FileCheck": "normlab.data.download",
+    "cache_dir": "normlab.data.download",
+    "check_file": "normlab.data.download",
+    "data_directory": "normlab.data.download",
+    "download_file": "normlab.data.download",
+    "resolve_files": "normlab.data.download",
+    "verify_files": "normlab.data.download",
+    "IDX_DTYPES": "normlab.data.idx",
+    "read_decompressed": "normlab.data.idx",
+    "read_idx": "normlab.data.idx",
+    "read_idx_bytes": "normlab.data.idx",
+    "read_mnist_pair": "normlab.data.idx",
+    "write_idx": "normlab.data.idx",
+    "BatchLoader": "normlab.data.loader",
+    "FILE_KEYS": "normlab.data.registry",
+    "DatasetSpec": "normlab.data.registry",
+    "FileSpec": "normlab.data.registry",
+    "get_dataset_spec": "normlab.data.registry",
+    "list_datasets": "normlab.data.registry",
+    "register_dataset": "normlab.data.registry",
+    "TRANSFORMS": "normlab.data.transforms",
+    "get_transform": "normlab.data.transforms",
+    "output_size": "normlab.data.transforms",
+}
+
 
 __all__ = [
     "BatchLoader",
@@ -85,3 +86,5 @@ __all__ = [
     "verify_files",
     "write_idx",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -29,14 +29,10 @@ from normlab.experiments import study
 from normlab.experiments.engines.local import TaskOutcome
 from normlab.experiments.study import LOCK_NAME, StudySpec, Variant, checkpoint_key, seed_range
 from normlab.fileio import atomic_write_text, ensure_dir, json_dumps, output_error
+from normlab.post import POST_MODELS, POST_REPORTED
 from normlab.train import RunResult, TrainConfig
 
-#: What the post reports (its single run per model), for the table beside ours.
-POST_REPORTED = {
-    "lenet5": {"epoch1": "about 93%", "epoch1_value": 0.93, "final": "just above 98%", "final_value": 0.98},
-    "lenet5-bn": {"epoch1": "just above 95%", "epoch1_value": 0.95, "final": "about 98.5%", "final_value": 0.985},
-}
-DEFAULT_MODELS = ("lenet5", "lenet5-bn")
+DEFAULT_MODELS = POST_MODELS
 STUDY_NAME = "compare"
 
 # What compare writes into its folder; anything else there is not its to delete.

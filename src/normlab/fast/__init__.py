@@ -15,7 +15,7 @@ record in ``RunResult.environment``. :func:`tune_malloc` sets glibc up for a pro
 rounding; benchmarks/RESULTS.md has the speed.
 """
 
-import importlib
+from normlab._lazy import lazy_exports
 
 # PEP 562: names load on first use, so tune_malloc (which the command line calls before it knows
 # whether it will train) comes without torch.
@@ -31,13 +31,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

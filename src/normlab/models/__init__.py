@@ -13,7 +13,7 @@ without torch), :mod:`normlab.models.norm` for the norm layers and :mod:`normlab
 for the network. The CPU speed-ups live apart, in :mod:`normlab.fast`.
 """
 
-import importlib
+from normlab._lazy import lazy_exports
 
 from normlab.models.spec import (
     ACTIVATIONS,
@@ -54,13 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name not in _TORCH_EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_TORCH_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_TORCH_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _TORCH_EXPORTS, globals())

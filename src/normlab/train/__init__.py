@@ -3,7 +3,7 @@
 ``train(config) -> RunResult`` is normlab's API; ``ConvolutionalNeuralNet`` is the post's.
 """
 
-import importlib
+from normlab._lazy import lazy_exports
 
 # PEP 562: each name is imported on first use, so that the config and the callback protocol
 # (which the command line needs) come without torch, which the loop needs.
@@ -30,13 +30,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from normlab.errors import DivergenceError
+from normlab.fast.apply import accelerate
+from normlab.fast.optim import create_optimizer
 from normlab.train.config import PROTOCOLS
-from normlab.train.loop import create_optimizer, fit, per_sample_loss, resolve_device
+from normlab.train.loop import fit, per_sample_loss, resolve_device
 from normlab.train.result import RunResult
 
 
@@ -29,6 +31,8 @@ class ConvolutionalNeuralNet:
     def __init__(self, network: nn.Module, *, device: str = "auto", progress: bool | None = None):
         self.device = resolve_device(device)
         self.network = network.to(self.device)
+        # normlab's CPU fast path, as train() applies it (same numbers up to float rounding).
+        self.environment = accelerate(self.network)
         self.optimizer = create_optimizer("adam", self.network.parameters(), lr=1e-3)
         self.progress = progress
         self.result: RunResult | None = None

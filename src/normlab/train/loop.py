@@ -76,7 +76,7 @@ def build_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     """The optimizer the config names: Adam fused where the device has the kernel, unless
     ``config.accelerate`` is false, which gives torch's default (:func:`normlab.fast.optim.create_optimizer`)."""
     return create_optimizer(config.optimizer, params, lr=config.lr, momentum=config.momentum,
-                            weight_decay=config.weight_decay, fused_adam=getattr(config, "accelerate", True))
+                            weight_decay=config.weight_decay, fused_adam=config.accelerate)
 
 
 @dataclass
@@ -495,7 +495,7 @@ def train(
         splits = load_data(config, data_dir)
     seed_everything(config.seed)
     model = build_model(config).to(device)
-    environment = accelerate(model, enabled=getattr(config, "accelerate", True))  # the CPU fast path (normlab.fast)
+    environment = accelerate(model, enabled=config.accelerate)  # the CPU fast path (normlab.fast)
     optimizer = build_optimizer(config, model.parameters())
     loaders = make_loaders(config, splits, device)
     result = RunResult(config=config.to_dict(), device=str(device), host=socket.gethostname(),
