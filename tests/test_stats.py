@@ -17,7 +17,6 @@ import normlab.stats as nstats
 from normlab.errors import ConfigError, NormlabError
 from normlab.experiments.stats import (
     ConfidenceInterval,
-    PairedComparison,
     RunRecord,
     VariantSummary,
     bootstrap_ci,

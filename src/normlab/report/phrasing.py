@@ -330,40 +330,34 @@ def smoothness_text(readings: Sequence[Reading]) -> str:
 
 
 def _rate_verdict(r: Reading, *, summary: bool) -> str:
+    """A normalised model's highest trainable rate against the plain one's, for the reading or (``summary``)
+    the headline."""
     x = r.numbers
     m, base, b, a = r.subject, x["reference"], x["highest"], x["reference_highest"]
-    if summary:
-        if b is None:
-            text = f"{m} trains at no rate, so this run does not support Bjorck et al. (2018) for it"
-        elif a is None:
-            text = f"{m} trains where {base} trains at no rate, as Bjorck et al. (2018) report batch norm allows"
-        elif b > a:
-            text = f"{m}'s is {r.effect:.3g} times {base}'s, as Bjorck et al. (2018) report batch norm allows"
-        elif b == a:
-            text = (f"{m} and {base} share it, so this run does not show batch norm allowing larger rates (Bjorck et "
-                    "al. 2018)" + (" within the grid, which stops there" if x["at_top"] else ""))
-        else:
-            text = f"{m}'s is below {base}'s, against Bjorck et al. (2018)"
-        if x["largest"] is not None:
-            text += (f"; at the largest rate, {x['largest']:g}, {base} ends at {fmt_pct(x['reference_mean'], unit=True)} "
-                     f"and {m} at {fmt_pct(x['mean'], unit=True)}")
-        return text
+    bjorck = "Bjorck et al. (2018)"
     if b is None:
-        text = f"{m} trains at no rate, so this run does not support the claim for it"
+        text = f"{m} trains at no rate, so this run does not support {bjorck if summary else 'the claim'} for it"
     elif a is None:
-        text = f"{m} trains up to {b:g} where {base} trains at none: this run agrees"
+        text = (f"{m} trains where {base} trains at no rate, as {bjorck} report batch norm allows" if summary else
+                f"{m} trains up to {b:g} where {base} trains at none: this run agrees")
     elif b > a:
-        text = f"{m}'s highest trainable rate is {r.effect:.3g} times {base}'s: this run agrees"
+        text = (f"{m}'s is {r.effect:.3g} times {base}'s, as {bjorck} report batch norm allows" if summary else
+                f"{m}'s highest trainable rate is {r.effect:.3g} times {base}'s: this run agrees")
+    elif b == a and summary:
+        text = (f"{m} and {base} share it, so this run does not show batch norm allowing larger rates (Bjorck et "
+                "al. 2018)" + (" within the grid, which stops there" if x["at_top"] else ""))
     elif b == a:
         text = (f"{m} and {base} share the same highest trainable rate"
                 + (", the top of the grid, so the grid does not reach the rates where they could differ"
                    if x["at_top"] else "") + ": this run does not show the claim")
     else:
-        text = f"{m}'s highest trainable rate is below {base}'s: this run disagrees"
-    if x["largest"] is not None:
-        text += (f" (at the grid's largest rate, {x['largest']:g}, {base} ends at "
-                 f"{fmt_pct(x['reference_mean'], unit=True)} and {m} at {fmt_pct(x['mean'], unit=True)})")
-    return text
+        text = (f"{m}'s is below {base}'s, against {bjorck}" if summary else
+                f"{m}'s highest trainable rate is below {base}'s: this run disagrees")
+    if x["largest"] is None:
+        return text
+    at = (f"{x['largest']:g}, {base} ends at {fmt_pct(x['reference_mean'], unit=True)} and {m} at "
+          f"{fmt_pct(x['mean'], unit=True)}")
+    return text + (f"; at the largest rate, {at}" if summary else f" (at the grid's largest rate, {at})")
 
 
 def learning_rate_text(readings: Sequence[Reading], highest: dict[str, float | None],

@@ -510,16 +510,12 @@ def final_accuracy_figure(
         (ax.set_xlim if horizontal else ax.set_ylim)(lo, hi)
     if show_target:
         ax = axes[-1]
-        if horizontal:
-            ax.axvline(target * 100, color="#888888", linestyle=":", linewidth=1.0, zorder=0)
-            ax.annotate(f"target {target * 100:g}%", xy=(target * 100, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(0, 3), textcoords="offset points", ha="right", va="bottom", fontsize=8,
-                        color="#666666", annotation_clip=False)
-        else:
-            ax.axhline(target * 100, color="#888888", linestyle=":", linewidth=1.0, zorder=0)
-            ax.annotate(f"target {target * 100:g}%", xy=(1.0, target * 100), xycoords=("axes fraction", "data"),
-                        xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom", fontsize=8,
-                        color="#666666", annotation_clip=False)
+        (ax.axvline if horizontal else ax.axhline)(target * 100, color="#888888", linestyle=":", linewidth=1.0,
+                                                   zorder=0)
+        where = dict(xy=(target * 100, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3)) if horizontal else \
+            dict(xy=(1.0, target * 100), xycoords=("axes fraction", "data"), xytext=(-2, 2))
+        ax.annotate(f"target {target * 100:g}%", **where, textcoords="offset points", ha="right", va="bottom",
+                    fontsize=8, color="#666666", annotation_clip=False)
     if split:
         low_ax, high_ax = axes
         if horizontal:
