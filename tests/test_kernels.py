@@ -282,12 +282,6 @@ def test_accelerated_lenet_uses_fast_convolutions_with_the_posts_state_dict():
         "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"]
 
 
-def test_the_old_module_name_still_reports_the_status():
-    import normlab.kernels
-
-    assert normlab.kernels.status is kernels.status
-
-
 @needs_kernels
 @pytest.mark.parametrize("shape, co", [((4, 1, 32, 32), 6), ((4, 6, 14, 14), 16)])
 def test_higher_order_gradients_go_through_pytorch(shape, co, one_thread):

@@ -261,30 +261,6 @@ def test_val_split_tests_once_with_best_weights(data_dir):
     assert r.test_epoch == 1 + max(range(2), key=lambda i: r.val_accuracy[i])
 
 
-def test_adam_uses_the_fused_kernel_on_cpu_and_matches_the_for_loop():
-    from normlab.train.loop import create_optimizer
-
-    torch.manual_seed(0)
-    a = nn.Linear(8, 4)
-    b = nn.Linear(8, 4)
-    b.load_state_dict(a.state_dict())
-    fused = create_optimizer("adam", a.parameters(), lr=1e-2)
-    loop = torch.optim.Adam(b.parameters(), lr=1e-2)
-    assert fused.param_groups[0]["fused"] is True
-    for _ in range(5):
-        x = torch.randn(16, 8)
-        for model, opt in ((a, fused), (b, loop)):
-            opt.zero_grad()
-            model(x).square().mean().backward()
-            opt.step()
-    for p, q in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
-    sgd = create_optimizer("sgd", nn.Linear(2, 2).parameters(), lr=0.1, momentum=0.9)
-    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.9
-    with pytest.raises(ConfigError, match="valid optimizers: adam, sgd"):
-        create_optimizer("rmsprop", nn.Linear(2, 2).parameters(), lr=0.1)
-
-
 def test_validation_losses_per_training_batch_come_from_larger_forward_batches(small_splits):
     from normlab.data import BatchLoader
     from normlab.models import create_model

@@ -249,7 +249,7 @@ def environment() -> dict[str, str]:
     import torch
 
     from normlab import __version__
-    from normlab.kernels import status
+    from normlab.fast.kernels import status
 
     # The kernels change results in the last bits, so a result records whether they ran.
     return {"normlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
