@@ -313,7 +313,7 @@ def test_html_verdict_and_comparison(page, report):
 
 
 def test_html_post_values_beside_ours(page, report):
-    from normlab.experiments.compare import POST_REPORTED
+    from normlab.post import POST_REPORTED
 
     text = _text(page)
     for variant in ("lenet5", "lenet5-bn"):

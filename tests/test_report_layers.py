@@ -8,12 +8,10 @@ model, and each layer only the layers below it; nothing imports another module's
 from __future__ import annotations
 
 import ast
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 import normlab.experiments.stats
 import normlab.report
@@ -93,14 +91,10 @@ def test_report_and_stats_files_stay_under_800_lines():
 
 
 def test_outside_the_report_only_torch_free_layers_are_imported():
-    outside = set(OUTSIDE)
-    if importlib.util.find_spec("normlab.post") is None:
-        # Until the post's numbers have their torch-free home, the post section reads them from compare.
-        outside.add("normlab.experiments.compare")
     for name, path in _report_files().items():
         for module, _ in _imports(path):
             if module.startswith("normlab") and not module.startswith("normlab.report"):
-                assert any(module == m or module.startswith(m + ".") for m in outside), (name, module)
+                assert any(module == m or module.startswith(m + ".") for m in OUTSIDE), (name, module)
 
 
 def test_sections_are_one_explicit_ordered_list():
@@ -149,11 +143,4 @@ def test_building_and_rendering_a_report_imports_no_torch():
         assert out.returncode == 0, out.stderr
         return "TORCH:True" in out.stdout
 
-    below = [m for m in ("normlab.data.registry", "normlab.models.spec", "normlab.experiments.store")
-             if imports_torch(f"import {m}")]
-    if below:
-        pytest.skip(f"{', '.join(below)} import(s) torch by themselves (a lower layer's package __init__)")
-    if importlib.util.find_spec("normlab.post") is None:
-        pytest.skip("normlab.post (the post's numbers without torch) does not exist yet; the post section reads "
-                    "them from normlab.experiments.compare, which imports torch")
     assert not imports_torch(_BUILD)

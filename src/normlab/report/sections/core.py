@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from normlab.experiments import stats
+from normlab.post import POST_REPORTED
 from normlab.report import phrasing
 from normlab.report.context import (
     BN, BOOTSTRAP_RESAMPLES, MAX_UNCORRECTED_COMPARISONS, PLAIN, ReportContext, epoch_series, norm_of, run_config,
@@ -537,11 +538,6 @@ def comparisons_section(ctx: ReportContext) -> Section | None:
 
 def post_section(ctx: ReportContext) -> Section | None:
     """The post's reported values beside ours (only for lenet5 / lenet5-bn)."""
-    try:
-        from normlab.post import POST_REPORTED
-    except ImportError:  # the torch-free home of the post's numbers has not landed
-        from normlab.experiments.compare import POST_REPORTED
-
     variants = [v for v in ctx.variants if v in POST_REPORTED and ctx.done(v)]
     if not variants:
         return None
