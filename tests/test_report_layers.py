@@ -144,3 +144,15 @@ def test_building_and_rendering_a_report_imports_no_torch():
         return "TORCH:True" in out.stdout
 
     assert not imports_torch(_BUILD)
+
+
+def test_verdicts_are_worded_only_in_the_phrasing():
+    """Sections compute readings; the words of a verdict (agrees, significantly...) are phrasing's alone."""
+    words = ("agrees", "disagrees", "does not agree", "significantly", "still significant", "no longer significant",
+             "No significant difference", "not significant", "did not measurably change")
+    for name, path in _report_files().items():
+        if name in ("phrasing", "readings"):
+            continue
+        strings = [n.value for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                   if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        assert not [w for w in words for s in strings if w in s], name

@@ -479,10 +479,6 @@ class ReportContext:
                 return r
         raise KeyError(f"{cmp.b_name} − {cmp.a_name} ({cmp.metric}) is not one of the report's comparisons")
 
-    def significant(self, cmp: PairedComparison) -> bool:
-        """Whether the comparison counts as significant in the headline and the short verdicts."""
-        return self.reading(cmp).numbers["significant"]
-
 
 def _stats_run(run: Any) -> stats.RunRecord:
     """The stats module's view of a run; a failed or diverged run may hold NaN or no epochs."""

@@ -11,7 +11,7 @@ import math
 from typing import Any, Sequence
 
 from normlab.report.format import (
-    NA, finite, fmt_g, fmt_interval, fmt_pct, fmt_pp, format_p, format_pp, join_ints, join_words,
+    NA, finite, fmt_g, fmt_interval, fmt_pct, fmt_pp, format_p, format_pp, join_ints, join_names, join_words,
     p_words, plural, ratio_text,
 )
 from normlab.report.readings import Reading
@@ -123,6 +123,21 @@ def short_verdict(r: Reading) -> str:
     if r.numbers["holm_significant"]:
         return word
     return f"{word} (not after Holm)" if r.significant else "not significant"
+
+
+def comparisons_summary(readings: Sequence[Reading]) -> str:
+    """How many of many comparisons are significant (after Holm's correction, where it decides)."""
+    final = [r for r in readings if r.numbers["metric"] == "final"]
+    best = [r for r in readings if r.numbers["metric"] == "best"]
+    sig = [r for r in final if r.numbers["holm_significant"]]
+    holm = " after Holm's correction" if final and final[0].numbers["tests"] else ""
+    return (f"{len(sig)} of the {len(final)} comparisons of final accuracy {'is' if len(sig) == 1 else 'are'} "
+            f"significant{holm}" + (f" ({join_names([r.subject for r in sig], 4)})" if sig else "")
+            + f", and {sum(r.numbers['holm_significant'] for r in best)} of {len(final)} of best accuracy"
+            + (f" ({sum(r.significant for r in final)} and {sum(r.significant for r in best)} without the "
+               "correction)" if holm else "")
+            + (". The verdicts of the significant ones follow; the tables" if sig else ". The tables")
+            + " list every comparison with a short verdict.")
 
 
 def difference_words(r: Reading | None) -> str:

@@ -445,21 +445,6 @@ def _comparison_tables(ctx: ReportContext, sec: Section) -> None:
                       rows, caption=f"Paired comparisons of the {what} {ctx.val_label} accuracy", notes=notes))
 
 
-def _many_summary(ctx: ReportContext) -> str:
-    """How many of many comparisons are significant, with and without Holm's correction."""
-    final = [r for r in ctx.readings if r.numbers["metric"] == "final"]
-    best = [r for r in ctx.readings if r.numbers["metric"] == "best"]
-    sig = [r for r in final if r.numbers["holm_significant"]]
-    holm = " after Holm's correction" if ctx.corrected("final") else ""
-    return (f"{len(sig)} of the {len(final)} comparisons of final accuracy {'is' if len(sig) == 1 else 'are'} "
-            f"significant{holm}" + (f" ({join_names([r.subject for r in sig], 4)})" if sig else "")
-            + f", and {sum(r.numbers['holm_significant'] for r in best)} of {len(final)} of best accuracy"
-            + (f" ({sum(r.significant for r in final)} and {sum(r.significant for r in best)} without the "
-               "correction)" if holm else "")
-            + (". The verdicts of the significant ones follow; the tables" if sig else ". The tables")
-            + " list every comparison with a short verdict.")
-
-
 def comparisons_section(ctx: ReportContext) -> Section | None:
     """Paired comparisons (B - A per seed) with the computed verdicts."""
     if not ctx.pairs:
@@ -501,7 +486,7 @@ def comparisons_section(ctx: ReportContext) -> Section | None:
              num("d_z"), num("g_z")],
             rows, caption=f"Paired comparisons of {ctx.val_label} accuracy", notes=_comparison_notes(ctx.comparisons)))
     else:
-        sec.add(Paragraph(_many_summary(ctx), "reading"))
+        sec.add(Paragraph(phrasing.comparisons_summary(ctx.readings), "reading"))
         for r in ctx.readings:
             if r.numbers["metric"] == "final" and r.numbers["holm_significant"]:
                 sec.add(Paragraph(phrasing.comparison_sentence(r) + phrasing.holm_sentence(r), "verdict"))
