@@ -31,10 +31,13 @@ ALLOWED = {
     "phrasing": {"format", "readings"},
     "sections": {"context", "readings", "format", "document", "figures", "phrasing", "sections"},
     "build": {"context", "document", "format", "phrasing", "sections", "html", "markdown"},
+    "exports": {"figures"},
 }
 #: What the report may use from the rest of normlab: torch-free modules only.
 OUTSIDE = {"normlab", "normlab.errors", "normlab.fileio", "normlab.experiments.stats", "normlab.experiments.store",
-           "normlab.models.spec", "normlab.data.registry", "normlab.post"}
+           "normlab.models.spec", "normlab.data.registry", "normlab.post",
+           # compare's exports read the runs compare recorded (torch-free modules too)
+           "normlab.experiments.compare", "normlab.train.result"}
 
 
 def _name(path: Path) -> str:

@@ -122,3 +122,18 @@ def format_table(rows: list[dict[str, str]], right: set[str] = frozenset()) -> s
              "  ".join("-" * widths[h] for h in headers)]
     lines += ["  ".join(cell(h, r[h]) for h in headers).rstrip() for r in rows]
     return "\n".join(lines)
+
+
+def run_line(outcome) -> str:
+    """One line for a finished run of a study: its final and best accuracy, or why it failed or diverged."""
+    extra = outcome.task.extra
+    name = f"{extra.get('variant')} seed={extra.get('seed')}"
+    if outcome.result is None:
+        return f"{name}: failed: {outcome.error}"
+    r = outcome.result
+    if r.get("status") == "diverged":
+        return f"{name}: diverged: {r.get('message')}"
+    acc = r["val_accuracy"]
+    test = f", test {r['test_accuracy'] * 100:.2f}%" if r.get("test_accuracy") is not None else ""
+    return (f"{name}: final val {acc[-1] * 100:.2f}% (best {max(acc) * 100:.2f}%){test}, "
+            f"{sum(r['epoch_seconds']):.1f}s")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from normlab.cli._common import add_train_args, config_from_args, epoch_line, format_table, positive_int
+from normlab.cli._common import add_train_args, config_from_args, epoch_line, format_table, positive_int, run_line
 from normlab.errors import ConfigError
-from normlab.experiments.compare import (DEFAULT_MODELS, compare_folder, compare_spec, comparison_table,
-                                         run_compare)
+from normlab.experiments.compare import DEFAULT_MODELS, compare_folder, compare_spec, run_compare
 from normlab.experiments.engines.local import default_workers
 
 
@@ -66,8 +65,10 @@ def _run_compare(args, base, workers: int) -> int:
     if not args.quiet:
         print(f"training {', '.join(args.models)} ({base.protocol} protocol, {base.epochs} epochs, "
               f"{workers} worker(s))...", flush=True)
+    from normlab.report.exports import comparison_table, write_compare_outputs
+
     result = run_compare(base, args.models, out_dir=args.out, workers=workers, data_dir=args.data_dir,
-                         overwrite=args.overwrite, on_done=on_done, on_epoch=on_epoch)
+                         overwrite=args.overwrite, on_done=on_done, on_epoch=on_epoch, export=write_compare_outputs)
     print()
     print(format_table(comparison_table(result)))
     earlier = (f" ({len(result.skipped)} run(s) finished earlier, not trained again; --overwrite trains them anew)"
@@ -88,9 +89,7 @@ def _run_study(args, base, workers: int) -> int:
 
     def on_event(kind, payload, progress):
         if kind == "done" and not args.quiet:
-            from normlab.cli.study import _run_line
-
-            print(_run_line(payload), flush=True)
+            print(run_line(payload), flush=True)
 
     with compare_folder(args.out, spec, overwrite=args.overwrite, data_dir=args.data_dir):
         outcome = run_study(spec, args.out, workers=workers, data_dir=args.data_dir, on_event=on_event)

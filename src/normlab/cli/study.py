@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from normlab.cli._common import add_train_args, config_from_args, positive_int
+from normlab.cli._common import add_train_args, config_from_args, positive_int, run_line
 from normlab.errors import ConfigError
 from normlab.experiments.engines.local import default_workers
 from normlab.experiments.stats import DEFAULT_TARGET
@@ -105,7 +105,7 @@ def run(args) -> int:
         elif kind == "done":
             bar.update(1)
             if not args.quiet:
-                bar.write(_run_line(payload))
+                bar.write(run_line(payload))
         bar.set_postfix(done=progress.done + progress.skipped, running=progress.running,
                         failed=progress.failed, diverged=progress.diverged)
 
@@ -139,17 +139,3 @@ def _engine(args, spec: StudySpec):
     if args.address or args.gpus_per_run:
         raise ConfigError("--address and --gpus-per-run go with --engine ray")
     return None, args.workers or default_workers(spec.base.device)
-
-
-def _run_line(outcome) -> str:
-    extra = outcome.task.extra
-    name = f"{extra.get('variant')} seed={extra.get('seed')}"
-    if outcome.result is None:
-        return f"{name}: failed: {outcome.error}"
-    r = outcome.result
-    if r.get("status") == "diverged":
-        return f"{name}: diverged: {r.get('message')}"
-    acc = r["val_accuracy"]
-    test = f", test {r['test_accuracy'] * 100:.2f}%" if r.get("test_accuracy") is not None else ""
-    return (f"{name}: final val {acc[-1] * 100:.2f}% (best {max(acc) * 100:.2f}%){test}, "
-            f"{sum(r['epoch_seconds']):.1f}s")

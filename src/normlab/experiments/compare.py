@@ -14,9 +14,6 @@ first, and what compare did not write it never deletes.
 
 from __future__ import annotations
 
-import csv
-import io
-import platform
 import re
 import shutil
 from contextlib import contextmanager
@@ -28,9 +25,10 @@ from normlab.errors import ConfigError
 from normlab.experiments import study
 from normlab.experiments.engines.local import TaskOutcome
 from normlab.experiments.study import LOCK_NAME, StudySpec, Variant, checkpoint_key, seed_range
-from normlab.fileio import atomic_write_text, ensure_dir, json_dumps, output_error
-from normlab.post import POST_MODELS, POST_REPORTED
-from normlab.train import RunResult, TrainConfig
+from normlab.fileio import output_error
+from normlab.post import POST_MODELS
+from normlab.train.config import TrainConfig
+from normlab.train.result import RunResult
 
 DEFAULT_MODELS = POST_MODELS
 STUDY_NAME = "compare"
@@ -186,9 +184,14 @@ def run_compare(
     overwrite: bool = False,
     on_done: Callable[[TaskOutcome], None] | None = None,
     on_epoch: Callable[[str, int, dict], None] | None = None,
+    export: Callable[[Path, "CompareResult"], list[Path]] | None = None,
 ) -> CompareResult:
-    """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights),
-    and write the post's figures, ``metrics.json`` and CSV files into ``out_dir``.
+    """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights)
+    into ``out_dir``'s results database, and return the recorded runs.
+
+    ``export(out_dir, result)`` writes the outputs made from them while the folder is still held
+    (``normlab compare`` passes :func:`normlab.report.exports.write_compare_outputs`: the post's
+    figures, ``metrics.json`` and CSV files) and returns the paths written.
 
     With ``workers > 1`` the models train at the same time in worker processes with one torch
     thread each; with one worker they train in turn in this process with torch's default threads.
@@ -205,7 +208,8 @@ def run_compare(
             on_epoch=(lambda task, epoch, summary: on_epoch(task.extra["variant"], epoch, summary)) if on_epoch else None,
         )
         result = _result_from_store(outcome, spec)
-        result.written = write_outputs(out_dir, result)
+        if export is not None:  # under the folder's lock, so no other command sees half the outputs
+            result.written = export(Path(out_dir), result)
     return result
 
 
@@ -226,93 +230,3 @@ def _result_from_store(outcome, spec: StudySpec) -> CompareResult:
     trained = {o.task.extra["variant"] for o in outcome.outcomes}
     return CompareResult(results=results, seconds=outcome.seconds, workers=outcome.workers, errors=errors,
                          skipped=[v.label for v in spec.variants if v.label not in trained])
-
-
-def comparison_table(result: CompareResult) -> list[dict[str, str]]:
-    """Rows of the printed table: each model's accuracy after epoch 1 and the last epoch, beside the post's."""
-    rows = []
-    for name, run in result.results.items():
-        post = POST_REPORTED.get(name, {})
-        rows.append({
-            "model": name,
-            "epoch 1": f"{run.val_accuracy[0] * 100:.2f}%" if run.val_accuracy else "-",
-            "post, epoch 1": post.get("epoch1", "-"),
-            "last epoch": f"{run.val_accuracy[-1] * 100:.2f}% ({len(run.val_accuracy)})" if run.val_accuracy else "-",
-            "post, epoch 10": post.get("final", "-"),
-            "status": run.status,
-        })
-    return rows
-
-
-def environment() -> dict[str, str]:
-    """Versions and host, saved beside results so a number can be traced to where it came from."""
-    import torch
-
-    from normlab import __version__
-    from normlab.fast.kernels import status
-
-    # The kernels change results in the last bits, so a result records whether they ran.
-    return {"normlab": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "host": platform.node(), "kernels": status()}
-
-
-def write_outputs(out_dir: str | Path, result: CompareResult) -> list[Path]:
-    """Write the post's figures, ``metrics.json``, ``per_epoch.csv`` and ``per_batch.csv``.
-
-    ``metrics.json``'s ``seconds`` is the training time of the runs this call trained; ``skipped``
-    names the models that an earlier call had finished.
-    """
-    from normlab.report.figures import accuracy_figure, loss_figure, save_figure, val_accuracy_figure
-
-    out = ensure_dir(out_dir)
-    written = []
-    runs = result.results
-    val_label = next((r.val_split_name for r in runs.values()), "test")
-    val_label = "validation" if val_label == "val" else "validation (test set)"
-    for name, run in runs.items():
-        written.append(save_figure(accuracy_figure(name, run.train_accuracy, run.val_accuracy, val_label=val_label),
-                                   out / f"accuracy_{name}.png"))
-    written.append(save_figure(val_accuracy_figure({n: r.val_accuracy for n, r in runs.items()}, val_label=val_label),
-                               out / "val_accuracy.png"))
-    written.append(save_figure(loss_figure({n: r.train_loss_per_batch for n, r in runs.items()},
-                                           {n: r.val_loss_per_batch for n, r in runs.items()}),
-                               out / "losses.png"))
-    metrics = {
-        "environment": environment(),
-        "seconds": result.seconds,
-        "workers": result.workers,
-        "post_reported": POST_REPORTED,
-        "runs": {n: {**r.to_dict(), "log_dict": r.log_dict()} for n, r in runs.items()},
-        "errors": result.errors,
-        "skipped": result.skipped,
-    }
-    written.append(atomic_write_text(out / "metrics.json", json_dumps(metrics)))
-    written.append(atomic_write_text(out / "per_epoch.csv", _per_epoch_csv(runs)))
-    written.append(atomic_write_text(out / "per_batch.csv", _per_batch_csv(runs)))
-    return written
-
-
-def _per_epoch_csv(runs: dict[str, RunResult]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                     "epoch_seconds", "images_per_second"])
-    for name, r in runs.items():
-        for i in range(len(r.val_accuracy)):
-            writer.writerow([name, i + 1, r.train_loss[i], r.train_accuracy[i], r.val_loss[i],
-                             r.val_accuracy[i], r.epoch_seconds[i], r.images_per_second[i]])
-    return buf.getvalue()
-
-
-def _per_batch_csv(runs: dict[str, RunResult]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["model", "split", "epoch", "batch", "loss"])
-    for name, r in runs.items():
-        epochs = max(len(r.val_accuracy), 1)
-        for split, losses in (("train", r.train_loss_per_batch), ("val", r.val_loss_per_batch)):
-            per_epoch = len(losses) // epochs if losses else 0
-            for i, loss in enumerate(losses):
-                writer.writerow([name, split, i // per_epoch + 1 if per_epoch else 1,
-                                 i % per_epoch + 1 if per_epoch else i + 1, loss])
-    return buf.getvalue()

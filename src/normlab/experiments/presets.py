@@ -2,7 +2,7 @@
 
 Each preset builds a :class:`~normlab.experiments.study.StudySpec` that runs like any study:
 the same results database, statistics and report, whose sections read what the grid varies
-from the runs' configs (see :mod:`normlab.report.diagnostics_sections`).
+from the runs' configs (see :mod:`normlab.report.sections.ablations`).
 
 ========================= ==================================================================
 preset                    grid
