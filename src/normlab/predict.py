@@ -20,9 +20,9 @@ from normlab.errors import CheckpointError, NormlabError
 
 #: The most pixels one image may have, checked before decoding. Reading an image costs at most
 #: about 12.5 bytes a pixel (a transparent palette or RGBA PNG: the decode, the grey and alpha
-#: planes and the compositing), so one stays near 400 MB; Pillow's own limit lets a 13000x13000
-#: RGBA PNG of 657 KB through, whose decode reached 2 GB. 30 million pixels is a 24-megapixel photo
-#: with room to spare; a larger one can be scaled down first.
+#: planes and the compositing), so one stays well under 1 GB, which Pillow's own limit does not
+#: ensure (a small PNG can declare 13000 x 13000 pixels). 30 million pixels is a 24-megapixel
+#: photo with room to spare; a larger one can be scaled down first. Measured peaks: RESULTS.md.
 MAX_PIXELS = 30_000_000
 
 #: A picture whose grey levels span fewer than this many of 255 is treated as blank: JPEG noise

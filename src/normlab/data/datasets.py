@@ -1,11 +1,11 @@
 """In-memory image datasets that keep raw pixels and transform whole batches at once.
 
-Memory design: torch alone takes about 220 MB of resident memory, and a float32 copy of the
-70,000 MNIST images resized to 32 x 32 would add another 287 MB. So a dataset keeps the RAW
+Memory design: a float32 copy of the 70,000 MNIST images resized to 32 x 32 takes 287 MB, more
+than torch itself. So a dataset keeps the RAW
 uint8 pixels (N x 28 x 28, 55 MB for all of MNIST, shared with the buffer the file was
 decompressed into) and applies its transform (scale to [0, 1], resize or pad, optional
-standardisation) to each batch, vectorised, on whatever device the batch is on. Training pays
-a fraction of a millisecond per batch for this; see ``benchmarks/bench_data.py``.
+standardisation) to each batch, vectorised, on whatever device the batch is on. What that
+costs per batch is measured by ``benchmarks/bench_data.py`` (figures in benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ __all__ = [
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 # Images per transformed chunk: 8 MB of float32 at 32 x 32. Larger chunks were no faster but
-# raised the peak memory (4096 images: +40 MB).
+# raised the peak memory.
 _CHUNK = 2048
 
 
@@ -288,8 +288,8 @@ def _load_arrays(
     spec: DatasetSpec, paths: dict[str, Path], parts: Sequence[str], verify: bool
 ) -> dict[str, np.ndarray]:
     # Files are read one after another: threads would overlap decompression with hashing
-    # (both release the GIL) but saved only ~5% of the load time here while raising the peak
-    # memory by ~20 MB through per-thread malloc arenas.
+    # (both release the GIL) but saved little of the load time while raising the peak memory
+    # through per-thread malloc arenas.
     arrays = {
         f"{part}_{kind}": _load_file(spec, f"{part}_{kind}", paths[f"{part}_{kind}"], verify)
         for part in parts
