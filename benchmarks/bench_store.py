@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from normlab.experiments.store import ResultsDB
-from normlab.train.result import RunResult
+from normlab.train.record import RunRecord
 
 
 def synthetic_result(seed: int, *, epochs: int, n_train: int, n_val: int) -> dict:
@@ -29,7 +29,7 @@ def synthetic_result(seed: int, *, epochs: int, n_train: int, n_val: int) -> dic
     val = [0.1 * (1 + 0.3 * rng.gauss(0, 1)) for _ in range(n_val)]
     config = {"model": "lenet5-bn", "seed": seed, "epochs": epochs, "lr": 1e-3, "batch_size": 64,
               "protocol": "standard", "optimizer": "adam", "dataset": "mnist", "transform": "resize32"}
-    return RunResult(
+    return RunRecord(
         config=config, train_loss_per_batch=train, val_loss_per_batch=val,
         train_accuracy=[0.95 + 0.004 * e for e in range(epochs)],
         val_accuracy=[0.97 + 0.002 * e + rng.random() * 1e-3 for e in range(epochs)],

@@ -53,17 +53,10 @@ def small_splits(data_dir):
 
 
 def run_record(**fields):
-    """A real ``RunRecord`` with plausible values for the fields a test leaves out.
+    """A ``RunRecord`` as the results store returns it, with plausible values for the identity
+    and provenance fields a test leaves out (its metrics are the test's)."""
+    from normlab.train.record import RunRecord
 
-    Tests of the report and presets build synthetic studies from it, so they read the same
-    derived attributes (``val_accuracy``, ``epoch_seconds``, ...) as records from a database.
-    """
-    from normlab.experiments.store import RunRecord
-
-    defaults = dict(
-        study="s", config_hash="", status="done", started_at=None, finished_at=None, message="",
-        normlab_version="0.1.0", git_rev="1a2b3c4", torch_version="2.13.0+cpu", device="cpu",
-        host="lab-box-7", test_accuracy=None, test_loss=None, test_epoch=None, val_split_name="test",
-        diverged_epoch=None, diverged_batch=None,
-    )
+    defaults = dict(study="s", config_hash="", status="done", normlab_version="0.1.0", git_rev="1a2b3c4",
+                    torch_version="2.13.0+cpu", host="lab-box-7")
     return RunRecord(**{**defaults, **fields})

@@ -10,7 +10,7 @@ import torch
 
 from normlab.cli import main
 from normlab.errors import CheckpointError, OutputError
-from normlab.train import RunResult, TrainConfig, build_model, load_checkpoint, save_checkpoint, train
+from normlab.train import RunRecord, TrainConfig, build_model, load_checkpoint, save_checkpoint, train
 from normlab.train.checkpoint import FORMAT_VERSION
 
 
@@ -19,7 +19,7 @@ def _valid_payload() -> dict:
     config = TrainConfig(model="lenet5", transform="none", epochs=1, device="cpu")
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters())
-    result = RunResult(config=config.to_dict(), train_accuracy=[0.5], val_accuracy=[0.5], train_loss=[1.0],
+    result = RunRecord(config=config.to_dict(), train_accuracy=[0.5], val_accuracy=[0.5], train_loss=[1.0],
                        val_loss=[1.0])
     return {
         "config": config.to_dict(), "data_stats": {"mean": 0.13, "std": 0.31}, "epoch": 1,

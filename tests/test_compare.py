@@ -108,7 +108,7 @@ def test_compare_refuses_another_runs_out_unless_told_to_overwrite(tmp_path, dat
     assert not (out / "accuracy_lenet5-bn.png").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["lenet5.pt"]
     with ResultsDB(out / "normlab.db") as db:
-        assert [(r.variant, len(r.epochs)) for r in db.list_runs()] == [("lenet5", 2)]
+        assert [(r.variant, r.epochs_done) for r in db.list_runs()] == [("lenet5", 2)]
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["runs"]) == ["lenet5"] and len(metrics["runs"]["lenet5"]["val_accuracy"]) == 2
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from normlab.train import PROTOCOLS, RunResult, TrainConfig, fit, train
+from normlab.train import PROTOCOLS, RunRecord, TrainConfig, fit, train
 from normlab.train.loop import DIVERGENCE_FACTOR, RunState
 
 LN10 = math.log(10)
@@ -45,7 +45,7 @@ def run_scripted(values, *, epochs=3, num_classes=10, state=None):
     loader = [(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))] * 2
     loss = ScriptedLoss(values)
     result = fit(model, torch.optim.SGD(model.parameters(), lr=0.1), loss, loader, loader, epochs=epochs,
-                 protocol=PROTOCOLS["standard"], result=RunResult(config={}), num_classes=num_classes,
+                 protocol=PROTOCOLS["standard"], result=RunRecord(config={}), num_classes=num_classes,
                  state=state)
     return result, loss.steps
 
@@ -94,7 +94,7 @@ def test_without_a_class_count_only_non_finite_losses_diverge():
 
 def test_a_resumed_run_keeps_its_initial_loss_as_reference():
     # Epoch 1 started at 4.0 (limit 12). Resumed, epoch 2's own first batch (2.0) must not set it.
-    done = RunResult(config={}, train_loss_per_batch=[4.0, 4.0], train_loss=[4.0], train_accuracy=[0.1],
+    done = RunRecord(config={}, train_loss_per_batch=[4.0, 4.0], train_loss=[4.0], train_accuracy=[0.1],
                      val_accuracy=[0.1], val_loss=[1.0], epoch_seconds=[1.0], train_seconds=[1.0],
                      images_per_second=[1.0])
     r, _ = run_scripted([2.0, 20.0], epochs=2, state=RunState(epoch=1, result=done))
@@ -146,9 +146,9 @@ def test_adam_at_1e_3_is_done(small_splits):
 # --------------------------------------------------------------------------------------------
 
 
-def _fake_result(config: dict, accs: list[float]) -> RunResult:
+def _fake_result(config: dict, accs: list[float]) -> RunRecord:
     n = len(accs)
-    return RunResult(config=config, train_loss_per_batch=[0.5] * n, val_loss_per_batch=[0.4] * n,
+    return RunRecord(config=config, train_loss_per_batch=[0.5] * n, val_loss_per_batch=[0.4] * n,
                      train_accuracy=list(accs), val_accuracy=list(accs), train_loss=[0.5] * n, val_loss=[0.4] * n,
                      epoch_seconds=[10.0] * n, train_seconds=[9.0] * n, images_per_second=[100.0] * n,
                      val_split_name="test", status="done", device="cpu")

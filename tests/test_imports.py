@@ -182,7 +182,7 @@ def test_runs_list_does_not_import_torch(tmp_path):
 def test_report_does_not_import_torch(tmp_path):
     from normlab.experiments.store import ResultsDB
     from normlab.train.config import TrainConfig
-    from normlab.train.result import RunResult
+    from normlab.train.record import RunRecord
 
     with ResultsDB(tmp_path / "normlab.db") as db:
         for variant, base in (("lenet5", 0.95), ("lenet5-bn", 0.96)):
@@ -191,11 +191,11 @@ def test_report_does_not_import_torch(tmp_path):
                 run_id = db.start_run(study="s", variant=variant, seed=seed, config=config,
                                       config_hash=f"{variant}-{seed}", device="cpu")
                 accuracy = [base + 0.001 * seed, base + 0.02 + 0.001 * seed]
-                db.finish_run(run_id, RunResult(
+                db.finish_run(run_id, RunRecord(
                     config=config, train_loss_per_batch=[0.5, 0.3, 0.2, 0.1], val_loss_per_batch=[0.3, 0.2],
                     train_accuracy=accuracy, val_accuracy=accuracy, train_loss=[0.4, 0.15], val_loss=[0.3, 0.2],
                     epoch_seconds=[1.0, 1.0], train_seconds=[0.9, 0.9], images_per_second=[100.0, 100.0],
-                    status="done").to_dict())
+                    status="done"))
     proc = _run_cli("report", str(tmp_path), "--format", "md", "--out", str(tmp_path / "report.md"))
     assert proc.returncode == 0, proc.stderr
     assert "lenet5-bn" in (tmp_path / "report.md").read_text()

@@ -225,7 +225,7 @@ def test_killed_worker_is_retried_and_resumes_with_the_same_numbers(hooked_engin
     runs = _runs(out.db_path)
     assert sorted(runs) == [("lenet5-bn", 0), ("lenet5-bn", 1)]
     killed = runs[("lenet5-bn", 0)]
-    assert killed.status == "done" and len(killed.epochs) == 2
+    assert killed.status == "done" and killed.epochs_done == 2
     assert Path(victims[0]).parent == tmp_path / "study" / "checkpoints" and Path(victims[0]).exists()
 
     # The same run, never interrupted, in this process with one thread as on the workers.

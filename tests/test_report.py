@@ -11,6 +11,7 @@ database (normlab.experiments.store) and reported with ``write_report`` and ``no
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html as htmllib
 import math
 import re
@@ -23,7 +24,7 @@ from scipy import stats as sps
 
 from conftest import run_record
 from normlab.errors import ConfigError
-from normlab.experiments.store import RunRecord
+from normlab.train.record import RunRecord
 
 # --------------------------------------------------------------------------------------------
 # The synthetic study
@@ -56,11 +57,13 @@ def _config(variant: str, seed: int, **extra) -> dict:
     return TrainConfig(model=variant, seed=seed, subset=2048, device="cpu", **extra).to_dict()
 
 
-def _epochs(variant: str, accs: list[float]) -> list[dict]:
-    return [dict(epoch=i + 1, train_loss=0.5 / (i + 1), train_accuracy=min(1.0, a + 0.004),
-                 val_loss=0.4 / (i + 1) + 0.03, val_accuracy=a, seconds=EPOCH_SECONDS[variant],
-                 train_seconds=EPOCH_SECONDS[variant] - 1, images_per_second=2000.0)
-            for i, a in enumerate(accs)]
+def _epochs(variant: str, accs: list[float]) -> dict[str, list[float]]:
+    """A run's per-epoch lists, as keyword arguments of RunRecord."""
+    n = range(len(accs))
+    return dict(train_loss=[0.5 / (i + 1) for i in n], train_accuracy=[min(1.0, a + 0.004) for a in accs],
+                val_loss=[0.4 / (i + 1) + 0.03 for i in n], val_accuracy=list(accs),
+                epoch_seconds=[EPOCH_SECONDS[variant] for _ in n], train_seconds=[EPOCH_SECONDS[variant] - 1 for _ in n],
+                images_per_second=[2000.0 for _ in n])
 
 
 def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None = None) -> list[RunRecord]:
@@ -78,7 +81,7 @@ def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None 
                 host=EVIL_HOST if evil and rid == 1 else "lab-box-7",
                 val_split_name="val" if held_out else "test",
                 test_accuracy=(accs[-1] - 0.001) if held_out else None, test_epoch=4 if held_out else None,
-                epochs=_epochs(variant, accs)))
+                **_epochs(variant, accs)))
     a, b = names.get("lenet5", "lenet5"), names.get("lenet5-bn", "lenet5-bn")
     runs.append(run_record(id=rid + 1, study="default", variant=a, seed=3, config=_config("lenet5", 3),
                         config_hash="f" * 16, status="failed", started_at=T0 + 900, finished_at=T0 + 905,
@@ -86,7 +89,7 @@ def fake_runs(*, evil: bool = False, held_out: bool = False, names: dict | None 
     runs.append(run_record(id=rid + 2, study="default", variant=b, seed=3, config=_config("lenet5-bn", 3),
                         config_hash="e" * 16, status="diverged", started_at=T0 + 1000, finished_at=T0 + 1030,
                         message="loss became nan", diverged_epoch=2, diverged_batch=17,
-                        epochs=_epochs("lenet5-bn", [0.95])))
+                        **_epochs("lenet5-bn", [0.95])))
     return runs
 
 
@@ -173,7 +176,7 @@ def test_baseline_is_first_variant_in_general():
     runs = fake_runs(names={"lenet5": "lenet5:norm=group", "lenet5-bn": "lenet5:norm=layer"})
     # A third variant that equals the baseline on every seed.
     extra = [run_record(id=100 + s, study="default", variant="lenet5:norm=instance", seed=s, config=_config("lenet5", s),
-                     config_hash=f"{100 + s:016x}", status="done", epochs=_epochs("lenet5", c))
+                     config_hash=f"{100 + s:016x}", status="done", **_epochs("lenet5", c))
              for s, c in CURVES["lenet5"].items()]
     report = build_report(runs + extra, target=0.98)
     assert [(c.a_name, c.b_name) for c in report.comparisons if c.metric == "final"] == [
@@ -376,8 +379,6 @@ def test_html_configs_and_environment(page, report):
 
 
 def test_environment_section_shows_what_each_run_recorded_of_its_environment():
-    import dataclasses
-
     from normlab.report import build_report
 
     def environment(r):
@@ -423,9 +424,7 @@ def test_problems_table_says_diverged_runs_still_count_in_the_target_table(repor
 
 
 def _with_curve(runs, variant: str, seed: int, accs: list[float]) -> list[RunRecord]:
-    import dataclasses
-
-    return [dataclasses.replace(r, epochs=_epochs(r.variant, accs)) if (r.variant, r.seed) == (variant, seed) else r
+    return [dataclasses.replace(r, **_epochs(r.variant, accs)) if (r.variant, r.seed) == (variant, seed) else r
             for r in runs]
 
 
@@ -542,8 +541,6 @@ def db_path(tmp_path_factory) -> Path:
     """The synthetic study written through the results database's API."""
     store = pytest.importorskip("normlab.experiments.store",
                                 reason="normlab.experiments.store (the results database) is not available")
-    from normlab.train import RunResult
-
     path = tmp_path_factory.mktemp("db") / "normlab.db"
     with store.ResultsDB(path) as db:
         for run in fake_runs(evil=True):
@@ -552,16 +549,9 @@ def db_path(tmp_path_factory) -> Path:
             if run.status == "failed":
                 db.fail_run(rid, run.message)
                 continue
-            eps = run.epochs
-            result = RunResult(
-                config=run.config, train_loss_per_batch=[0.5, 0.4], val_loss_per_batch=[0.45, 0.35],
-                train_accuracy=[e["train_accuracy"] for e in eps], val_accuracy=[e["val_accuracy"] for e in eps],
-                train_loss=[e["train_loss"] for e in eps], val_loss=[e["val_loss"] for e in eps],
-                epoch_seconds=[e["seconds"] for e in eps], train_seconds=[e["train_seconds"] for e in eps],
-                images_per_second=[e["images_per_second"] for e in eps], val_split_name="test",
-                status=run.status, message=run.message, diverged_epoch=run.diverged_epoch,
-                diverged_batch=run.diverged_batch, device="cpu")
-            db.finish_run(rid, result.to_dict())
+            # The record as train() would return it: the store's host stays (start_run's).
+            db.finish_run(rid, dataclasses.replace(run, train_loss_per_batch=[0.5, 0.4],
+                                                   val_loss_per_batch=[0.45, 0.35], host=None))
     return path
 
 
@@ -674,9 +664,9 @@ def _grid_final(model: str, value: float, key: str) -> float:
 def _curve_run(rid: int, variant: str, seed: int, config: dict, final: float, epochs: int) -> RunRecord:
     accs = [final - 0.02 * (epochs - 1 - e) for e in range(epochs)]
     return run_record(id=rid, study="grid", variant=variant, seed=seed, config=config, config_hash=f"{rid:016x}",
-                   status="done", started_at=T0 + rid, finished_at=T0 + rid + 10,
-                   epochs=[dict(epoch=e + 1, train_loss=0.5 / (e + 1), val_loss=0.4 / (e + 1), val_accuracy=a,
-                                seconds=1.0) for e, a in enumerate(accs)])
+                   status="done", started_at=T0 + rid, finished_at=T0 + rid + 10, val_accuracy=accs,
+                   train_loss=[0.5 / (e + 1) for e in range(epochs)], val_loss=[0.4 / (e + 1) for e in range(epochs)],
+                   epoch_seconds=[1.0] * epochs)
 
 
 def _noise(*key: int) -> float:
@@ -983,7 +973,7 @@ def test_a_variant_never_mixes_configurations():
         accs = CURVES["lenet5-bn"][seed] + [0.995, 0.996, 0.997, 0.998]
         runs.append(run_record(id=rid, study="default", variant="lenet5-bn", seed=seed,
                             config=_config("lenet5-bn", seed, epochs=8), config_hash=f"{rid:016x}", status="done",
-                            epochs=_epochs("lenet5-bn", accs)))
+                            **_epochs("lenet5-bn", accs)))
     report = build_report(runs, target=0.98, generated_at=T0)
     s = report.summaries["lenet5-bn"]
     # The 4-epoch configuration (seeds 0-3: 3 done + 1 diverged) has more seeds than the 8-epoch one (2).
@@ -1004,10 +994,10 @@ def test_a_variant_never_mixes_configurations():
     # Equal seed counts: the most recent configuration wins.
     runs.append(run_record(id=rid + 1, study="default", variant="lenet5-bn", seed=2,
                         config=_config("lenet5-bn", 2, epochs=8), config_hash="a" * 16, status="done",
-                        epochs=_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
+                        **_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
     runs.append(run_record(id=rid + 2, study="default", variant="lenet5-bn", seed=3,
                         config=_config("lenet5-bn", 3, epochs=8), config_hash="b" * 16, status="done",
-                        epochs=_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
+                        **_epochs("lenet5-bn", CURVES["lenet5-bn"][2] + [0.995] * 4)))
     tied = build_report(runs, target=0.98, generated_at=T0)
     assert tied.summaries["lenet5-bn"].final.mean == pytest.approx(np.mean([0.998, 0.998, 0.995, 0.995]))
     assert "uses its 4 seeds with epochs = 8 and leaves out 4 runs with epochs = 4" in tied.warnings[0]
@@ -1025,7 +1015,7 @@ def test_accuracy_intervals_are_shown_cut_at_100_percent():
             rid = 10 * i + seed + 1
             runs.append(run_record(id=rid, study="s", variant=variant, seed=seed, config=_config(variant, seed, epochs=2),
                                 config_hash=f"{rid:016x}", status="done",
-                                epochs=_epochs(variant, [final - 0.01, final])))
+                                **_epochs(variant, [final - 0.01, final])))
     report = build_report(runs, target=0.98, generated_at=T0)
     ci = report.summaries["lenet5"].final.t_ci
     lo, hi = t_interval(finals["lenet5"])
@@ -1092,7 +1082,6 @@ def test_compare_with_seeds_builds_the_report_once_and_prints_its_headline(tmp_p
     import normlab.report.build as rs
     from normlab.cli import main
     from normlab.experiments.store import ResultsDB
-    from normlab.train import RunResult
 
     def fake_run_study(spec, out, **kwargs):
         path = Path(out) / "normlab.db"
@@ -1103,14 +1092,8 @@ def test_compare_with_seeds_builds_the_report_once_and_prints_its_headline(tmp_p
                     continue
                 rid = db.start_run(study=spec.name, variant=run.variant, seed=run.seed, config=run.config,
                                    config_hash=run.config_hash, device="cpu")
-                eps = run.epochs
-                db.finish_run(rid, RunResult(
-                    config=run.config, train_loss_per_batch=[0.5], val_loss_per_batch=[0.4],
-                    train_accuracy=[e["train_accuracy"] for e in eps], val_accuracy=[e["val_accuracy"] for e in eps],
-                    train_loss=[e["train_loss"] for e in eps], val_loss=[e["val_loss"] for e in eps],
-                    epoch_seconds=[e["seconds"] for e in eps], train_seconds=[e["train_seconds"] for e in eps],
-                    images_per_second=[e["images_per_second"] for e in eps], val_split_name="test",
-                    status="done", device="cpu").to_dict())
+                db.finish_run(rid, dataclasses.replace(run, train_loss_per_batch=[0.5], val_loss_per_batch=[0.4],
+                                                       host=None))
         return SimpleNamespace(db_path=path, seconds=1.5, progress=SimpleNamespace(failed=0))
 
     built = []

@@ -37,7 +37,7 @@ ALLOWED = {
 OUTSIDE = {"normlab", "normlab.errors", "normlab.fileio", "normlab.experiments.stats", "normlab.experiments.store",
            "normlab.models.spec", "normlab.data.registry", "normlab.post",
            # compare's exports read the runs compare recorded (torch-free modules too)
-           "normlab.experiments.compare", "normlab.train.result"}
+           "normlab.experiments.compare", "normlab.train.record"}
 
 
 def _name(path: Path) -> str:
@@ -120,19 +120,15 @@ def test_sections_are_one_explicit_ordered_list():
 
 
 _BUILD = """
-from normlab.experiments.store import RunRecord
 from normlab.report import build_report, render
+from normlab.train.record import RunRecord
 runs = []
 for i, (variant, base) in enumerate([(v, b) for v, b in (("lenet5", 0.95), ("lenet5-bn", 0.96)) for _ in range(3)]):
     seed = i % 3
-    epochs = [{"epoch": e + 1, "val_accuracy": base + 0.01 * e + 0.001 * seed, "val_loss": 0.3, "train_loss": 0.4,
-               "seconds": 1.0} for e in range(2)]
     runs.append(RunRecord(id=i, study="s", variant=variant, seed=seed, status="done", config_hash="h",
                           config={"model": variant, "dataset": "mnist", "protocol": "standard", "seed": seed},
-                          started_at=None, finished_at=None, message="", normlab_version=None, git_rev=None,
-                          torch_version=None, device=None, host=None, test_accuracy=None, test_loss=None,
-                          test_epoch=None, val_split_name="test", diverged_epoch=None, diverged_batch=None,
-                          epochs=epochs))
+                          val_accuracy=[base + 0.01 * e + 0.001 * seed for e in range(2)], val_loss=[0.3] * 2,
+                          train_loss=[0.4] * 2, epoch_seconds=[1.0] * 2))
 report = build_report(runs)
 assert "post" in [s.anchor for s in report.sections]
 render(report, "html"), render(report, "md")

@@ -14,10 +14,11 @@ import pytest
 from scipy import stats as sps
 
 from normlab.errors import ConfigError
-from normlab.experiments.stats import RunRecord, paired_comparison
+from normlab.experiments.stats import paired_comparison
 from normlab.report.format import format_p, format_pp, join_names, join_words, p_words, plural
 from normlab.report.phrasing import comparison_sentence, difference_words, holm_sentence, short_verdict
 from normlab.report.readings import Reading, comparison_reading
+from normlab.train.record import RunRecord
 
 A = [0.980, 0.982, 0.981, 0.979, 0.983]
 RAISE = [0.003, 0.004, 0.002, 0.0035, 0.0025]
@@ -26,7 +27,8 @@ RAISE = [0.003, 0.004, 0.002, 0.0035, 0.0025]
 def runs(finals, seeds=None):
     """Two-epoch runs whose final accuracy is ``finals[i]`` (first epoch 0.5)."""
     seeds = range(len(finals)) if seeds is None else seeds
-    return [RunRecord(seed=s, val_accuracy=(0.5, f), epoch_seconds=(1.0, 1.0)) for s, f in zip(seeds, finals)]
+    return [RunRecord(seed=s, val_accuracy=[0.5, f], epoch_seconds=[1.0, 1.0], status="done")
+            for s, f in zip(seeds, finals)]
 
 
 def compare(a, d, metric="final", **kw):

@@ -14,8 +14,8 @@ from scipy import stats as sps
 
 from conftest import run_record
 from normlab.experiments.presets import ADAM_LRS, BATCH_SIZES, build_preset
-from normlab.experiments.store import RunRecord
 from normlab.train import TrainConfig
+from normlab.train.record import RunRecord
 
 BASE = TrainConfig()
 NOISE = (0.0, 0.002, -0.001)  # per seed, so intervals exist
@@ -23,10 +23,9 @@ NOISE = (0.0, 0.002, -0.001)  # per seed, so intervals exist
 
 def _run(i: int, variant: str, seed: int, final: float, status: str = "done", **config) -> RunRecord:
     cfg = TrainConfig(seed=seed, epochs=2, **config).to_dict()
-    epochs = [] if status != "done" else [
-        {"epoch": 1, "val_accuracy": final - 0.01, "val_loss": 0.3, "train_loss": 0.4, "seconds": 1.0},
-        {"epoch": 2, "val_accuracy": final, "val_loss": 0.2, "train_loss": 0.3, "seconds": 1.0}]
-    return run_record(id=i, variant=variant, seed=seed, config=cfg, status=status, epochs=epochs, config_hash=f"{i:x}")
+    epochs = {} if status != "done" else dict(
+        val_accuracy=[final - 0.01, final], val_loss=[0.3, 0.2], train_loss=[0.4, 0.3], epoch_seconds=[1.0, 1.0])
+    return run_record(id=i, variant=variant, seed=seed, config=cfg, status=status, config_hash=f"{i:x}", **epochs)
 
 
 def _report(runs):
@@ -142,8 +141,8 @@ def _preset_runs(name: str, finals, *, models=("lenet5-bn", "lenet5-gn"), seeds:
             i += 1
             cfg = spec.base.replace(**variant.overrides, seed=seed).to_dict()
             final = finals(cfg["model"], cfg) + _noise(k % 7, seed)
-            runs.append(run_record(id=i, variant=variant.label, seed=seed, config=cfg, config_hash=f"{i:x}", epochs=[
-                {"epoch": 1, "val_accuracy": final, "val_loss": 0.3, "train_loss": 0.4, "seconds": 1.0}]))
+            runs.append(run_record(id=i, variant=variant.label, seed=seed, config=cfg, config_hash=f"{i:x}",
+                                   val_accuracy=[final], val_loss=[0.3], train_loss=[0.4], epoch_seconds=[1.0]))
     return runs
 
 

@@ -17,10 +17,9 @@ import normlab.stats as nstats
 from normlab.errors import ConfigError, NormlabError
 from normlab.experiments.stats import (
     ConfidenceInterval,
-    RunRecord,
     VariantSummary,
     bootstrap_ci,
-    coerce_run,
+    check_run,
     curve_band,
     epochs_to_target,
     holm,
@@ -32,6 +31,7 @@ from normlab.experiments.stats import (
     summarize_variant,
     time_to_target,
 )
+from normlab.train.record import RunRecord
 
 # Student (1908) / Cushny & Peebles: extra hours of sleep under two drugs for the same 10 patients.
 SLEEP_GROUP1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
@@ -45,11 +45,16 @@ SLEEP_P = 0.002833
 SLEEP_CI = (0.7001, 2.4599)
 
 
+def _run(seed, val_accuracy, epoch_seconds, status="done") -> RunRecord:
+    """A run with what the statistics read."""
+    return RunRecord(seed=seed, val_accuracy=list(val_accuracy), epoch_seconds=list(epoch_seconds), status=status)
+
+
 def runs_from_finals(finals, seeds=None, *, status="done"):
     """Two-epoch runs whose final accuracy is ``finals[i]`` (first epoch 0.5)."""
     seeds = range(len(finals)) if seeds is None else seeds
     return [
-        RunRecord(seed=s, val_accuracy=(0.5, f), epoch_seconds=(1.0, 1.0), status=status)
+        _run(s, (0.5, f), (1.0, 1.0), status)
         for s, f in zip(seeds, finals)
     ]
 
@@ -294,10 +299,10 @@ def test_variant_summary_no_run_reaches_target():
 
 def test_variant_summary_final_and_best_statistics():
     runs = [
-        RunRecord(3, (0.97, 0.985, 0.982), (1, 1, 1)),
-        RunRecord(1, (0.96, 0.981, 0.984), (1, 1, 1)),
-        RunRecord(2, (0.975, 0.990, 0.986), (1, 1, 1)),
-        RunRecord(0, (0.95, 0.980, 0.980), (1, 1, 1)),
+        _run(3, (0.97, 0.985, 0.982), (1, 1, 1)),
+        _run(1, (0.96, 0.981, 0.984), (1, 1, 1)),
+        _run(2, (0.975, 0.990, 0.986), (1, 1, 1)),
+        _run(0, (0.95, 0.980, 0.980), (1, 1, 1)),
     ]
     s = summarize_variant("lenet5-bn", runs, n_resamples=2000)
     assert isinstance(s, VariantSummary)
@@ -360,8 +365,8 @@ def test_variant_summary_no_runs():
 
 def test_variant_summary_excludes_failed_and_diverged_runs_and_says_so():
     runs = runs_from_finals([0.98, 0.985]) + [
-        RunRecord(5, (), (), "failed"),
-        RunRecord(6, (0.3, float("nan")), (1.0, 1.0), "diverged"),
+        _run(5, (), (), "failed"),
+        _run(6, (0.3, float("nan")), (1.0, 1.0), "diverged"),
     ]
     s = summarize_variant("v", runs)
     assert s.seeds == (0, 1)
@@ -370,7 +375,7 @@ def test_variant_summary_excludes_failed_and_diverged_runs_and_says_so():
     with pytest.raises(ConfigError, match="seed 6"):
         # Including diverged runs validates them, and NaN is not an accuracy.
         summarize_variant("v", runs, include_status=("done", "diverged"))
-    kept = runs[:2] + [RunRecord(7, (0.2, 0.1), (1, 1), "diverged")]
+    kept = runs[:2] + [_run(7, (0.2, 0.1), (1, 1), "diverged")]
     ok = summarize_variant("v", kept, include_status=("done", "diverged"))
     assert ok.seeds == (0, 1, 7)
 
@@ -400,18 +405,18 @@ def test_duplicate_seeds_are_rejected():
 
 def test_mismatched_epoch_seconds_are_rejected():
     with pytest.raises(ConfigError, match="epoch_seconds has 1 entries"):
-        summarize_variant("v", [RunRecord(0, (0.9, 0.95), (1.0,))])
+        summarize_variant("v", [_run(0, (0.9, 0.95), (1.0,))])
 
 
 def test_bad_runs_raise_config_error_not_raw_errors():
     with pytest.raises(ConfigError, match="missing epoch_seconds"):
-        coerce_run({"seed": 1, "val_accuracy": [0.9]})
+        check_run({"seed": 1, "val_accuracy": [0.9]})
     with pytest.raises(ConfigError, match="lacks"):
-        coerce_run(object())
+        check_run(object())
     with pytest.raises(ConfigError, match="seed must be an integer"):
-        RunRecord("a", (0.9,), (1.0,))
+        check_run(_run("a", (0.9,), (1.0,)))
     with pytest.raises(ConfigError, match="val_accuracy"):
-        RunRecord(0, ["x"], [1.0])
+        check_run(_run(0, ["x"], [1.0]))
     with pytest.raises(ConfigError, match="list of runs"):
         summarize_variant("v", {"seed": 0})
     with pytest.raises(ConfigError, match="metric"):
@@ -419,16 +424,16 @@ def test_bad_runs_raise_config_error_not_raw_errors():
     assert issubclass(ConfigError, NormlabError)
 
 
-def test_coerce_run_accepts_objects_with_attributes():
+def test_check_run_accepts_objects_with_attributes():
     class Row:
         seed = 4
         val_accuracy = [0.9, 0.99]
         epoch_seconds = [2.0, 3.0]
         status = "done"
 
-    r = coerce_run(Row())
-    assert r == RunRecord(4, (0.9, 0.99), (2.0, 3.0), "done")
-    assert r.final_accuracy == 0.99 and r.best_accuracy == 0.99
+    r = check_run(Row())
+    assert r == _run(seed=4, val_accuracy=[0.9, 0.99], epoch_seconds=[2.0, 3.0], status="done")
+    assert r.final_val_accuracy == 0.99 and r.best_val_accuracy == 0.99
 
 
 # ------------------------------------------------------------------------------------------
@@ -453,7 +458,7 @@ def test_paired_comparison_uses_shared_seeds_only_and_reports_the_rest():
 
 def test_paired_comparison_treats_a_failed_partner_as_unpaired():
     a = runs_from_finals([0.980, 0.981, 0.982])
-    b = runs_from_finals([0.983, 0.985]) + [RunRecord(2, (), (), "failed")]
+    b = runs_from_finals([0.983, 0.985]) + [_run(2, (), (), "failed")]
     cmp = paired_comparison(a, b)
     assert cmp.seeds == (0, 1)
     assert cmp.only_a_seeds == (2,)
@@ -461,8 +466,8 @@ def test_paired_comparison_treats_a_failed_partner_as_unpaired():
 
 
 def test_paired_comparison_best_metric():
-    a = [RunRecord(0, (0.98, 0.97), (1, 1)), RunRecord(1, (0.975, 0.976), (1, 1))]
-    b = [RunRecord(0, (0.99, 0.98), (1, 1)), RunRecord(1, (0.985, 0.982), (1, 1))]
+    a = [_run(0, (0.98, 0.97), (1, 1)), _run(1, (0.975, 0.976), (1, 1))]
+    b = [_run(0, (0.99, 0.98), (1, 1)), _run(1, (0.985, 0.982), (1, 1))]
     best = paired_comparison(a, b, "best")
     final = paired_comparison(a, b, "final")
     assert best.differences == pytest.approx((0.01, 0.009))
@@ -583,11 +588,11 @@ def test_normlab_stats_reexports_the_module():
 
 def test_diverged_runs_count_as_not_reaching_the_target_but_stay_out_of_the_accuracy_means():
     runs = [
-        RunRecord(0, (0.97, 0.985), (10.0, 10.0)),
-        RunRecord(2, (0.975, 0.99), (10.0, 10.0)),
+        _run(0, (0.97, 0.985), (10.0, 10.0)),
+        _run(2, (0.975, 0.99), (10.0, 10.0)),
         # Reached 98% at epoch 1, then blew up: a diverged run did not train to the target.
-        RunRecord(1, (0.981, float("nan")), (10.0, 10.0), "diverged"),
-        RunRecord(3, (), (), "failed"),
+        _run(1, (0.981, float("nan")), (10.0, 10.0), "diverged"),
+        _run(3, (), (), "failed"),
     ]
     s = summarize_variant("v", runs)
     assert s.seeds == (0, 2) and s.n_runs == 2
@@ -601,15 +606,15 @@ def test_diverged_runs_count_as_not_reaching_the_target_but_stay_out_of_the_accu
     assert s.notes[0] == ("2 run(s) excluded by status from the accuracy statistics: seed 1 (diverged), "
                           "seed 3 (failed)")
     # Only diverged runs: none reached, every one counted.
-    only = summarize_variant("w", [RunRecord(0, (0.2,), (1.0,), "diverged"), RunRecord(1, (0.3,), (1.0,), "diverged")])
+    only = summarize_variant("w", [_run(0, (0.2,), (1.0,), "diverged"), _run(1, (0.3,), (1.0,), "diverged")])
     assert (only.n_runs, only.target.n_runs, only.target.n_reached, only.target.n_diverged) == (0, 2, 0, 2)
 
 
 
 def test_a_run_that_diverged_in_its_first_epoch_has_no_curve_and_is_set_aside_like_a_nan_run():
     # The loop's loss limit stops a run before its first evaluation: no epochs at all.
-    a = [RunRecord(0, (0.9, 0.95), (1.0, 1.0)), RunRecord(1, (0.91, 0.96), (1.0, 1.0)), RunRecord(2, (), (), "diverged")]
-    b = [RunRecord(s, (0.93, 0.97), (1.0, 1.0)) for s in range(3)]
+    a = [_run(0, (0.9, 0.95), (1.0, 1.0)), _run(1, (0.91, 0.96), (1.0, 1.0)), _run(2, (), (), "diverged")]
+    b = [_run(s, (0.93, 0.97), (1.0, 1.0)) for s in range(3)]
     s = summarize_variant("a", a, target=0.95)
     assert (s.n_runs, s.excluded) == (2, ((2, "diverged"),))
     assert (s.target.n_runs, s.target.n_reached, s.target.n_diverged) == (3, 2, 1)

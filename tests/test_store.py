@@ -23,22 +23,21 @@ import pytest
 from normlab.errors import ConfigError
 from normlab.experiments.store import (
     ResultsDB,
-    RunRecord,
     StoreError,
     decode_losses,
     encode_losses,
     resolve_db_path,
 )
-from normlab.train import RunResult, TrainConfig
+from normlab.train import RunRecord, TrainConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def make_result(config: TrainConfig, *, epochs: int = 3, n_train: int = 40, n_val: int = 8,
                 status: str = "done", **extra) -> dict:
-    """A synthetic RunResult dict with distinct, checkable numbers."""
+    """A synthetic result dict (as a worker sends it) with distinct, checkable numbers."""
     s = config.seed
-    r = RunResult(
+    r = RunRecord(
         config=config.to_dict(),
         train_loss_per_batch=[2.3 / (1 + i + s) + 1e-7 * i for i in range(n_train)],
         val_loss_per_batch=[1.1 / (1 + i) + 0.01 * s for i in range(n_val)],
@@ -85,13 +84,13 @@ def test_roundtrip_full_result(db_path):
     assert rec.finished_at >= rec.started_at > 0
     assert rec.normlab_version and rec.torch_version and rec.host and rec.device == "cpu"
     assert (rec.test_accuracy, rec.test_loss, rec.test_epoch, rec.val_split_name) == (0.9912, 0.031, 3, "val")
-    assert [e["epoch"] for e in rec.epochs] == [1, 2, 3, 4]
+    assert rec.epochs_done == 4
     # Per-epoch values are float64 and exact.
     assert rec.val_accuracy == result["val_accuracy"]
     assert rec.train_accuracy == result["train_accuracy"]
     assert rec.epoch_seconds == result["epoch_seconds"]
-    assert [e["train_seconds"] for e in rec.epochs] == result["train_seconds"]
-    assert [e["images_per_second"] for e in rec.epochs] == result["images_per_second"]
+    assert rec.train_seconds == result["train_seconds"]
+    assert rec.images_per_second == result["images_per_second"]
     assert rec.train_loss == result["train_loss"] and rec.val_loss == result["val_loss"]
     assert rec.final_val_accuracy == result["val_accuracy"][-1]
     assert rec.best_val_accuracy == max(result["val_accuracy"])
@@ -101,11 +100,29 @@ def test_roundtrip_full_result(db_path):
         assert got == pytest.approx(want, rel=2e-7)
     assert rec.val_loss_per_batch == pytest.approx(result["val_loss_per_batch"], rel=2e-7)
     assert rec.diagnostics == {"grad_norm": {"layer1": [0.5, 0.25, float("inf")]}, "note": "ok"}
-    # The record converts back to a RunResult.
-    back = RunResult.from_dict(rec.to_result_dict())
-    assert back.val_accuracy == result["val_accuracy"] and back.test_epoch == 3
-    assert back.host == rec.host and back.device == "cpu"
-    assert back.epochs_done == 4 and len(back.train_loss_per_batch) == 937
+    # Its dict rebuilds it (the JSON export's item).
+    assert RunRecord.from_dict(rec.to_dict()) == rec
+
+
+def test_stored_record_equals_the_result_field_by_field(db_path):
+    """train() and the store hand out one type: what was stored comes back equal in every field
+    the result has (the store adds identity and provenance, which a fresh result leaves None)."""
+    cfg = TrainConfig(model="lenet5-bn", seed=2)
+    result = RunRecord.from_dict(make_result(cfg, epochs=3, n_train=6, n_val=4, diagnostics={"g": {"x": [1.5]}},
+                                             environment={"threads": 2}, host="worker-3"))
+    # Per-batch losses are stored as float32; these values are exact there.
+    result.train_loss_per_batch = [0.5, 0.25, 2.0, 1.125, 0.75, 3.0]
+    result.val_loss_per_batch = [0.5, 0.375, 1.0, 0.0625]
+    with ResultsDB(db_path) as db:
+        rid = start(db, cfg, study="one-type")
+        db.finish_run(rid, result)  # the record itself, not its dict
+        rec = db.get_run(rid)
+    assert type(rec) is type(result)
+    fresh, stored = result.to_dict(), rec.to_dict()
+    assert {k: v for k, v in stored.items() if fresh[k] is not None} == {
+        k: v for k, v in fresh.items() if v is not None}
+    assert (rec.id, rec.study, rec.variant, rec.seed, rec.config_hash) == (rid, "one-type", "lenet5-bn", 2,
+                                                                         cfg.config_hash())
 
 
 def test_blob_is_little_endian_float32(db_path):
@@ -135,11 +152,11 @@ def test_list_runs_light_and_full(db_path):
         start(db, other, study="b")
         light = db.list_runs("a")
         assert [(r.variant, r.seed) for r in light] == [(c.model, c.seed) for c in cfgs]
-        assert all(len(r.epochs) == 3 and r.train_loss_per_batch == [] and r.diagnostics == {} for r in light)
+        assert all(r.epochs_done == 3 and r.train_loss_per_batch == [] and r.diagnostics == {} for r in light)
         full = db.list_runs(full=True)
         assert len(full) == 5 and len(full[0].train_loss_per_batch) == 40
         assert db.studies() == ["a", "b"]
-        assert db.list_runs("b")[0].status == "running" and db.list_runs("b")[0].epochs == []
+        assert db.list_runs("b")[0].status == "running" and db.list_runs("b")[0].epochs_done == 0
         with pytest.raises(StoreError, match="no run with id 999"):
             db.get_run(999)
 
@@ -151,7 +168,7 @@ def test_start_finish_fail_and_redo(db_path):
         assert db.status_by_hash("default") == {cfg.config_hash(): "running"}
         db.fail_run(rid, "worker crashed: boom")
         rec = db.get_run(rid)
-        assert (rec.status, rec.message, rec.epochs) == ("failed", "worker crashed: boom", [])
+        assert (rec.status, rec.message, rec.epochs_done) == ("failed", "worker crashed: boom", 0)
         assert rec.finished_at is not None
 
         again = start(db, cfg)  # redo: same row, reset
@@ -159,7 +176,7 @@ def test_start_finish_fail_and_redo(db_path):
         rec = db.get_run(rid)
         assert (rec.status, rec.message, rec.finished_at) == ("running", "", None)
         db.finish_run(rid, make_result(cfg, epochs=5))
-        assert len(db.get_run(rid).epochs) == 5
+        assert db.get_run(rid).epochs_done == 5
 
         # Redoing a finished run deletes its old epochs, batches and diagnostics in one go.
         db.finish_run(rid, make_result(cfg, epochs=5, diagnostics={"x": 1}))
@@ -169,7 +186,7 @@ def test_start_finish_fail_and_redo(db_path):
         assert counts == [0, 0, 0]
         db.finish_run(rid, make_result(cfg, epochs=2))
         rec = db.get_run(rid)
-        assert len(rec.epochs) == 2 and rec.status == "done"
+        assert rec.epochs_done == 2 and rec.status == "done"
         assert db.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
 
 
@@ -187,12 +204,12 @@ def test_diverged_result_and_failed_result(db_path):
         assert "nan" in rec.message
         assert rec.train_loss_per_batch[-1] != rec.train_loss_per_batch[-1]  # NaN kept in the blob
         assert rec.train_loss[-1] != rec.train_loss[-1]  # NaN comes back as a float NaN, not None
-        # A failed RunResult is recorded as a failure, without numbers.
+        # A failed result is recorded as a failure, without numbers.
         cfg2 = TrainConfig(seed=1)
         rid2 = start(db, cfg2)
         db.finish_run(rid2, make_result(cfg2, status="failed", message="out of memory"))
         rec2 = db.get_run(rid2)
-        assert (rec2.status, rec2.message, rec2.epochs) == ("failed", "out of memory", [])
+        assert (rec2.status, rec2.message, rec2.epochs_done) == ("failed", "out of memory", 0)
         with pytest.raises(StoreError, match="status 'running'"):
             db.finish_run(rid2, make_result(cfg2, status="running"))
         with pytest.raises(StoreError, match="no run with id 42"):
@@ -304,8 +321,7 @@ def test_environment_is_recorded_with_the_run(db_path):
     with ResultsDB(db_path, readonly=True) as db:
         rec = db.get_run(rid)
         assert rec.environment == env and rec.to_dict()["environment"] == env
-        assert rec.to_result_dict()["environment"] == env and rec.to_result_dict()["host"] == rec.host
-        assert RunResult.from_dict(rec.to_result_dict()).environment == env
+        assert RunRecord.from_dict(rec.to_dict()).environment == env
         assert json.loads(db.export("json"))[0]["environment"] == env
         rows = list(csv.DictReader(io.StringIO(db.export("csv"))))
         assert [json.loads(r["environment"]) for r in rows] == [env] * 3 and rows[0]["message"] == ""
@@ -499,7 +515,7 @@ READONLY_READER = textwrap.dedent("""
     try:
         with ResultsDB(path, readonly=True) as db:
             db.quick_check()
-            print(json.dumps({"runs": [[r.id, r.status, len(r.epochs)] for r in db.list_runs(full=True)]}))
+            print(json.dumps({"runs": [[r.id, r.status, r.epochs_done] for r in db.list_runs(full=True)]}))
     except StoreError as exc:
         print(json.dumps({"error": str(exc)}))
     print(json.dumps(sorted(os.listdir(os.path.dirname(path)))))

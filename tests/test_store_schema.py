@@ -116,7 +116,7 @@ def test_schema_1_is_read_as_it_is_when_read_only(db_path):
         assert db.schema_version == 1
         db.quick_check()
         runs = db.list_runs(full=True)
-        assert [(r.status, r.message, len(r.epochs), r.environment) for r in runs] == [
+        assert [(r.status, r.message, r.epochs_done, r.environment) for r in runs] == [
             ("done", "", 2, {}), ("failed", "boom", 0, {}), ("running", "", 0, {})]
         assert runs[0].val_accuracy == [0.85, 0.95] and runs[0].train_loss_per_batch == [2.25, 1.5, 0.75]
         assert runs[0].diagnostics == {"grad_norm": [0.5, 0.25]} and runs[0].host == "lab-box-7"

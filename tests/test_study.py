@@ -86,7 +86,7 @@ def test_sigkill_mid_study_then_resume(tmp_path, data_dir):
     assert len(runs) == 6 and {r.status for r in runs} == {"done"}
     assert len({(r.variant, r.seed) for r in runs}) == 6
     for r in runs:
-        assert len(r.epochs) == 2
+        assert r.epochs_done == 2
         if r.config_hash in before:
             assert r.finished_at == before[r.config_hash]  # skipped, not redone
 
@@ -161,9 +161,9 @@ def test_workers_exit_when_the_driver_is_killed(tmp_path, data_dir):
 
 def _fake_result(task) -> dict:
     """A finished run's result dict, without training (for tests of the driver's bookkeeping)."""
-    from normlab.train import RunResult
+    from normlab.train import RunRecord
 
-    return RunResult(config=task.config, train_loss_per_batch=[1.0], val_loss_per_batch=[1.0],
+    return RunRecord(config=task.config, train_loss_per_batch=[1.0], val_loss_per_batch=[1.0],
                      train_accuracy=[0.5], val_accuracy=[0.5], train_loss=[1.0], val_loss=[1.0],
                      epoch_seconds=[0.1], train_seconds=[0.1], images_per_second=[10.0], status="done").to_dict()
 
@@ -417,6 +417,6 @@ def test_sigint_to_the_driver_stops_the_workers_and_the_same_command_resumes(tmp
     with ResultsDB(out / "normlab.db") as db:
         runs = {r.variant: r for r in db.list_runs()}
     for model, (epoch, seconds) in kept.items():
-        assert runs[model].status == "done" and len(runs[model].epochs) == epochs
+        assert runs[model].status == "done" and runs[model].epochs_done == epochs
         # Resumed: the epochs finished before the interrupt are the checkpoint's, not trained again.
         assert runs[model].epoch_seconds[:epoch] == seconds

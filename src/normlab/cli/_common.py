@@ -101,7 +101,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> TrainConfig:
 
 
 def epoch_line(name: str, epoch: int, summary: dict[str, float]) -> str:
-    """One summary line after an epoch, like the post's (``summary`` from ``epoch_summary``)."""
+    """One summary line after an epoch, like the post's (``summary`` from ``RunRecord.epoch_summary``)."""
     return (f"{name} epoch {epoch}: training_loss: {summary['train_loss']:.4f}  "
             f"training_accuracy: {summary['train_accuracy']:.3f}  validation_loss: {summary['val_loss']:.4f}  "
             f"validation_accuracy: {summary['val_accuracy']:.3f}  ({summary['seconds']:.1f}s, "

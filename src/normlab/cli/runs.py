@@ -104,7 +104,7 @@ def run_list(args) -> int:
         return 0
     rows = [{
         "id": r.id, "study": r.study, "variant": r.variant, "seed": r.seed, "status": r.status,
-        "epochs": len(r.epochs), "final val %": _pct(r.final_val_accuracy),
+        "epochs": r.epochs_done, "final val %": _pct(r.final_val_accuracy),
         "best val %": _pct(r.best_val_accuracy), "seconds": _num(r.wall_seconds, ".1f"),
         "finished": _when(r.finished_at),
     } for r in runs]
@@ -137,13 +137,13 @@ def run_show(args) -> int:
     print("\nconfig:")
     for key, value in r.config.items():
         print(f"  {key:<16} {json.dumps(value)}")
-    if r.epochs:
+    if r.epochs_done:
         print("\nepochs:")
         rows = [{
-            "epoch": e["epoch"], "train loss": _num(e["train_loss"]), "train acc %": _pct(e["train_accuracy"]),
+            "epoch": i, "train loss": _num(e["train_loss"]), "train acc %": _pct(e["train_accuracy"]),
             "val loss": _num(e["val_loss"]), "val acc %": _pct(e["val_accuracy"]),
             "seconds": _num(e["seconds"], ".1f"), "img/s": _num(e["images_per_second"], ".0f"),
-        } for e in r.epochs]
+        } for i, e in enumerate(map(r.epoch_summary, range(1, r.epochs_done + 1)), 1)]
         print(format_table(rows, right=set(rows[0])))
     if r.test_accuracy is not None:
         print(f"\ntest: accuracy {_pct(r.test_accuracy)}%, loss {_num(r.test_loss)} (evaluated once, with the "

@@ -9,7 +9,6 @@ from normlab.cli._common import add_train_args, config_from_args, epoch_line
 from normlab.errors import ConfigError
 from normlab.fileio import atomic_write_text, json_dumps
 from normlab.train.callbacks import Callback
-from normlab.train.result import epoch_summary
 
 
 class _EpochPrinter(Callback):
@@ -17,7 +16,7 @@ class _EpochPrinter(Callback):
         self.name = name
 
     def on_epoch_end(self, epoch, result):
-        print(epoch_line(self.name, epoch, epoch_summary(result, epoch)), flush=True)
+        print(epoch_line(self.name, epoch, result.epoch_summary(epoch)), flush=True)
 
 
 def register(subparsers) -> None:

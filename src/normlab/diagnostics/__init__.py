@@ -13,7 +13,7 @@ a measurement off. Whoever calls :func:`normlab.train.train` builds the callback
 
     train(config, callbacks=build_diagnostics(config.diagnostics))
 
-and the data lands in ``RunResult.diagnostics`` (and the results database), one entry per
+and the data lands in ``RunRecord.diagnostics`` (and the results database), one entry per
 measurement plus ``"cost"``:
 
 ============ ============================================================ ======================

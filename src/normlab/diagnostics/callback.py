@@ -1,11 +1,11 @@
-"""The training callback that runs the measurements and stores them in ``RunResult.diagnostics``.
+"""The training callback that runs the measurements and stores them in ``RunRecord.diagnostics``.
 
 :class:`DiagnosticsCallback` drives a list of :class:`~normlab.diagnostics.base.Measurement`
 objects through the loop's hooks and times each of them, so the cost of measuring is recorded
 beside the measurements (``diagnostics["cost"]``):
 
 - ``mean_step_seconds``: the training step's mean wall time without the measurements: the
-  epochs' training time (``RunResult.train_seconds``) less the time spent measuring in them,
+  epochs' training time (``RunRecord.train_seconds``) less the time spent measuring in them,
   divided by their steps (before the first epoch ends, the steps' own wall clock);
 - per measurement: ``count``, ``total_seconds``, ``mean_seconds`` (one record), its
   ``fraction_of_step`` (``mean_seconds / mean_step_seconds``: 9.0 means a record costs nine
@@ -44,7 +44,7 @@ def _sync(model: nn.Module | None) -> None:
 
 
 class DiagnosticsCallback(Callback):
-    """Run ``measurements`` on their schedules and store them in ``RunResult.diagnostics``.
+    """Run ``measurements`` on their schedules and store them in ``RunRecord.diagnostics``.
 
     ``settings`` is the ``TrainConfig.diagnostics`` dict they were built from (see
     :attr:`normlab.train.callbacks.Callback.diagnostics`). With no measurements (all switched

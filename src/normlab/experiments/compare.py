@@ -28,7 +28,7 @@ from normlab.experiments.study import LOCK_NAME, StudySpec, Variant, checkpoint_
 from normlab.fileio import output_error
 from normlab.post import POST_MODELS
 from normlab.train.config import TrainConfig
-from normlab.train.result import RunResult
+from normlab.train.record import RunRecord
 
 DEFAULT_MODELS = POST_MODELS
 STUDY_NAME = "compare"
@@ -45,7 +45,7 @@ _PARTIAL = re.compile(r"\..+\.tmp")  # an atomic write that a killed process lef
 class CompareResult:
     """The runs of a comparison, keyed by model name, and how long this call took to train them."""
 
-    results: dict[str, RunResult]
+    results: dict[str, RunRecord]
     seconds: float
     workers: int
     errors: dict[str, str]
@@ -224,7 +224,7 @@ def _result_from_store(outcome, spec: StudySpec) -> CompareResult:
     for variant in spec.variants:
         record = records[variant.label]
         if record.finished:
-            results[variant.label] = RunResult.from_dict({**record.to_result_dict(), "host": record.host})
+            results[variant.label] = record
         else:
             errors[variant.label] = record.message or record.status
     trained = {o.task.extra["variant"] for o in outcome.outcomes}

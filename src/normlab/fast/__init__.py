@@ -10,7 +10,7 @@
     optimizer = create_optimizer("adam", model.parameters(), lr=1e-3)  # fused Adam where available
 
 :func:`normlab.train.train` does both unless the config says ``accelerate=False``, and keeps the
-record in ``RunResult.environment``. :func:`tune_malloc` sets glibc up for a process that trains
+record in ``RunRecord.environment``. :func:`tune_malloc` sets glibc up for a process that trains
 (the ``normlab`` command does it for itself). Results equal the plain model's up to float
 rounding; benchmarks/RESULTS.md has the speed.
 """

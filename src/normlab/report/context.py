@@ -1,8 +1,8 @@
 """What a report is built from: the study's runs, grouped and checked, and the statistics every
 section reads, computed once (:func:`build_context`).
 
-Runs are ``RunRecord`` objects of :mod:`normlab.experiments.store`, or anything with the same
-attributes: they are read by attribute only. Which variants are compared: when the study holds
+Runs are :class:`~normlab.train.record.RunRecord` objects (as the results store reads them), or
+anything with the same attributes: they are read by attribute only. Which variants are compared: when the study holds
 exactly ``lenet5`` and ``lenet5-bn``, BatchNorm (B) against the plain network (A); when the
 variants form a model x setting grid (:func:`detect_grid`), each model against the reference
 model at the same setting; otherwise every variant against the first one (the baseline: the
@@ -63,18 +63,13 @@ def run_config(run: Any) -> dict:
 
 
 def epoch_series(run: Any, key: str) -> list[float]:
-    """Per-epoch values of ``key`` from ``run.epochs`` (NaN where missing)."""
-    out = []
-    for e in getattr(run, "epochs", None) or []:
-        v = e.get(key) if isinstance(e, dict) else None
-        out.append(float(v) if finite(v) else math.nan)
-    return out
+    """The run's per-epoch list ``key`` (``val_loss``...) as floats, NaN where a value is missing or not finite."""
+    return [float(v) if finite(v) else math.nan for v in getattr(run, key, None) or []]
 
 
 def val_accuracy(run: Any) -> list[float]:
     """Validation accuracy per epoch (fractions)."""
-    acc = getattr(run, "val_accuracy", None)
-    return [float(v) for v in acc] if acc is not None else epoch_series(run, "val_accuracy")
+    return epoch_series(run, "val_accuracy")
 
 
 def final_accuracy(run: Any) -> float:
@@ -480,14 +475,6 @@ class ReportContext:
         raise KeyError(f"{cmp.b_name} − {cmp.a_name} ({cmp.metric}) is not one of the report's comparisons")
 
 
-def _stats_run(run: Any) -> stats.RunRecord:
-    """The stats module's view of a run; a failed or diverged run may hold NaN or no epochs."""
-    secs = getattr(run, "epoch_seconds", None)
-    secs = [float(s) for s in secs] if secs is not None else epoch_series(run, "seconds")
-    return stats.RunRecord(seed=int(run.seed), val_accuracy=tuple(val_accuracy(run)), epoch_seconds=tuple(secs),
-                           status=run.status)
-
-
 def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, study: str | None = None,
                   confidence: float = stats.DEFAULT_CONFIDENCE, alpha: float = 0.05,
                   db_path: str | Path | None = None, generated_at: float | None = None) -> ReportContext:
@@ -509,11 +496,11 @@ def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, 
     by_variant = {v: sorted((r for (vv, _), r in chosen.items() if vv == v), key=lambda r: r.seed) for v in variants}
     grid = detect_grid(variants, by_variant)
     colors = grid.colors() if grid else {v: variant_color(i) for i, v in enumerate(variants)}
-    records = {v: [_stats_run(r) for r in by_variant[v]] for v in variants}
-    summaries = {v: stats.summarize_variant(v, records[v], target=target, confidence=confidence,
+    summaries = {v: stats.summarize_variant(v, by_variant[v], target=target, confidence=confidence,
                                             n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED) for v in variants}
     pairs = grid.pairs() if grid else [(variants[0], v) for v in variants[1:]]
-    comparisons = [stats.paired_comparison(records[a], records[b], metric, confidence=confidence, a_name=a, b_name=b)
+    comparisons = [stats.paired_comparison(by_variant[a], by_variant[b], metric, confidence=confidence,
+                                           a_name=a, b_name=b)
                    for a, b in pairs for metric in stats.METRICS]
     adjusted = [math.nan] * len(comparisons)
     readings: list[Reading] = [None] * len(comparisons)  # type: ignore[list-item]

@@ -16,7 +16,7 @@ from pathlib import Path
 from normlab.experiments.compare import CompareResult
 from normlab.fileio import atomic_write_text, ensure_dir, json_dumps
 from normlab.post import POST_REPORTED
-from normlab.train.result import RunResult
+from normlab.train.record import RunRecord
 
 
 def comparison_table(result: CompareResult) -> list[dict[str, str]]:
@@ -85,7 +85,7 @@ def write_compare_outputs(out_dir: str | Path, result: CompareResult) -> list[Pa
     return written
 
 
-def _per_epoch_csv(runs: dict[str, RunResult]) -> str:
+def _per_epoch_csv(runs: dict[str, RunRecord]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["model", "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -97,7 +97,7 @@ def _per_epoch_csv(runs: dict[str, RunResult]) -> str:
     return buf.getvalue()
 
 
-def _per_batch_csv(runs: dict[str, RunResult]) -> str:
+def _per_batch_csv(runs: dict[str, RunRecord]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["model", "split", "epoch", "batch", "loss"])

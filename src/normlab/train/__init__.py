@@ -1,6 +1,6 @@
 """Training: a typed config, the loop, checkpoints, and the post's own API.
 
-``train(config) -> RunResult`` is normlab's API; ``ConvolutionalNeuralNet`` is the post's.
+``train(config) -> RunRecord`` is normlab's API; ``ConvolutionalNeuralNet`` is the post's.
 """
 
 from normlab._lazy import lazy_exports
@@ -24,7 +24,7 @@ _EXPORTS = {
     "seed_everything": "normlab.train.loop",
     "train": "normlab.train.loop",
     "tune_malloc": "normlab.fast.malloc",
-    "RunResult": "normlab.train.result",
+    "RunRecord": "normlab.train.record",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -22,7 +22,7 @@ from normlab.fast.apply import accelerate
 from normlab.fast.optim import create_optimizer
 from normlab.train.config import PROTOCOLS
 from normlab.train.loop import fit, per_sample_loss, resolve_device
-from normlab.train.result import RunResult
+from normlab.train.record import RunRecord
 
 
 class ConvolutionalNeuralNet:
@@ -35,7 +35,7 @@ class ConvolutionalNeuralNet:
         self.environment = accelerate(self.network)
         self.optimizer = create_optimizer("adam", self.network.parameters(), lr=1e-3)
         self.progress = progress
-        self.result: RunResult | None = None
+        self.result: RunRecord | None = None
 
     def train(self, loss_function, epochs: int, batch_size: int, training_set, validation_set) -> dict:
         """Train as the post does and return its log dict.
@@ -59,7 +59,7 @@ class ConvolutionalNeuralNet:
         train_eval = BatchLoader(training_set, eval_batch, device=self.device, cache=True)
         self.result = fit(
             self.network, self.optimizer, loss_function, train_loader, val_loader,
-            epochs=epochs, protocol=PROTOCOLS["blog"], result=RunResult(config={}),
+            epochs=epochs, protocol=PROTOCOLS["blog"], result=RunRecord(),
             train_eval_loader=train_eval, val_loss_batch_size=batch_size if per_sample else None,
             progress=self.progress,
         )

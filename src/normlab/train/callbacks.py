@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from normlab.train.result import RunResult
+    from normlab.train.record import RunRecord
 
 
 class Callback:
@@ -38,8 +38,8 @@ class Callback:
     def on_step_end(self, step: int, epoch: int, x: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> None:
         """Called after each optimizer step; ``step`` counts from 0 over the whole run."""
 
-    def on_epoch_end(self, epoch: int, result: RunResult) -> None:
+    def on_epoch_end(self, epoch: int, result: RunRecord) -> None:
         """Called after each epoch's metrics are in ``result`` (``epoch`` is 1-based)."""
 
-    def on_train_end(self, result: RunResult) -> None:
+    def on_train_end(self, result: RunRecord) -> None:
         """Called once when the run ends, whether done or diverged."""

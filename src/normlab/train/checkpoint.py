@@ -67,7 +67,7 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
     from normlab.errors import ConfigError
     from normlab.train.config import TrainConfig, _is_int, _is_number
     from normlab.train.resolve import resolve
-    from normlab.train.result import RunResult
+    from normlab.train.record import RunRecord
 
     def bad(field: str, expected: str, value: Any) -> CheckpointError:
         shown = f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)
@@ -103,12 +103,12 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
 
     result = payload["result"]
     if not isinstance(result, dict):
-        raise bad("result", "a dict of RunResult fields", type(result).__name__)
-    for f in dataclasses.fields(RunResult):
+        raise bad("result", "a dict of RunRecord fields", type(result).__name__)
+    for f in dataclasses.fields(RunRecord):
         if f.default_factory is list and not isinstance(result.get(f.name, []), list):
             raise bad(f"result.{f.name}", "a list", result[f.name])
     try:
-        RunResult.from_dict(result)
+        RunRecord.from_dict(result)
     except TypeError as exc:
         raise CheckpointError(f"checkpoint {path}: 'result' is invalid: {exc}") from None
     done = len(result.get("val_accuracy", []))

@@ -1,4 +1,4 @@
-"""The training loop: one readable path from config to :class:`RunResult`.
+"""The training loop: one readable path from config to :class:`RunRecord`.
 
 Hot-path choices, and why:
 - Batches come from :class:`normlab.data.BatchLoader` with ``cache=True``: the images are
@@ -35,7 +35,7 @@ from normlab.fast.apply import accelerate
 from normlab.fast.optim import create_optimizer
 from normlab.train.config import Protocol, TrainConfig, get_protocol, input_size_for
 from normlab.train.resolve import resolve
-from normlab.train.result import RunResult
+from normlab.train.record import RunRecord
 
 #: An epoch whose mean training loss exceeds this multiple of max(ln C, the run's initial loss)
 #: has diverged. Cross-entropy is -ln p(true class): a uniform guess scores ln C, an untrained
@@ -265,7 +265,7 @@ class RunState:
     """What a checkpoint restores: everything the next epoch depends on."""
 
     epoch: int  # epochs finished
-    result: RunResult
+    result: RunRecord
     best_state: dict[str, torch.Tensor] | None = None
     best_accuracy: float = -1.0
 
@@ -293,7 +293,7 @@ def fit(
     *,
     epochs: int,
     protocol: Protocol,
-    result: RunResult,
+    result: RunRecord,
     train_eval_loader=None,
     test_loader=None,
     val_loss_batch_size: int | None = None,
@@ -303,7 +303,7 @@ def fit(
     checkpoint_extra: dict[str, Any] | None = None,
     state: RunState | None = None,
     num_classes: int | None = None,
-) -> RunResult:
+) -> RunRecord:
     """Train ``model`` for ``epochs`` epochs under ``protocol`` and fill ``result``.
 
     ``train_eval_loader`` is the full-training-set pass the ``blog`` protocol makes after each
@@ -402,7 +402,7 @@ def fit(
     return result
 
 
-def _end(callbacks: Sequence[Callback], result: RunResult) -> None:
+def _end(callbacks: Sequence[Callback], result: RunRecord) -> None:
     for cb in callbacks:
         cb.on_train_end(result)
 
@@ -464,8 +464,8 @@ def train(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     progress: bool | None = None,
-) -> RunResult:
-    """Run one training job described by ``config`` and return its :class:`RunResult`.
+) -> RunRecord:
+    """Run one training job described by ``config`` and return its :class:`RunRecord`.
 
     ``splits`` lets a caller (a study) load the data once and share it between runs.
     With ``checkpoint_path`` a checkpoint is written atomically at every epoch end; with
@@ -498,7 +498,7 @@ def train(
     environment = accelerate(model, enabled=config.accelerate)  # the CPU fast path (normlab.fast)
     optimizer = build_optimizer(config, model.parameters())
     loaders = make_loaders(config, splits, device)
-    result = RunResult(config=config.to_dict(), device=str(device), host=socket.gethostname(),
+    result = RunRecord(config=config.to_dict(), device=str(device), host=socket.gethostname(),
                        val_split_name="val" if splits.val is not None else "test")
     state = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
@@ -534,7 +534,7 @@ def _resume(path, config: TrainConfig, model, optimizer, train_loader, device) -
         raise CheckpointError(f"checkpoint {path} does not fit model {config.model!r}: {exc}") from exc
     model.train(bool(payload.get("training_mode", True)))
     _restore_rng(payload["rng"], train_loader)
-    result = RunResult.from_dict(payload["result"])
+    result = RunRecord.from_dict(payload["result"])
     result.config = config.to_dict()
     result.device = str(device)
     result.host = socket.gethostname()

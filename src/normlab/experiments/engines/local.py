@@ -86,7 +86,7 @@ def _splits_for(config, data_dir):
 
 
 def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
-    """Run one task in this process and return ``RunResult.to_dict()``.
+    """Run one task in this process and return ``RunRecord.to_dict()``.
 
     This is where a run is assembled: the config is resolved (names checked), its diagnostics
     are built as callbacks after ``callbacks`` and the engine's own, and :func:`normlab.train.train`
@@ -168,8 +168,8 @@ def run_local(
 
     Outcomes stream to ``on_done`` as tasks finish, in completion order; the full list is also
     returned. ``on_epoch(key, epoch, summary)`` hears of every finished epoch while runs go on
-    (:func:`normlab.train.result.epoch_summary`). A task that raises is reported with its error
-    and the others go on. A worker process that dies takes the pool down with it: the tasks in
+    (:meth:`~normlab.train.record.RunRecord.epoch_summary`). A task that raises is reported with its
+    error and the others go on. A worker process that dies takes the pool down with it: the tasks in
     flight are retried (``max_retries`` times) in a fresh pool, the rest carry on there. An
     exception in this process (``KeyboardInterrupt`` from SIGINT, or one raised by a callback)
     stops every worker at once and propagates; each run keeps its last epoch checkpoint.
@@ -301,9 +301,7 @@ class _EpochReporter:
         raise AttributeError(name)
 
     def on_epoch_end(self, epoch, result) -> None:
-        from normlab.train.result import epoch_summary
-
-        summary = epoch_summary(result, epoch)
+        summary = result.epoch_summary(epoch)
         if callable(self.sink):
             self.sink(self.key, epoch, summary)
         else:

@@ -9,7 +9,8 @@ dataclasses of numbers; nothing touches a database, a file or torch, and nothing
 verdict in words (the report does that: :mod:`normlab.report.phrasing`). Accuracies are
 fractions in ``[0, 1]``.
 
-The package: :mod:`~normlab.experiments.stats.records` (the data types and input checks),
+The package: :mod:`~normlab.experiments.stats.records` (the data types and input checks; runs are
+:class:`~normlab.train.record.RunRecord`, checked by :func:`check_run`),
 :mod:`~normlab.experiments.stats.intervals`, :mod:`~normlab.experiments.stats.summary` and
 :mod:`~normlab.experiments.stats.paired`.
 
@@ -47,11 +48,10 @@ from normlab.experiments.stats.records import (
     CurveBand,
     MetricSummary,
     PairedComparison,
-    RunRecord,
     TargetSummary,
     VariantSummary,
+    check_run,
     check_target,
-    coerce_run,
     join_ints,
 )
 from normlab.experiments.stats.summary import epochs_to_target, summarize_variant, time_to_target
@@ -67,12 +67,11 @@ __all__ = [
     "CurveBand",
     "MetricSummary",
     "PairedComparison",
-    "RunRecord",
     "TargetSummary",
     "VariantSummary",
     "bootstrap_ci",
+    "check_run",
     "check_target",
-    "coerce_run",
     "curve_band",
     "epochs_to_target",
     "holm",

@@ -15,7 +15,6 @@ from normlab.experiments.stats.records import (
     DEFAULT_CONFIDENCE,
     DEFAULT_INCLUDE_STATUS,
     PairedComparison,
-    RunRecord,
     check_alpha,
     check_confidence,
     check_metric,
@@ -23,6 +22,7 @@ from normlab.experiments.stats.records import (
     join_ints,
     select_runs,
 )
+from normlab.train.record import RunRecord
 
 # Differences are rounded before ranking so that float noise (0.99 - 0.98 vs 0.98 - 0.97) does
 # not split what are really ties; accuracies are counts over a test set, far coarser than this.
@@ -68,7 +68,7 @@ def paired_comparison(
     b_used, b_excl = select_runs(b_runs, include_status, f"variant {b_name!r}")
 
     def value(r: RunRecord) -> float:
-        return r.final_accuracy if m == "final" else r.best_accuracy
+        return r.final_val_accuracy if m == "final" else r.best_val_accuracy
 
     return _compare({r.seed: value(r) for r in a_used}, {r.seed: value(r) for r in b_used}, m,
                     check_confidence(confidence), a_name, b_name, a_excl, b_excl)

@@ -1,7 +1,8 @@
-"""The statistics' data types and input checks: runs, intervals, summaries, comparisons.
+"""The statistics' data types and input checks: intervals, summaries, comparisons, and the runs' checks.
 
-Every type is a frozen dataclass of numbers. Bad input (accuracies outside ``[0, 1]``,
-duplicate seeds, an unknown metric) raises :class:`~normlab.errors.ConfigError` naming it.
+Every type is a frozen dataclass of numbers; runs are :class:`~normlab.train.record.RunRecord`
+(checked by :func:`check_run`). Bad input (accuracies outside ``[0, 1]``, duplicate seeds, an
+unknown metric) raises :class:`~normlab.errors.ConfigError` naming it.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from normlab.errors import ConfigError
+from normlab.train.record import RunRecord
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_TARGET = 0.98
@@ -25,50 +28,6 @@ METRICS = ("final", "best")
 #: accuracy is at least this; MNIST's chance level is 10%, and a stalled run sits there. The
 #: presets and the report's sweep sections both read it from here.
 TRAINS_ACCURACY = 0.90
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One training run of one variant, as the statistics need it.
-
-    Attributes:
-        seed: The run's seed; runs of two variants with the same seed are paired.
-        val_accuracy: Validation accuracy after each epoch, fractions in ``[0, 1]``.
-        epoch_seconds: Wall-clock seconds of each epoch (same length as ``val_accuracy``
-            for runs that are summarised).
-        status: ``"done"``, ``"failed"`` or ``"diverged"`` (other strings are kept as given).
-    """
-
-    seed: int
-    val_accuracy: tuple[float, ...]
-    epoch_seconds: tuple[float, ...]
-    status: str = "done"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ConfigError(f"run seed must be an integer; got {self.seed!r}")
-        object.__setattr__(self, "seed", int(self.seed))
-        object.__setattr__(
-            self, "val_accuracy", float_tuple(self.val_accuracy, f"val_accuracy of seed {self.seed}")
-        )
-        object.__setattr__(
-            self, "epoch_seconds", float_tuple(self.epoch_seconds, f"epoch_seconds of seed {self.seed}")
-        )
-        if not isinstance(self.status, str):
-            raise ConfigError(
-                f"status of seed {self.seed} must be a string such as 'done', 'failed' or "
-                f"'diverged'; got {self.status!r}"
-            )
-
-    @property
-    def final_accuracy(self) -> float:
-        """Accuracy after the last epoch (NaN when the run has no epochs)."""
-        return self.val_accuracy[-1] if self.val_accuracy else math.nan
-
-    @property
-    def best_accuracy(self) -> float:
-        """Highest accuracy over all epochs (NaN when the run has no epochs)."""
-        return max(self.val_accuracy) if self.val_accuracy else math.nan
 
 
 @dataclass(frozen=True)
@@ -360,36 +319,38 @@ def check_bootstrap_args(n_resamples: int, method: str) -> None:
         )
 
 
-def coerce_run(run: Any) -> RunRecord:
-    """Turn a :class:`RunRecord`, a mapping or an object with the same attributes into a RunRecord.
+def check_run(run: Any) -> RunRecord:
+    """The four fields the statistics read from ``run``, checked, as a :class:`RunRecord`.
 
-    The mapping / object needs ``seed``, ``val_accuracy`` and ``epoch_seconds``; ``status``
-    defaults to ``"done"``. Raises :class:`ConfigError` naming a missing field.
+    ``run`` is a :class:`RunRecord` (a stored one, or one :func:`~normlab.train.train` returned
+    with its ``seed`` set), a mapping or any object with ``seed``, ``val_accuracy`` and
+    ``epoch_seconds``; ``status`` defaults to ``"done"``. Raises :class:`ConfigError` naming a
+    missing field, a seed that is not an integer, a curve that is not numbers, or a status that
+    is not a string.
     """
-    if isinstance(run, RunRecord):
-        return run
-    fields = ("seed", "val_accuracy", "epoch_seconds")
-    if isinstance(run, Mapping):
-        missing = [f for f in fields if f not in run]
-        if missing:
-            raise ConfigError(
-                f"a run needs the fields seed, val_accuracy, epoch_seconds (and optionally status); "
-                f"missing {', '.join(missing)} in {dict(run)!r}"
-            )
-        return RunRecord(run["seed"], run["val_accuracy"], run["epoch_seconds"], run.get("status", "done"))
-    missing = [f for f in fields if not hasattr(run, f)]
+    mapping = isinstance(run, Mapping)
+    missing = [f for f in ("seed", "val_accuracy", "epoch_seconds") if (f not in run if mapping else not hasattr(run, f))]
     if missing:
-        raise ConfigError(
-            f"a run must be a RunRecord, a mapping or an object with seed, val_accuracy, "
-            f"epoch_seconds (and optionally status); {type(run).__name__} lacks {', '.join(missing)}"
-        )
-    return RunRecord(run.seed, run.val_accuracy, run.epoch_seconds, getattr(run, "status", "done"))
+        lack = ", ".join(missing)
+        where = f"missing {lack} in {dict(run)!r}" if mapping else f"{type(run).__name__} lacks {lack}"
+        raise ConfigError(f"a run needs the fields seed, val_accuracy, epoch_seconds (and optionally status), "
+                          f"as keys or attributes; {where}")
+    get = run.get if mapping else partial(getattr, run)
+    seed, status = get("seed"), get("status", "done")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"run seed must be an integer; got {seed!r}")
+    if not isinstance(status, str):
+        raise ConfigError(f"status of seed {seed} must be a string such as 'done', 'failed' or 'diverged'; "
+                          f"got {status!r}")
+    return RunRecord(seed=int(seed), status=status,
+                     val_accuracy=list(float_tuple(get("val_accuracy"), f"val_accuracy of seed {seed}")),
+                     epoch_seconds=list(float_tuple(get("epoch_seconds"), f"epoch_seconds of seed {seed}")))
 
 
 def select_runs(
     runs: Iterable[Any], include_status: Sequence[str], label: str
 ) -> tuple[list[RunRecord], tuple[tuple[int, str], ...]]:
-    """Coerce, check for duplicate seeds, split by status and validate the runs kept."""
+    """Check the runs and their seeds are unique, split them by status and validate the runs kept."""
     used, left_out = select_run_records(runs, include_status, label)
     return used, tuple(sorted((r.seed, r.status) for r in left_out))
 
@@ -402,7 +363,7 @@ def select_run_records(
         raise ConfigError(f"runs of {label} must be a list of runs; got {type(runs).__name__}")
     if isinstance(include_status, str):
         include_status = (include_status,)
-    records = [coerce_run(r) for r in runs]
+    records = [check_run(r) for r in runs]
     seen: set[int] = set()
     for r in records:
         if r.seed in seen:

@@ -16,7 +16,6 @@ from normlab.experiments.stats.records import (
     DEFAULT_N_RESAMPLES,
     DEFAULT_TARGET,
     MetricSummary,
-    RunRecord,
     TargetSummary,
     VariantSummary,
     check_bootstrap_args,
@@ -25,6 +24,7 @@ from normlab.experiments.stats.records import (
     float_tuple,
     select_run_records,
 )
+from normlab.train.record import RunRecord
 
 
 def epochs_to_target(val_accuracy: Sequence[float], target: float = DEFAULT_TARGET) -> int | None:
@@ -116,8 +116,8 @@ def summarize_variant(
 
     Args:
         name: Variant name, used in messages and kept in the result.
-        runs: :class:`RunRecord` objects, mappings or objects with ``seed``, ``val_accuracy``
-            (fractions per epoch), ``epoch_seconds`` and ``status``.
+        runs: :class:`~normlab.train.record.RunRecord` objects, mappings or objects with ``seed``,
+            ``val_accuracy`` (fractions per epoch), ``epoch_seconds`` and ``status``.
         target: Accuracy (fraction) for epochs- and time-to-target, default 0.98.
         confidence: Confidence level of the intervals, default 0.95.
         n_resamples: Bootstrap resamples, default 10000.
@@ -140,8 +140,8 @@ def summarize_variant(
     used, left_out = select_run_records(runs, include_status, f"variant {name!r}")
     excluded = tuple((r.seed, r.status) for r in left_out)
 
-    final = _metric_summary("final", [r.final_accuracy for r in used], c, n_resamples, seed, bootstrap_method)
-    best = _metric_summary("best", [r.best_accuracy for r in used], c, n_resamples, seed, bootstrap_method)
+    final = _metric_summary("final", [r.final_val_accuracy for r in used], c, n_resamples, seed, bootstrap_method)
+    best = _metric_summary("best", [r.best_val_accuracy for r in used], c, n_resamples, seed, bootstrap_method)
     target_summary = _target_summary(used, t, [r for r in left_out if r.status == "diverged"])
 
     notes: list[str] = []

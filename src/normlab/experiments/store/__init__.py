@@ -10,7 +10,8 @@ written together in :meth:`ResultsDB.finish_run`: a process killed at any moment
 included, leaves a database that opens, passes ``PRAGMA integrity_check``, and holds each run
 either fully finished or not finished at all. A run left ``running`` by a kill, or ``failed``,
 is redone by the next ``normlab study`` over the same folder; ``done`` and ``diverged`` runs are
-results and are skipped. A run is identified by ``(study, config_hash)``.
+results and are skipped. A run is identified by ``(study, config_hash)``. Runs are written and
+read as :class:`~normlab.train.record.RunRecord`, the type :func:`~normlab.train.train` returns.
 
 Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version`` and the ``meta`` table;
 :mod:`~normlab.experiments.store.schema` has the tables):
@@ -44,8 +45,9 @@ works on read-only media (see :class:`ResultsDB`).
 """
 
 from normlab.experiments.store.db import EXPORT_FORMATS, ResultsDB, resolve_db_path
-from normlab.experiments.store.records import RunRecord, decode_losses, encode_losses
-from normlab.experiments.store.schema import DB_FILENAME, FINISHED_STATUSES, RUN_STATUSES, SCHEMA_VERSION, StoreError
+from normlab.experiments.store.losses import decode_losses, encode_losses
+from normlab.experiments.store.schema import DB_FILENAME, RUN_STATUSES, SCHEMA_VERSION, StoreError
+from normlab.train.record import FINISHED_STATUSES
 
 __all__ = ["DB_FILENAME", "EXPORT_FORMATS", "FINISHED_STATUSES", "RUN_STATUSES", "SCHEMA_VERSION", "ResultsDB",
-           "RunRecord", "StoreError", "decode_losses", "encode_losses", "resolve_db_path"]
+           "StoreError", "decode_losses", "encode_losses", "resolve_db_path"]

@@ -21,8 +21,9 @@ from typing import Any, Iterable, Iterator
 from normlab import __version__
 from normlab.errors import ConfigError
 from normlab.experiments.store import schema
-from normlab.experiments.store.records import RUN_COLUMNS, RunRecord, decode_losses, encode_losses
-from normlab.experiments.store.schema import DB_FILENAME, EPOCH_FIELDS, FINISHED_STATUSES, StoreError
+from normlab.experiments.store.losses import decode_losses, encode_losses
+from normlab.experiments.store.schema import DB_FILENAME, EPOCH_FIELDS, RESULT_EPOCH_KEYS, RUN_COLUMNS, StoreError
+from normlab.train.record import FINISHED_STATUSES, RunRecord
 
 EXPORT_FORMATS = ("csv", "json")
 # The CSV's run columns: the first six come before the epoch columns, the others after them.
@@ -387,17 +388,20 @@ class ResultsDB:
         for table in ("epochs", "batch_losses", "diagnostics"):
             conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
 
-    def finish_run(self, run_id: int, result: dict) -> None:
+    def finish_run(self, run_id: int, result: RunRecord | dict) -> None:
         """Record a finished run's numbers and its status, all in ONE transaction.
 
-        ``result`` is ``RunResult.to_dict()``; its ``status`` must be ``done`` or ``diverged``
-        (a ``failed`` result is recorded as :meth:`fail_run` would). Writes the epochs, both
-        per-batch loss blobs, the diagnostics, the test metrics, ``finished_at``, the device,
-        host and environment (a dict; none is recorded as empty); any previous numbers of the
-        run are replaced.
+        ``result`` is what :func:`~normlab.train.train` returned, or its ``to_dict()`` (as
+        workers send it); its ``status`` must be ``done`` or ``diverged`` (a ``failed`` result
+        is recorded as :meth:`fail_run` would). Writes the epochs, both per-batch loss blobs,
+        the diagnostics, the test metrics, ``finished_at``, the device, host and environment (a
+        dict; none is recorded as empty); any previous numbers of the run are replaced. Its
+        identity fields are the store's and are not read.
         """
+        if isinstance(result, RunRecord):
+            result = result.to_dict()
         if not isinstance(result, dict):
-            raise StoreError(f"result must be a dict (RunResult.to_dict()), got {type(result).__name__}")
+            raise StoreError(f"result must be a RunRecord or its to_dict(), got {type(result).__name__}")
         status = result.get("status")
         if status == "failed":
             self.fail_run(run_id, str(result.get("message") or "failed"))
@@ -420,7 +424,7 @@ class ResultsDB:
             blobs.append((run_id, split, count, encoding, data))
         diagnostics, environment = (result.get(key) or {} for key in ("diagnostics", "environment"))
         for key, value, valid in (("diagnostics", diagnostics, "a dict of name -> data"),
-                                  ("environment", environment, "a dict (RunResult.environment)")):
+                                  ("environment", environment, "a dict (RunRecord.environment)")):
             if not isinstance(value, dict):
                 raise StoreError(f"run {run_id}: {key} must be {valid}, got {type(value).__name__}")
         diag_rows = [(run_id, str(name), _json_dumps(value, f"diagnostic {name!r} of run {run_id}"))
@@ -460,7 +464,7 @@ class ResultsDB:
     @staticmethod
     def _epoch_rows(run_id: int, result: dict) -> list[tuple]:
         lists = {}
-        for column, key in schema.RESULT_EPOCH_KEYS.items():
+        for column, key in RESULT_EPOCH_KEYS.items():
             values = result.get(key) or []
             if not isinstance(values, (list, tuple)):
                 raise StoreError(f"run {run_id}: {key} must be a list with one number per epoch, got {values!r}")
@@ -558,13 +562,14 @@ class ResultsDB:
         if not records:
             return []
         sub = f"SELECT id FROM runs {where}"
+        lists = [RESULT_EPOCH_KEYS[c] for c in EPOCH_FIELDS]
         for row in conn.execute(
-            f"SELECT run_id, epoch, {', '.join(EPOCH_FIELDS)} FROM epochs "
-            f"WHERE run_id IN ({sub}) ORDER BY run_id, epoch", params,
+            f"SELECT run_id, {', '.join(EPOCH_FIELDS)} FROM epochs WHERE run_id IN ({sub}) ORDER BY run_id, epoch",
+            params,
         ):
             # SQLite stores NaN as NULL; metrics come back as floats so that arithmetic on them works.
-            epoch = {"epoch": row[1], **{k: math.nan if v is None else v for k, v in zip(EPOCH_FIELDS, row[2:])}}
-            records[row[0]].epochs.append(epoch)
+            for key, v in zip(lists, row[1:]):
+                getattr(records[row[0]], key).append(math.nan if v is None else v)
         if full:
             for run_id, split, count, encoding, data in conn.execute(
                 f"SELECT run_id, split, count, encoding, data FROM batch_losses WHERE run_id IN ({sub})",
@@ -608,10 +613,10 @@ class ResultsDB:
         for r in self.list_runs(study):
             run_values = {c: getattr(r, "id" if c == "run_id" else c) for c in _CSV_RUN_COLUMNS}
             run_values["environment"] = json.dumps(r.environment, sort_keys=True)
-            for e in r.epochs or [None]:
-                row = {**run_values, "epoch": "" if e is None else e["epoch"]}
+            for i in range(r.epochs_done) or [None]:
+                row = {**run_values, "epoch": "" if i is None else i + 1}
                 for name in EPOCH_FIELDS:
-                    value = None if e is None else e[name]
+                    value = None if i is None else getattr(r, RESULT_EPOCH_KEYS[name])[i]
                     row[name] = "" if value is None or math.isnan(value) else value
                 writer.writerow(["" if row[c] is None else row[c] for c in header])
         return out.getvalue()

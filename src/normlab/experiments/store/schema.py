@@ -7,9 +7,11 @@ statements that upgrade an old file, so a new file and an upgraded one cannot di
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import fields
 
 from normlab import __version__
 from normlab.errors import NormlabError
+from normlab.train.record import RunRecord
 
 SCHEMA_VERSION = 2
 DB_FILENAME = "normlab.db"
@@ -17,17 +19,19 @@ APPLICATION = "normlab-results"
 # "NLAB": marks the file as a normlab database in the SQLite header (PRAGMA application_id).
 APPLICATION_ID = 0x4E4C4142
 RUN_STATUSES = ("running", "done", "failed", "diverged")
-FINISHED_STATUSES = ("done", "diverged")  # results, skipped on resume; a diverged run is a finding
 EPOCH_FIELDS = (
     "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "train_seconds",
     "images_per_second",
 )
-# RunResult's per-epoch list for each epochs column.
+# RunRecord's per-epoch list for each epochs column.
 RESULT_EPOCH_KEYS = {
     "train_loss": "train_loss", "train_accuracy": "train_accuracy", "val_loss": "val_loss",
     "val_accuracy": "val_accuracy", "seconds": "epoch_seconds", "train_seconds": "train_seconds",
     "images_per_second": "images_per_second",
 }
+# The runs table's columns: RunRecord's fields but the per-epoch lists and what the other tables hold.
+RUN_COLUMNS = tuple(f.name for f in fields(RunRecord) if f.name not in {
+    *RESULT_EPOCH_KEYS.values(), "train_loss_per_batch", "val_loss_per_batch", "diagnostics"})
 SQLITE_MAGIC = b"SQLite format 3\x00"
 TABLES = ("meta", "runs", "epochs", "batch_losses", "diagnostics")
 
@@ -90,7 +94,7 @@ CREATE TABLE IF NOT EXISTS diagnostics (
 """
 # UPGRADES[v]: the statements that turn a version v - 1 database into version v.
 UPGRADES = {
-    # What the run's environment was (RunResult.environment: the CPU fast path's choices), as JSON.
+    # What the run's environment was (RunRecord.environment: the CPU fast path's choices), as JSON.
     2: ("ALTER TABLE runs ADD COLUMN environment TEXT NOT NULL DEFAULT '{}'",),
 }
 
