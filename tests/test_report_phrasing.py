@@ -27,7 +27,7 @@ RAISE = [0.003, 0.004, 0.002, 0.0035, 0.0025]
 def runs(finals, seeds=None):
     """Two-epoch runs whose final accuracy is ``finals[i]`` (first epoch 0.5)."""
     seeds = range(len(finals)) if seeds is None else seeds
-    return [RunRecord(seed=s, val_accuracy=[0.5, f], epoch_seconds=[1.0, 1.0], status="done")
+    return [RunRecord(config={}, seed=s, val_accuracy=[0.5, f], epoch_seconds=[1.0, 1.0], status="done")
             for s, f in zip(seeds, finals)]
 
 

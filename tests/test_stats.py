@@ -47,7 +47,8 @@ SLEEP_CI = (0.7001, 2.4599)
 
 def _run(seed, val_accuracy, epoch_seconds, status="done") -> RunRecord:
     """A run with what the statistics read."""
-    return RunRecord(seed=seed, val_accuracy=list(val_accuracy), epoch_seconds=list(epoch_seconds), status=status)
+    return RunRecord(config={}, seed=seed, val_accuracy=list(val_accuracy), epoch_seconds=list(epoch_seconds),
+                     status=status)
 
 
 def runs_from_finals(finals, seeds=None, *, status="done"):

@@ -59,7 +59,7 @@ class ConvolutionalNeuralNet:
         train_eval = BatchLoader(training_set, eval_batch, device=self.device, cache=True)
         self.result = fit(
             self.network, self.optimizer, loss_function, train_loader, val_loader,
-            epochs=epochs, protocol=PROTOCOLS["blog"], result=RunRecord(),
+            epochs=epochs, protocol=PROTOCOLS["blog"], result=RunRecord(config={}),
             train_eval_loader=train_eval, val_loss_batch_size=batch_size if per_sample else None,
             progress=self.progress,
         )

@@ -33,7 +33,7 @@ class RunRecord:
     ``diagnostics`` are empty unless it was read in full. Times are unix seconds.
     """
 
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any]  # TrainConfig.to_dict()
     train_loss_per_batch: list[float] = field(default_factory=list)
     val_loss_per_batch: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)

@@ -342,7 +342,7 @@ def check_run(run: Any) -> RunRecord:
     if not isinstance(status, str):
         raise ConfigError(f"status of seed {seed} must be a string such as 'done', 'failed' or 'diverged'; "
                           f"got {status!r}")
-    return RunRecord(seed=int(seed), status=status,
+    return RunRecord(config={}, seed=int(seed), status=status,
                      val_accuracy=list(float_tuple(get("val_accuracy"), f"val_accuracy of seed {seed}")),
                      epoch_seconds=list(float_tuple(get("epoch_seconds"), f"epoch_seconds of seed {seed}")))
 
