@@ -295,6 +295,9 @@ def test_export_csv_and_json(db_path):
         data = json.loads(db.export("json"))
         assert [d["variant"] for d in data] == ["lenet5", "lenet5-bn", "lenet5-bn"]
         assert len(data[0]["train_loss_per_batch"]) == 40 and data[0]["config"]["model"] == "lenet5"
+        # Each item is a run's RunRecord.to_dict(): per-epoch lists, and it rebuilds the record.
+        assert data[0]["val_accuracy"] == make_result(cfgs[0])["val_accuracy"]
+        assert [RunRecord.from_dict(d) for d in data] == db.list_runs(full=True)
         with pytest.raises(ConfigError, match="unknown export format 'xml'; valid formats: csv, json"):
             db.export("xml")
 

@@ -103,8 +103,8 @@ def build_report(
 ) -> Report:
     """Build the report model of one study from its runs.
 
-    ``runs`` are ``RunRecord`` objects of :mod:`normlab.experiments.store` (loaded with
-    ``full=True``) or objects with the same attributes; all must belong to one study. The
+    ``runs`` are :class:`~normlab.train.record.RunRecord` objects as the results store reads
+    them (with ``full=True``) or objects with the same attributes; all must belong to one study. The
     sections come from ``sections`` (default :data:`~normlab.report.sections.SECTIONS`), each
     called with the :class:`~normlab.report.context.ReportContext`. Raises
     :class:`~normlab.errors.ConfigError` for no runs, runs of several studies, a bad target or

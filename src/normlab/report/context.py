@@ -2,11 +2,11 @@
 section reads, computed once (:func:`build_context`).
 
 Runs are :class:`~normlab.train.record.RunRecord` objects (as the results store reads them), or
-anything with the same attributes: they are read by attribute only. Which variants are compared: when the study holds
-exactly ``lenet5`` and ``lenet5-bn``, BatchNorm (B) against the plain network (A); when the
-variants form a model x setting grid (:func:`detect_grid`), each model against the reference
-model at the same setting; otherwise every variant against the first one (the baseline: the
-variant of the lowest run id). Only runs with status ``done`` enter the statistics; the others
+anything with the same attributes: they are read by attribute only. Which variants are compared:
+when the study holds exactly ``lenet5`` and ``lenet5-bn``, BatchNorm (B) against the plain network
+(A); when the variants form a model x setting grid (:func:`detect_grid`), each model against the
+reference model at the same setting; otherwise every variant against the first one (the baseline:
+the variant of the lowest run id). Only runs with status ``done`` enter the statistics; the others
 are listed, never silently dropped.
 """
 
@@ -63,7 +63,7 @@ def run_config(run: Any) -> dict:
 
 
 def epoch_series(run: Any, key: str) -> list[float]:
-    """The run's per-epoch list ``key`` (``val_loss``...) as floats, NaN where a value is missing or not finite."""
+    """The run's per-epoch list ``key`` (``val_loss``...) as floats, NaN where a value is not finite."""
     return [float(v) if finite(v) else math.nan for v in getattr(run, key, None) or []]
 
 
