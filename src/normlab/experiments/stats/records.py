@@ -1,4 +1,4 @@
-"""The statistics' data types and input checks: intervals, summaries, comparisons, and the runs' checks.
+"""The statistics' data types and input checks: runs, intervals, summaries, comparisons.
 
 Every type is a frozen dataclass of numbers; runs are :class:`~normlab.train.record.RunRecord`
 (checked by :func:`check_run`). Bad input (accuracies outside ``[0, 1]``, duplicate seeds, an
@@ -324,7 +324,8 @@ def check_run(run: Any) -> RunRecord:
 
     ``run`` is a :class:`RunRecord` (a stored one, or one :func:`~normlab.train.train` returned
     with its ``seed`` set), a mapping or any object with ``seed``, ``val_accuracy`` and
-    ``epoch_seconds``; ``status`` defaults to ``"done"``. Raises :class:`ConfigError` naming a
+    ``epoch_seconds``; ``status`` defaults to ``"done"`` (but a RunRecord has its own, ``running``
+    until training ends: set it on one built by hand). Raises :class:`ConfigError` naming a
     missing field, a seed that is not an integer, a curve that is not numbers, or a status that
     is not a string.
     """
