@@ -10,13 +10,16 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_exports(package: str, exports: dict[str, str],
-                 namespace: dict[str, Any]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """Return a package's ``(__getattr__, __dir__)`` for ``exports`` (public name -> module).
+def lazy_exports(package: str, modules: dict[str, str], namespace: dict[str, Any]
+                 ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """Return a package's ``(__getattr__, __dir__, names)`` for ``modules`` (module -> its public
+    names, separated by spaces); ``names`` is the sorted list of them all.
 
-    Use in a package's ``__init__``: ``__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS,
-    globals())``. A loaded name is cached in ``namespace`` (the package's globals).
+    Use in a package's ``__init__``: ``__getattr__, __dir__, __all__ = lazy_exports(__name__,
+    {...}, globals())``. A loaded name is cached in ``namespace`` (the package's globals).
     """
+    exports = {name: module for module, names in modules.items() for name in names.split()}
+
     def __getattr__(name: str) -> Any:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
@@ -27,4 +30,4 @@ def lazy_exports(package: str, exports: dict[str, str],
     def __dir__() -> list[str]:
         return sorted({*namespace, *exports})
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(exports)

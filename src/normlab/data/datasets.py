@@ -1,11 +1,9 @@
 """In-memory image datasets that keep raw pixels and transform whole batches at once.
 
-Memory design: a float32 copy of the 70,000 MNIST images resized to 32 x 32 takes 287 MB, more
-than torch itself. So a dataset keeps the RAW
-uint8 pixels (N x 28 x 28, 55 MB for all of MNIST, shared with the buffer the file was
-decompressed into) and applies its transform (scale to [0, 1], resize or pad, optional
-standardisation) to each batch, vectorised, on whatever device the batch is on. What that
-costs per batch is measured by ``benchmarks/bench_data.py`` (figures in benchmarks/RESULTS.md).
+A float32 copy of the 70,000 MNIST images resized to 32 x 32 takes 287 MB, more than torch
+itself, so a dataset keeps the RAW uint8 pixels (55 MB, shared with the buffer the file was
+decompressed into) and transforms each batch, vectorised, on the batch's device
+(``benchmarks/bench_data.py`` measures the cost).
 """
 
 from __future__ import annotations
@@ -26,20 +24,12 @@ from normlab.data.registry import DatasetSpec, get_dataset_spec
 from normlab.data.transforms import get_transform, output_size
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
 
-__all__ = [
-    "SPLITS",
-    "ImageDataset",
-    "DataSplits",
-    "load_splits",
-    "load_dataset",
-    "channel_stats",
-]
+__all__ = ["SPLITS", "ImageDataset", "DataSplits", "load_splits", "load_dataset", "channel_stats"]
 
 #: The split names an :class:`ImageDataset` may carry.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-# Images per transformed chunk: 8 MB of float32 at 32 x 32. Larger chunks were no faster but
-# raised the peak memory.
+# Images per transformed chunk (8 MB of float32 at 32 x 32): larger ones only raise the peak memory.
 _CHUNK = 2048
 
 
@@ -47,13 +37,11 @@ _CHUNK = 2048
 class ImageDataset(torch.utils.data.Dataset):
     """Raw uint8 images with labels; the transform is applied per batch.
 
-    ``images`` is a uint8 tensor N x H x W (N x 1 x H x W is accepted and squeezed), ``labels``
-    an int64 tensor N (other integer types are converted). ``transform`` is one of
-    :data:`normlab.data.transforms.TRANSFORMS`. When ``mean`` and ``std`` are set (computed on
-    the training split only, see :func:`load_splits`), transformed images are standardised as
-    ``(x - mean) / std``. Indexing gives one transformed sample ``(1 x H' x W' tensor, label)``
-    for compatibility with ``torch.utils.data``; use :meth:`transform_batch` or
-    :class:`~normlab.data.loader.BatchLoader` for speed.
+    ``images`` is a uint8 tensor N x H x W (N x 1 x H x W is squeezed), ``labels`` an integer
+    tensor N. ``transform`` is one of :data:`normlab.data.transforms.TRANSFORMS`; with ``mean``
+    and ``std`` set, transformed images are standardised as ``(x - mean) / std``. Indexing gives
+    one transformed sample, for ``torch.utils.data``; :class:`~normlab.data.loader.BatchLoader`
+    is the fast way.
     """
 
     images: torch.Tensor
@@ -64,12 +52,9 @@ class ImageDataset(torch.utils.data.Dataset):
     std: float | None = None
     name: str = "mnist"
     class_names: tuple[str, ...] = ()
-    _device_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(
-        default_factory=dict, init=False, repr=False
-    )
-    _transformed_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = field(
-        default_factory=dict, init=False, repr=False
-    )
+    _device_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, init=False, repr=False)
+    _transformed_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, init=False,
+                                                                               repr=False)
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
@@ -78,21 +63,14 @@ class ImageDataset(torch.utils.data.Dataset):
         if isinstance(labels, np.ndarray):
             labels = torch.from_numpy(labels)
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-            raise ConfigError(
-                f"ImageDataset images must be a uint8 tensor, got "
-                f"{getattr(images, 'dtype', type(images).__name__)}"
-            )
+            raise ConfigError(f"ImageDataset images must be a uint8 tensor, got "
+                              f"{getattr(images, 'dtype', type(images).__name__)}")
         if images.dim() == 4 and images.shape[1] == 1:
             images = images[:, 0]
         if images.dim() != 3:
-            raise ConfigError(
-                f"ImageDataset images must have shape N x H x W, got {tuple(images.shape)}"
-            )
+            raise ConfigError(f"ImageDataset images must have shape N x H x W, got {tuple(images.shape)}")
         if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
-            raise ConfigError(
-                f"ImageDataset labels must be a 1-D tensor, got "
-                f"{tuple(getattr(labels, 'shape', ()))}"
-            )
+            raise ConfigError(f"ImageDataset labels must be a 1-D tensor, got {tuple(getattr(labels, 'shape', ()))}")
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
             raise ConfigError(f"ImageDataset labels must be integers, got {labels.dtype}")
         if labels.dtype != torch.int64:
@@ -103,9 +81,7 @@ class ImageDataset(torch.utils.data.Dataset):
             raise ConfigError(f"unknown split {self.split!r}; valid splits: {', '.join(SPLITS)}")
         output_size(self.transform, tuple(images.shape[1:]))  # validates the name and size
         if (self.mean is None) != (self.std is None):
-            raise ConfigError(
-                "ImageDataset needs both mean and std for standardisation, or neither"
-            )
+            raise ConfigError("ImageDataset needs both mean and std for standardisation, or neither")
         if self.std is not None and not (math.isfinite(self.std) and self.std > 0):
             raise ConfigError(f"ImageDataset std must be finite and > 0, got {self.std}")
         if self.mean is not None and not math.isfinite(self.mean):
@@ -116,10 +92,8 @@ class ImageDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         h, w = self.images.shape[1:]
         norm = "" if self.mean is None else f", mean={self.mean:.4f}, std={self.std:.4f}"
-        return (
-            f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
-            f"image={h}x{w}, transform={self.transform!r}{norm})"
-        )
+        return (f"ImageDataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"image={h}x{w}, transform={self.transform!r}{norm})")
 
     def __len__(self) -> int:
         """The number of images."""
@@ -130,10 +104,8 @@ class ImageDataset(torch.utils.data.Dataset):
         try:
             i = int(index)
         except (TypeError, ValueError):
-            raise TypeError(
-                f"ImageDataset indices must be integers, got {type(index).__name__}; "
-                f"use subset() for several"
-            ) from None
+            raise TypeError(f"ImageDataset indices must be integers, got {type(index).__name__}; "
+                            f"use subset() for several") from None
         n = len(self)
         if i < 0:
             i += n
@@ -178,14 +150,9 @@ class ImageDataset(torch.utils.data.Dataset):
             self._device_cache[key] = (self.images.to(device), self.labels.to(device))
         return self._device_cache[key]
 
-    def tensors(
-        self, device: str | torch.device = "cpu", *, chunk: int = _CHUNK
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """All transformed images (N x 1 x H' x W' float32) and labels on ``device``.
-
-        Builds the result chunk by chunk, so the peak is the output plus one chunk. Mind the
-        size: 60,000 MNIST images at 32 x 32 take 246 MB; prefer a loader for training.
-        """
+    def tensors(self, device: str | torch.device = "cpu", *, chunk: int = _CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+        """All transformed images (N x 1 x H' x W' float32) and labels on ``device``, built
+        chunk by chunk (the peak is the output plus one chunk)."""
         images, labels = self.raw_on(device)
         out = torch.empty((len(self), *self.input_shape), dtype=torch.float32, device=images.device)
         for start in range(0, len(self), chunk):
@@ -195,12 +162,10 @@ class ImageDataset(torch.utils.data.Dataset):
     def transformed_on(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`tensors` on ``device``, computed once and then cached on this dataset.
 
-        The transform is deterministic and works image by image, so the cached images are
-        bit for bit the ones a per-batch transform gives; caching trades memory (N x H' x W' x 4
-        bytes: 246 MB for MNIST's 60,000 training images at 32 x 32) for not resizing every
-        image again in every epoch and every evaluation pass. Loaders over the same dataset
-        share the one copy. Replacing ``mean``, ``std`` or ``transform`` rebuilds it; changing
-        ``images`` in place does not, so build a new dataset (or loader without cache) for that.
+        The transform works image by image, so the cached images are bit for bit what a
+        per-batch transform gives; the cache trades memory (246 MB for MNIST's training images
+        at 32 x 32) for not resizing every image in every pass. Replacing ``mean``, ``std`` or
+        ``transform`` rebuilds it; changing ``images`` in place does not.
         """
         device = torch.device(device)
         # mean/std are fields a caller may replace; the key keeps a stale copy from being used.
@@ -224,15 +189,11 @@ class ImageDataset(torch.utils.data.Dataset):
             try:
                 idx = torch.as_tensor(n_or_indices, dtype=torch.int64).reshape(-1)
             except (TypeError, ValueError, RuntimeError):
-                raise ConfigError(
-                    f"subset needs a size or a sequence of integer indices, got "
-                    f"{type(n_or_indices).__name__}"
-                ) from None
+                raise ConfigError(f"subset needs a size or a sequence of integer indices, got "
+                                  f"{type(n_or_indices).__name__}") from None
             if len(idx) and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
-                raise ConfigError(
-                    f"subset indices must be in [{-len(self)}, {len(self)}), got "
-                    f"[{int(idx.min())}, {int(idx.max())}]"
-                )
+                raise ConfigError(f"subset indices must be in [{-len(self)}, {len(self)}), got "
+                                  f"[{int(idx.min())}, {int(idx.max())}]")
             images, labels = self.images[idx], self.labels[idx]
         return dataclasses.replace(self, images=images, labels=labels)
 
@@ -256,48 +217,38 @@ def _load_file(spec: DatasetSpec, key: str, path: Path, verify: bool) -> np.ndar
     if verify:
         check = check_file(spec, key, path, content=content)
         if not check.ok:
-            raise DownloadError(
-                f"{path} failed verification: {check.fault}. Delete it and run "
-                f"`normlab data download --dataset {spec.name}` (or restore a good copy)"
-            )
+            raise DownloadError(f"{path} failed verification: {check.fault}. Delete it and run "
+                                f"`normlab data download --dataset {spec.name}` (or restore a good copy)")
     return parse_idx_content(content, str(path))
 
 
-def _check_images(
-    images: np.ndarray, labels: np.ndarray, paths: dict[str, Path], part: str, spec: DatasetSpec
-) -> None:
+def _check_images(images: np.ndarray, labels: np.ndarray, paths: dict[str, Path], part: str,
+                  spec: DatasetSpec) -> None:
     img_name, lbl_name = str(paths[f"{part}_images"]), str(paths[f"{part}_labels"])
     check_pair(images, labels, img_name, lbl_name)
     if images.dtype != np.uint8:
-        raise IDXFormatError(
-            f"{img_name}: expected uint8 pixels (IDX type 0x08), got {images.dtype}"
-        )
+        raise IDXFormatError(f"{img_name}: expected uint8 pixels (IDX type 0x08), got {images.dtype}")
     if labels.dtype.kind not in "iu":
         raise IDXFormatError(f"{lbl_name}: expected integer labels, got {labels.dtype}")
     if len(labels):
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= spec.num_classes:
             bad = int(np.flatnonzero((labels < 0) | (labels >= spec.num_classes))[0])
-            raise IDXFormatError(
-                f"{lbl_name}: label {int(labels[bad])} at index {bad} is outside "
-                f"[0, {spec.num_classes}) for the {spec.num_classes} classes of {spec.name}"
-            )
+            raise IDXFormatError(f"{lbl_name}: label {int(labels[bad])} at index {bad} is outside "
+                                 f"[0, {spec.num_classes}) for the {spec.num_classes} classes of {spec.name}")
 
 
-def _load_arrays(
-    spec: DatasetSpec, paths: dict[str, Path], parts: Sequence[str], verify: bool
-) -> dict[str, np.ndarray]:
-    # Files are read one after another: threads would overlap decompression with hashing
-    # (both release the GIL) but saved little of the load time while raising the peak memory
-    # through per-thread malloc arenas.
-    arrays = {
-        f"{part}_{kind}": _load_file(spec, f"{part}_{kind}", paths[f"{part}_{kind}"], verify)
-        for part in parts
-        for kind in ("images", "labels")
-    }
-    for part in parts:
-        _check_images(arrays[f"{part}_images"], arrays[f"{part}_labels"], paths, part, spec)
-    return arrays
+def _load_tensors(spec: DatasetSpec, paths: dict[str, Path], parts: Sequence[str],
+                  verify: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``part -> (uint8 images, int64 labels)``, checked."""
+    # Files are read one after another: threads would overlap decompression with hashing but
+    # raise the peak memory through per-thread malloc arenas.
+    arrays = {part: [_load_file(spec, f"{part}_{kind}", paths[f"{part}_{kind}"], verify)
+                     for kind in ("images", "labels")] for part in parts}
+    for part, (images, labels) in arrays.items():
+        _check_images(images, labels, paths, part, spec)
+    return {part: (torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+            for part, (images, labels) in arrays.items()}
 
 
 def _as_count(value, what: str) -> int:
@@ -306,24 +257,14 @@ def _as_count(value, what: str) -> int:
     return int(value)
 
 
-def load_splits(
-    name: str | DatasetSpec = "mnist",
-    *,
-    transform: str = "resize32",
-    val_split: int = 0,
-    standardize: bool = False,
-    subset: int | None = None,
-    data_dir: str | os.PathLike | None = None,
-    download: bool | None = None,
-    verify: bool = True,
-    download_config: DownloadConfig | None = None,
-) -> DataSplits:
+def load_splits(name: str | DatasetSpec = "mnist", *, transform: str = "resize32", val_split: int = 0,
+                standardize: bool = False, subset: int | None = None, data_dir: str | os.PathLike | None = None,
+                download: bool | None = None, verify: bool = True,
+                download_config: DownloadConfig | None = None) -> DataSplits:
     """Load a dataset's train, validation and test splits.
 
-    Files are found as :func:`normlab.data.download.resolve_files` describes (``data_dir``,
-    then ``$NORMLAB_DATA/<name>/`` (for MNIST also ``$NORMLAB_DATA`` itself), then the
-    cache, then a download into the cache). ``verify`` checks the checksums of the
-    decompressed files first (about 0.15 s for MNIST).
+    Files are found as :func:`normlab.data.download.resolve_files` describes; ``verify``
+    checks the checksums of the decompressed files first.
 
     ``val_split=N`` holds out the LAST ``N`` training images as the ``val`` split.
     ``subset=N`` then keeps the first ``N`` of the remaining training images; the validation
@@ -338,20 +279,15 @@ def load_splits(
     if subset is not None:
         subset = _as_count(subset, "subset")
     paths = resolve_files(spec, data_dir, download=download, config=download_config)
-    arrays = _load_arrays(spec, paths, ("train", "test"), verify)
-    train_x = torch.from_numpy(arrays["train_images"])
-    train_y = torch.from_numpy(arrays["train_labels"].astype(np.int64))
-    test_x = torch.from_numpy(arrays["test_images"])
-    test_y = torch.from_numpy(arrays["test_labels"].astype(np.int64))
+    loaded = _load_tensors(spec, paths, ("train", "test"), verify)
+    (train_x, train_y), (test_x, test_y) = loaded["train"], loaded["test"]
     n = len(train_x)
     if not 0 <= val_split < n:
         raise ConfigError(f"val_split must be in [0, {n}) for {n} training images, got {val_split}")
     keep = n - val_split
     if subset is not None and not 0 < subset <= keep:
-        raise ConfigError(
-            f"subset must be in [1, {keep}] (training images left after val_split={val_split}), "
-            f"got {subset}"
-        )
+        raise ConfigError(f"subset must be in [1, {keep}] (training images left after val_split={val_split}), "
+                          f"got {subset}")
     common = dict(transform=transform, name=spec.name, class_names=spec.class_names)
     train = ImageDataset(train_x[: subset or keep], train_y[: subset or keep], "train", **common)
     val = ImageDataset(train_x[keep:], train_y[keep:], "val", **common) if val_split else None
@@ -359,15 +295,8 @@ def load_splits(
     if standardize:
         (mean,), (std,) = channel_stats(train, chunk=_CHUNK)
         if not std > 0:
-            raise ConfigError(
-                f"cannot standardise {spec.name}: the transformed training images have "
-                f"zero variance"
-            )
-        splits = [
-            dataclasses.replace(s, mean=mean, std=std) if s is not None else None
-            for s in (train, val, test)
-        ]
-        train, val, test = splits
+            raise ConfigError(f"cannot standardise {spec.name}: the transformed training images have zero variance")
+        train, val, test = (s if s is None else dataclasses.replace(s, mean=mean, std=std) for s in (train, val, test))
     return DataSplits(train=train, val=val, test=test)
 
 
@@ -381,42 +310,21 @@ def load_dataset(name: str | DatasetSpec = "mnist", split: str = "train", **kwar
     if split == "val" and not kwargs.get("val_split"):
         raise ConfigError("split 'val' needs val_split > 0 (the number of held-out images)")
     if split == "test" and not kwargs.get("standardize"):
-        unknown = set(kwargs) - {
-            "transform",
-            "val_split",
-            "subset",
-            "data_dir",
-            "download",
-            "verify",
-            "download_config",
-            "standardize",
-        }
+        unknown = set(kwargs) - {"transform", "val_split", "subset", "data_dir", "download", "verify",
+                                 "download_config", "standardize"}
         if unknown:
             raise TypeError(f"load_dataset() got unexpected keyword arguments: {sorted(unknown)}")
         spec = get_dataset_spec(name)
         transform = kwargs.get("transform", "resize32")
         get_transform(transform)
-        paths = resolve_files(
-            spec,
-            kwargs.get("data_dir"),
-            download=kwargs.get("download"),
-            config=kwargs.get("download_config"),
-        )
-        arrays = _load_arrays(spec, paths, ("test",), kwargs.get("verify", True))
-        return ImageDataset(
-            torch.from_numpy(arrays["test_images"]),
-            torch.from_numpy(arrays["test_labels"].astype(np.int64)),
-            "test",
-            transform=transform,
-            name=spec.name,
-            class_names=spec.class_names,
-        )
+        paths = resolve_files(spec, kwargs.get("data_dir"), download=kwargs.get("download"),
+                              config=kwargs.get("download_config"))
+        images, labels = _load_tensors(spec, paths, ("test",), kwargs.get("verify", True))["test"]
+        return ImageDataset(images, labels, "test", transform=transform, name=spec.name, class_names=spec.class_names)
     return getattr(load_splits(name, **kwargs), split)
 
 
-def channel_stats(
-    dataset: ImageDataset | torch.Tensor, chunk: int = 8192
-) -> tuple[list[float], list[float]]:
+def channel_stats(dataset: ImageDataset | torch.Tensor, chunk: int = 8192) -> tuple[list[float], list[float]]:
     """Per-channel mean and (population) standard deviation of the transformed images.
 
     Streams over ``dataset`` in chunks of ``chunk`` images, so memory stays at one chunk. Each
@@ -438,10 +346,8 @@ def channel_stats(
         def block(s: int) -> torch.Tensor:
             return dataset[s : s + chunk]
     else:
-        raise ConfigError(
-            f"channel_stats needs an ImageDataset or an N x C x H x W tensor, got "
-            f"{type(dataset).__name__}"
-        )
+        raise ConfigError(f"channel_stats needs an ImageDataset or an N x C x H x W tensor, got "
+                          f"{type(dataset).__name__}")
     if n_images == 0:
         raise ConfigError("channel_stats needs at least one image")
     means = deviations = None  # per image and channel

@@ -1,28 +1,13 @@
 """Finding a dataset's files on disk, downloading them from mirrors, and verifying them.
 
-Where the files of a dataset come from, in order:
+A dataset's folder is the ``data_dir`` argument, else what ``$NORMLAB_DATA`` provides for it
+(:func:`env_directory`), else the cache; only the cache is filled from the mirrors unasked: a
+folder the user chose that lacks files is an error naming it, rather than a silent fetch
+elsewhere. A folder provides a file under its decompressed name or its ``.gz`` one.
 
-1. the ``data_dir`` argument, when given;
-2. otherwise the environment variable ``NORMLAB_DATA``, when set and it provides the dataset:
-   its subfolder ``$NORMLAB_DATA/<name>/`` when that exists; for MNIST only, also the folder
-   itself when it holds MNIST's files directly (Fashion-MNIST and KMNIST use the same file
-   names as MNIST, so the folder itself is always taken as MNIST's: every other dataset needs
-   its own ``$NORMLAB_DATA/<name>/``);
-3. otherwise the cache, ``$XDG_CACHE_HOME/normlab/<name>`` (``~/.cache/normlab/<name>``
-   when ``XDG_CACHE_HOME`` is unset);
-4. files missing from the cache are downloaded into it from the spec's mirrors, in turn.
-
-A directory provides a file when it holds either the decompressed name
-(``train-images-idx3-ubyte``) or the gzip one (``train-images-idx3-ubyte.gz``). A directory
-that the user chose (1 or 2) and that lacks files is an error naming the directory and the
-missing files: normlab does not silently fetch the data somewhere else. Run
-``normlab data download --data-dir DIR`` (or pass ``download=True``) to fetch the missing
-files into that directory instead.
-
-Downloads stream into a temporary file in the target directory (through
-:func:`normlab.fileio.atomic_writer`), are verified against the checksums of the
-DECOMPRESSED content (so a mirror that recompressed the files passes), and only then renamed
-into place: a partial or corrupt file is never left where a later run would trust it.
+Downloads are verified against the checksums of the DECOMPRESSED content (so a mirror that
+recompressed the files passes) before they are renamed into place, so a partial or corrupt
+file is never left where a later run would trust it.
 """
 
 from __future__ import annotations
@@ -48,20 +33,8 @@ from normlab.data.registry import FILE_KEYS, DatasetSpec, FileSpec, get_dataset_
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
 from normlab.fileio import atomic_writer, user_cache_dir
 
-__all__ = [
-    "ENV_VAR",
-    "DownloadConfig",
-    "FileCheck",
-    "cache_dir",
-    "data_directory",
-    "env_directory",
-    "find_file",
-    "resolve_files",
-    "download_file",
-    "check_content",
-    "check_file",
-    "verify_files",
-]
+__all__ = ["ENV_VAR", "DownloadConfig", "FileCheck", "cache_dir", "data_directory", "env_directory", "find_file",
+           "resolve_files", "download_file", "check_content", "check_file", "verify_files"]
 
 #: Environment variable naming a directory with one subfolder per dataset (or MNIST's files).
 ENV_VAR = "NORMLAB_DATA"
@@ -125,17 +98,11 @@ class _Permanent(Exception):
 
 
 def cache_dir(name: str) -> Path:
-    """The cache directory of dataset ``name``: ``$XDG_CACHE_HOME/normlab/<name>``.
-
-    Falls back to ``~/.cache`` when ``XDG_CACHE_HOME`` is unset, empty or relative (as the
-    XDG specification requires).
-    """
+    """The cache directory of dataset ``name`` (:func:`normlab.fileio.user_cache_dir`)."""
     return user_cache_dir(name)
 
 
-def data_directory(
-    name: str | DatasetSpec, data_dir: str | os.PathLike | None = None
-) -> tuple[Path, str]:
+def data_directory(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
     """Return the directory to use for dataset ``name`` and where that choice came from.
 
     The second item is ``"argument"``, ``"NORMLAB_DATA"`` or ``"cache"``. ``$NORMLAB_DATA``
@@ -200,21 +167,13 @@ def _describe_source(directory: Path, source: str) -> str:
     env = os.environ.get(ENV_VAR, "")
     if env:
         # Say why $NORMLAB_DATA was passed over, or the user wonders why it is not used.
-        return (
-            f"cache directory {directory} (${ENV_VAR}={env} provides no "
-            f"{directory.name}/ folder)"
-        )
+        return f"cache directory {directory} (${ENV_VAR}={env} provides no {directory.name}/ folder)"
     return f"cache directory {directory}"
 
 
-def resolve_files(
-    name: str | DatasetSpec,
-    data_dir: str | os.PathLike | None = None,
-    *,
-    download: bool | None = None,
-    config: DownloadConfig | None = None,
-    log: Log | None = None,
-) -> dict[str, Path]:
+def resolve_files(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None, *,
+                  download: bool | None = None, config: DownloadConfig | None = None,
+                  log: Log | None = None) -> dict[str, Path]:
     """Return the path of each of the dataset's four files, downloading missing ones if allowed.
 
     ``download=None`` (the default) downloads only into the cache, i.e. when neither
@@ -229,28 +188,17 @@ def resolve_files(
     directory, source = data_directory(spec.name, data_dir)
     if directory.exists() and not directory.is_dir():
         raise DownloadError(f"{_describe_source(directory, source)} is not a directory")
-    found: dict[str, Path] = {}
-    missing: list[str] = []
-    for key in FILE_KEYS:
-        path = find_file(directory, spec.files[key])
-        if path is None:
-            missing.append(key)
-        else:
-            found[key] = path
+    found = {key: find_file(directory, spec.files[key]) for key in FILE_KEYS}
+    missing = [key for key, path in found.items() if path is None]
     if not missing:
         return found
     allowed = download if download is not None else source == "cache"
     if not allowed:
         names = ", ".join(f"{spec.files[k].filename} (or {spec.files[k].gz_name})" for k in missing)
-        command = (
-            f"normlab data download --dataset {shlex.quote(spec.name)} "
-            f"--data-dir {shlex.quote(str(directory))}"
-        )
-        raise DownloadError(
-            f"dataset {spec.name!r}: {_describe_source(directory, source)} lacks {names}; "
-            f"put the files there, or run `{command}` to fetch them into it "
-            f"(from Python: pass download=True)"
-        )
+        command = f"normlab data download --dataset {shlex.quote(spec.name)} --data-dir {shlex.quote(str(directory))}"
+        raise DownloadError(f"dataset {spec.name!r}: {_describe_source(directory, source)} lacks {names}; "
+                            f"put the files there, or run `{command}` to fetch them into it "
+                            f"(from Python: pass download=True)")
     if log and source == "cache" and os.environ.get(ENV_VAR):
         log(f"${ENV_VAR} provides no {spec.name}/ folder; using the cache {directory}")
     failures: list[str] = []
@@ -261,7 +209,7 @@ def resolve_files(
             failures.append(str(exc))
     if failures:
         raise DownloadError("\n".join(failures))
-    return {key: found[key] for key in FILE_KEYS}
+    return found
 
 
 def _fetch(url: str, cfg: DownloadConfig) -> Iterator[bytes]:
@@ -297,12 +245,9 @@ def _fetch(url: str, cfg: DownloadConfig) -> Iterator[bytes]:
     except TimeoutError:
         raise _Transient(f"timed out after {cfg.timeout:g} s") from None
     except http.client.IncompleteRead as exc:
-        raise _Transient(
-            f"truncated transfer: got {len(exc.partial)} more bytes, expected {exc.expected} more"
-        ) from None
-    except (http.client.HTTPException, ConnectionError) as exc:
-        raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from None
-    except OSError as exc:  # other socket or TLS errors while reading
+        got = f"got {len(exc.partial)} more bytes, expected {exc.expected} more"
+        raise _Transient(f"truncated transfer: {got}") from None
+    except (http.client.HTTPException, OSError) as exc:  # a dropped connection, a socket or TLS error
         raise _Transient(f"connection failed ({type(exc).__name__}: {exc})") from None
     if length is not None and length.isdigit() and total != int(length):
         raise _Transient(f"truncated transfer: got {total} of {length} bytes")
@@ -332,10 +277,8 @@ def _download_once(url: str, fspec: FileSpec, directory: Path, cfg: DownloadConf
             fh.write(raw)
             for block in chunks:
                 if limit is not None and len(raw) + len(block) > limit:
-                    raise _Permanent(
-                        f"the response is larger than the {fspec.size}-byte file can be, "
-                        f"even compressed; stopped after {len(raw)} bytes"
-                    )
+                    raise _Permanent(f"the response is larger than the {fspec.size}-byte file can be, "
+                                     f"even compressed; stopped after {len(raw)} bytes")
                 fh.write(block)
                 raw += block
             # Raised inside the block, so the unverified data never replace ``final``.
@@ -345,14 +288,8 @@ def _download_once(url: str, fspec: FileSpec, directory: Path, cfg: DownloadConf
     return final
 
 
-def download_file(
-    spec: DatasetSpec | str,
-    key: str,
-    directory: str | os.PathLike,
-    *,
-    config: DownloadConfig | None = None,
-    log: Log | None = None,
-) -> Path:
+def download_file(spec: DatasetSpec | str, key: str, directory: str | os.PathLike, *,
+                  config: DownloadConfig | None = None, log: Log | None = None) -> Path:
     """Download file ``key`` of ``spec`` into ``directory``, trying each mirror in turn.
 
     The data stream into a temporary file in ``directory``, are verified with
@@ -392,17 +329,13 @@ def download_file(
             except _Permanent as exc:
                 reason = str(exc)
             except OSError as exc:  # disk full, permissions, ...: no mirror can fix that
-                raise DownloadError(
-                    f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {exc}"
-                ) from None
+                raise DownloadError(f"cannot write {spec.name} file {fspec.gz_name} into {directory}: {exc}") from None
             break
         tried.append(f"  {url}: {reason}")
         if log:
             log(f"failed {url}: {reason}")
     listing = "\n".join(tried) if tried else "  (the dataset lists no mirrors)"
-    raise DownloadError(
-        f"could not download {spec.name} file {fspec.gz_name} into {directory}; tried:\n{listing}"
-    )
+    raise DownloadError(f"could not download {spec.name} file {fspec.gz_name} into {directory}; tried:\n{listing}")
 
 
 def _verify_download(fspec: FileSpec, raw: bytearray, is_gzip: bool) -> None:
@@ -421,21 +354,8 @@ def _verify_download(fspec: FileSpec, raw: bytearray, is_gzip: bool) -> None:
         raise _Permanent(f"verification failed: {fault}")
 
 
-def _hashes(content: np.ndarray) -> tuple[str, str]:
-    # hashlib releases the GIL on large buffers, so both digests could run in parallel, but
-    # at ~0.1 s for the largest MNIST file the thread start-up is not worth it.
-    return hashlib.md5(content, usedforsecurity=False).hexdigest(), hashlib.sha256(
-        content
-    ).hexdigest()
-
-
-def check_content(
-    fspec: FileSpec,
-    content: np.ndarray,
-    *,
-    gz_md5: str | None = None,
-    name: str = "<content>",
-) -> tuple[str, str, str | None, tuple[str, ...]]:
+def check_content(fspec: FileSpec, content: np.ndarray, *, gz_md5: str | None = None,
+                  name: str = "<content>") -> tuple[str, str, str | None, tuple[str, ...]]:
     """Compare decompressed ``content`` with ``fspec``; return ``(md5, sha256, fault, checked)``.
 
     Known values are compared: the size, the MD5 and the SHA-256 of the decompressed bytes,
@@ -443,7 +363,8 @@ def check_content(
     file as served by the original mirrors is compared instead, if the caller passes the
     file's ``gz_md5``. ``fault`` is None when everything compared equal.
     """
-    md5, sha256 = _hashes(content)
+    md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
+    sha256 = hashlib.sha256(content).hexdigest()
     checked: list[str] = []
     faults: list[str] = []
     if fspec.size is not None:
@@ -461,11 +382,8 @@ def check_content(
     if not fspec.has_content_hash and fspec.gz_md5 and gz_md5 is not None:
         checked.append("gz-md5")
         if gz_md5 != fspec.gz_md5:
-            faults.append(
-                f"MD5 of the .gz file {gz_md5}, expected the published {fspec.gz_md5} "
-                f"(no checksum of the decompressed file is published, so a recompressed "
-                f"copy cannot be verified)"
-            )
+            faults.append(f"MD5 of the .gz file {gz_md5}, expected the published {fspec.gz_md5} (no checksum "
+                          f"of the decompressed file is published, so a recompressed copy cannot be verified)")
     try:
         inspect_idx(content, name)
         checked.append("idx")
@@ -489,13 +407,8 @@ def _gz_md5(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def check_file(
-    spec: DatasetSpec | str,
-    key: str,
-    path: str | os.PathLike,
-    *,
-    content: np.ndarray | None = None,
-) -> FileCheck:
+def check_file(spec: DatasetSpec | str, key: str, path: str | os.PathLike, *,
+               content: np.ndarray | None = None) -> FileCheck:
     """Read, decompress and check file ``key`` of ``spec`` at ``path``; never raises for bad data.
 
     Pass ``content`` (from :func:`~normlab.data.idx.read_decompressed`) when it is already in
@@ -516,9 +429,7 @@ def check_file(
     return FileCheck(key, path, len(content), md5, sha256, fault is None, fault, checked)
 
 
-def verify_files(
-    name: str | DatasetSpec, data_dir: str | os.PathLike | None = None
-) -> list[FileCheck]:
+def verify_files(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> list[FileCheck]:
     """Check every file of ``name`` where :func:`resolve_files` would look; download nothing.
 
     Returns one :class:`FileCheck` per file in the order train images, train labels, test
@@ -531,18 +442,8 @@ def verify_files(
         fspec = spec.files[key]
         path = find_file(directory, fspec)
         if path is None:
-            checks.append(
-                FileCheck(
-                    key,
-                    None,
-                    None,
-                    None,
-                    None,
-                    False,
-                    f"missing: neither {fspec.filename} nor {fspec.gz_name} in "
-                    f"{_describe_source(directory, source)}",
-                )
-            )
+            fault = f"missing: neither {fspec.filename} nor {fspec.gz_name} in {_describe_source(directory, source)}"
+            checks.append(FileCheck(key, None, None, None, None, False, fault))
         else:
             checks.append(check_file(spec, key, path))
     return checks

@@ -8,13 +8,11 @@ The format (LeCun, Cortes and Burges) is a header followed by the data:
 - byte 3: the number of dimensions ``ndim``;
 - ``ndim`` big-endian uint32 sizes, then the elements, big-endian, in C order.
 
-Files may be gzip-compressed; compression is recognised by the gzip magic bytes ``1f 8b``,
-never by the file name. Every malformed input raises :class:`~normlab.errors.IDXFormatError`
-whose message starts with the file name and says what is wrong: a damaged file never yields
-a silently wrong array. Input is bounded: gzip is inflated in a stream that stops one byte
-past the expected size (the registry's, else the header's), and a raw file's size is checked
-before it is read, so a gzip bomb or a huge sparse file costs no more memory than the file it
-claims to be. A file that cannot be read at all is a :class:`~normlab.errors.DataFileError`.
+Gzip is recognised by its magic bytes, never by the file name. Every malformed input raises
+:class:`~normlab.errors.IDXFormatError` naming the file and the fault, so a damaged file never
+yields a silently wrong array. Input is bounded (gzip is inflated only to one byte past the
+expected size, a raw file's size is checked before it is read), so a gzip bomb or a huge sparse
+file costs no more memory than the file it claims to be.
 """
 
 from __future__ import annotations
@@ -31,31 +29,15 @@ import numpy as np
 from normlab.errors import ConfigError, DataFileError, IDXFormatError
 from normlab.fileio import atomic_write_bytes
 
-__all__ = [
-    "IDX_DTYPES",
-    "read_idx",
-    "read_idx_bytes",
-    "read_decompressed",
-    "inspect_idx",
-    "parse_idx_content",
-    "gunzip_bytes",
-    "data_file_error",
-    "write_idx",
-    "read_mnist_pair",
-]
+__all__ = ["IDX_DTYPES", "read_idx", "read_idx_bytes", "read_decompressed", "inspect_idx", "parse_idx_content",
+           "gunzip_bytes", "data_file_error", "write_idx", "read_mnist_pair"]
 
 PathLike = str | os.PathLike
 Buffer = bytes | bytearray | memoryview | np.ndarray
 
 #: Type code -> big-endian numpy dtype of the elements as stored.
-IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype("u1"),
-    0x09: np.dtype("i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+IDX_DTYPES: dict[int, np.dtype] = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+                                   0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 _CODE_BY_KIND = {(dt.kind, dt.itemsize): code for code, dt in IDX_DTYPES.items()}
 _VALID_TYPES = ", ".join(f"0x{code:02X} {dt.name}" for code, dt in IDX_DTYPES.items())
 
@@ -91,9 +73,7 @@ def data_file_error(path: PathLike, exc: OSError) -> DataFileError:
     return err
 
 
-def _parse_header(
-    buf: np.ndarray, name: str, complete: bool
-) -> tuple[np.dtype, tuple[int, ...], int] | None:
+def _parse_header(buf: np.ndarray, name: str, complete: bool) -> tuple[np.dtype, tuple[int, ...], int] | None:
     """``(stored dtype, shape, header length)`` from the first bytes of IDX content.
 
     Returns None when ``buf`` is too short to tell yet and more may follow (``complete`` is
@@ -102,30 +82,22 @@ def _parse_header(
     """
     n = len(buf)
     if n >= 2 and (buf[0] != 0 or buf[1] != 0):
-        raise IDXFormatError(
-            f"{name}: bad magic number: expected the first two bytes to be 00 00, got "
-            f"{int(buf[0]):02x} {int(buf[1]):02x} (not an IDX file, or compressed in a format "
-            f"other than gzip)"
-        )
+        raise IDXFormatError(f"{name}: bad magic number: expected the first two bytes to be 00 00, got "
+                             f"{int(buf[0]):02x} {int(buf[1]):02x} (not an IDX file, or compressed in a format "
+                             f"other than gzip)")
     if n >= 3 and int(buf[2]) not in IDX_DTYPES:
-        raise IDXFormatError(
-            f"{name}: unknown type code 0x{int(buf[2]):02X} in byte 2; valid codes: {_VALID_TYPES}"
-        )
+        raise IDXFormatError(f"{name}: unknown type code 0x{int(buf[2]):02X} in byte 2; valid codes: {_VALID_TYPES}")
     if n < 4:
         if not complete:
             return None
-        raise IDXFormatError(
-            f"{name}: truncated header: the file has {n} bytes, an IDX header needs at least 4"
-        )
+        raise IDXFormatError(f"{name}: truncated header: the file has {n} bytes, an IDX header needs at least 4")
     ndim = int(buf[3])
     header = 4 + 4 * ndim
     if n < header:
         if not complete:
             return None
-        raise IDXFormatError(
-            f"{name}: truncated header: {ndim} dimensions need a {header}-byte header, "
-            f"the file has {n} bytes"
-        )
+        raise IDXFormatError(f"{name}: truncated header: {ndim} dimensions need a {header}-byte header, "
+                             f"the file has {n} bytes")
     shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
     return IDX_DTYPES[int(buf[2])], shape, header
 
@@ -180,24 +152,18 @@ class _Sink:
         if self.buf is None:  # the content ended before its header did, or was empty
             return np.frombuffer(bytes(self.head), dtype=np.uint8).copy()
         if self.extra:
-            return np.concatenate(
-                [self.buf[: self.pos]] + [np.frombuffer(b, dtype=np.uint8) for b in self.extra]
-            )
+            return np.concatenate([self.buf[: self.pos]] + [np.frombuffer(b, dtype=np.uint8) for b in self.extra])
         # A slice of the preallocated buffer is a view: no copy when the file is as expected.
         return self.buf[: self.pos]
 
 
-def _too_large(
-    name: str, limit: int, declared: tuple | None, size: int | None
-) -> IDXFormatError:
+def _too_large(name: str, limit: int, declared: tuple | None, size: int | None) -> IDXFormatError:
     what = "the decompressed content is" if size is None else f"{size} bytes,"
     if declared is None:
         return IDXFormatError(f"{name}: too large: {what} more than the {limit} bytes expected")
     dtype, shape, _ = declared
-    return IDXFormatError(
-        f"{name}: trailing bytes: {what} more than the {limit} bytes its header declares "
-        f"(shape {shape} of {dtype.name})"
-    )
+    return IDXFormatError(f"{name}: trailing bytes: {what} more than the {limit} bytes its header declares "
+                          f"(shape {shape} of {dtype.name})")
 
 
 def _inflate(source: Iterator[Buffer], sink: _Sink) -> np.ndarray:
@@ -220,10 +186,8 @@ def _inflate(source: Iterator[Buffer], sink: _Sink) -> np.ndarray:
                 sink.add(inflater.decompress(data, sink.room()))
                 data = inflater.unconsumed_tail
             if not inflater.eof:
-                raise IDXFormatError(
-                    f"{name}: corrupt gzip: the compressed stream is truncated "
-                    f"(it ends before the gzip end-of-stream marker)"
-                )
+                raise IDXFormatError(f"{name}: corrupt gzip: the compressed stream is truncated "
+                                     f"(it ends before the gzip end-of-stream marker)")
             data = inflater.unused_data
             while len(data) < 2 and (more := next(source, b"")):
                 data = bytes(data) + bytes(more)
@@ -231,10 +195,8 @@ def _inflate(source: Iterator[Buffer], sink: _Sink) -> np.ndarray:
                 continue
             # gzip tools allow zero padding after the last member, and nothing else
             if any(bytes(block).strip(b"\0") for block in itertools.chain([data], source)):
-                raise IDXFormatError(
-                    f"{name}: corrupt gzip: trailing garbage after the compressed stream "
-                    f"(neither another gzip member nor zero padding)"
-                )
+                raise IDXFormatError(f"{name}: corrupt gzip: trailing garbage after the compressed stream "
+                                     f"(neither another gzip member nor zero padding)")
             return sink.result()
     except zlib.error as exc:
         raise IDXFormatError(f"{name}: corrupt gzip: {exc}") from None
@@ -243,12 +205,9 @@ def _inflate(source: Iterator[Buffer], sink: _Sink) -> np.ndarray:
 def gunzip_bytes(data: Buffer, name: str, max_size: int | None = None) -> np.ndarray:
     """Decompress gzip-compressed IDX ``data`` (all members) into a writable 1-D uint8 array.
 
-    ``name`` is only used in error messages. Decompression stops one byte past ``max_size``
-    or, when that is None, past the size the IDX header declares: a gzip bomb costs no more
-    memory than the file it claims to be. Raises :class:`IDXFormatError` for content that
-    is too long, a corrupt or truncated stream, a CRC or length mismatch, bytes after the
-    last member that are neither another gzip member nor zero padding, or (without
-    ``max_size``) a bad IDX header.
+    Decompression stops one byte past ``max_size`` (None: the size the IDX header declares).
+    Raises :class:`IDXFormatError` for content that is too long, a corrupt or truncated stream,
+    bytes after the last member other than zero padding, or (without ``max_size``) a bad header.
     """
     view = memoryview(data).cast("B")
     chunks = (view[i : i + _READ_CHUNK] for i in range(0, len(view), _READ_CHUNK))
@@ -258,11 +217,9 @@ def gunzip_bytes(data: Buffer, name: str, max_size: int | None = None) -> np.nda
 def read_decompressed(path: PathLike, max_size: int | None = None) -> np.ndarray:
     """Return the content of ``path`` as a writable uint8 array, gunzipped if it is gzip.
 
-    This is the exact byte sequence that checksums of the decompressed file refer to, and
-    :func:`read_idx_bytes` parses it without another copy. Content longer than ``max_size``
-    (when None: than its IDX header declares) is an :class:`IDXFormatError` found before
-    more than that is read or decompressed; a file that cannot be read (permissions, a
-    directory in its place) is a :class:`~normlab.errors.DataFileError`.
+    These are the bytes the decompressed checksums refer to. Content longer than ``max_size``
+    (None: than its IDX header declares) is an :class:`IDXFormatError` found before more is read;
+    a file that cannot be read is a :class:`~normlab.errors.DataFileError`.
     """
     path = Path(path)
     try:
@@ -302,15 +259,11 @@ def inspect_idx(content: Buffer, name: str = "<bytes>") -> tuple[np.dtype, tuple
     expected = math.prod(shape) * dtype.itemsize
     body = n - header
     if body < expected:
-        raise IDXFormatError(
-            f"{name}: truncated data: shape {shape} of {dtype.name} needs {expected} bytes "
-            f"after the {header}-byte header, the file has {body}"
-        )
+        raise IDXFormatError(f"{name}: truncated data: shape {shape} of {dtype.name} needs {expected} bytes "
+                             f"after the {header}-byte header, the file has {body}")
     if body > expected:
-        raise IDXFormatError(
-            f"{name}: trailing bytes: {body - expected} unexpected bytes after the "
-            f"{expected} bytes of data for shape {shape}"
-        )
+        raise IDXFormatError(f"{name}: trailing bytes: {body - expected} unexpected bytes after the "
+                             f"{expected} bytes of data for shape {shape}")
     return dtype, shape, header
 
 
@@ -330,11 +283,8 @@ def _parse(buf: np.ndarray, name: str, owned: bool) -> np.ndarray:
 
 
 def read_idx_bytes(data: Buffer, name: str = "<bytes>") -> np.ndarray:
-    """Parse an IDX file held in memory (gzip-compressed or raw) into a native-endian array.
-
-    ``name`` identifies the data in error messages. The result never shares memory with
-    ``data``. Raises :class:`IDXFormatError` for every malformed input.
-    """
+    """Parse an IDX file held in memory (gzip or raw) into a native-endian array that never
+    shares memory with ``data``; ``name`` is for error messages."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8 or data.ndim != 1:
             data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
@@ -347,11 +297,7 @@ def read_idx_bytes(data: Buffer, name: str = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: PathLike) -> np.ndarray:
-    """Read the IDX file at ``path`` (gzip or raw, detected by content) into a numpy array.
-
-    The array has native byte order and owns (or solely views) a buffer read for it, so it
-    is writable. Raises :class:`IDXFormatError` naming the file for every malformed input.
-    """
+    """Read the IDX file at ``path`` (gzip or raw) into a writable, native-endian numpy array."""
     return parse_idx_content(read_decompressed(path), str(path))
 
 
@@ -366,10 +312,8 @@ def parse_idx_content(content: np.ndarray, name: str) -> np.ndarray:
 def _idx_header(array: np.ndarray, path: str) -> tuple[bytes, np.dtype]:
     key = (array.dtype.kind, array.dtype.itemsize)
     if key not in _CODE_BY_KIND or array.dtype.kind not in "uif":
-        raise ConfigError(
-            f"{path}: cannot store dtype {array.dtype} in IDX; valid dtypes: "
-            f"uint8, int8, int16, int32, float32, float64"
-        )
+        raise ConfigError(f"{path}: cannot store dtype {array.dtype} in IDX; valid dtypes: "
+                          f"uint8, int8, int16, int32, float32, float64")
     if array.ndim > 255:
         raise ConfigError(f"{path}: IDX stores at most 255 dimensions, got {array.ndim}")
     if any(d >= 2**32 for d in array.shape):
@@ -379,14 +323,11 @@ def _idx_header(array: np.ndarray, path: str) -> tuple[bytes, np.dtype]:
     return header, IDX_DTYPES[code]
 
 
-def write_idx(
-    path: PathLike, array: np.ndarray, *, compress: bool | None = None, compresslevel: int = 6
-) -> Path:
+def write_idx(path: PathLike, array: np.ndarray, *, compress: bool | None = None, compresslevel: int = 6) -> Path:
     """Write ``array`` to ``path`` in IDX format, atomically; return the path.
 
     ``compress`` defaults to whether the name ends in ``.gz``. Gzip output has a zero
-    timestamp, so equal arrays give byte-identical files. The data go to a temporary file in
-    the same directory that replaces ``path`` only once complete.
+    timestamp, so equal arrays give byte-identical files.
     """
     path = Path(path)
     array = np.asarray(array)
@@ -403,11 +344,7 @@ def write_idx(
 
 
 def read_mnist_pair(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read an images file (N x H x W) and its labels file (N) and check that they match.
-
-    Raises :class:`IDXFormatError` naming both files when the counts disagree or when either
-    file has the wrong number of dimensions.
-    """
+    """Read an images file (N x H x W) and its labels file (N); :func:`check_pair` checks that they match."""
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     check_pair(images, labels, str(images_path), str(labels_path))
@@ -417,16 +354,9 @@ def read_mnist_pair(images_path: PathLike, labels_path: PathLike) -> tuple[np.nd
 def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
     """Raise :class:`IDXFormatError` unless ``images`` is N x H x W and ``labels`` has N entries."""
     if images.ndim != 3:
-        raise IDXFormatError(
-            f"{images_name}: expected images with 3 dimensions (N x H x W), got shape "
-            f"{images.shape}"
-        )
+        raise IDXFormatError(f"{images_name}: expected images with 3 dimensions (N x H x W), got shape {images.shape}")
     if labels.ndim != 1:
-        raise IDXFormatError(
-            f"{labels_name}: expected labels with 1 dimension (N), got shape {labels.shape}"
-        )
+        raise IDXFormatError(f"{labels_name}: expected labels with 1 dimension (N), got shape {labels.shape}")
     if images.shape[0] != labels.shape[0]:
-        raise IDXFormatError(
-            f"image and label counts disagree: {images_name} has {images.shape[0]} images, "
-            f"{labels_name} has {labels.shape[0]} labels"
-        )
+        raise IDXFormatError(f"image and label counts disagree: {images_name} has {images.shape[0]} images, "
+                             f"{labels_name} has {labels.shape[0]} labels")

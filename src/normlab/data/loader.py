@@ -1,14 +1,11 @@
 """A batch loader that indexes and transforms whole batches on the target device.
 
-``torch.utils.data.DataLoader`` fetches and collates samples one by one in Python, which for
-MNIST-sized images costs more than the LeNet-5 step it feeds. :class:`BatchLoader` instead
-moves the raw uint8 images to the device once, then per batch gathers the rows with one
-index operation and transforms them with one vectorised call; with ``cache=True`` (what the
-trainer uses) the whole dataset is transformed once and batches are gathered ready-made.
+``torch.utils.data.DataLoader`` collates samples one by one in Python, which for MNIST-sized
+images costs more than the LeNet-5 step it feeds. :class:`BatchLoader` moves the raw images to
+the device once and gathers each batch with one index operation.
 
-Shuffling uses the loader's own CPU ``torch.Generator``: each epoch draws one
-``torch.randperm(n, generator=...)``, so the sequence of epochs is reproducible from the seed
-and resumable by saving and restoring ``loader.generator.get_state()``.
+Shuffling uses the loader's own CPU ``torch.Generator`` (one ``randperm`` per epoch), so the
+epochs are reproducible from the seed and resumable from ``loader.generator.get_state()``.
 """
 
 from __future__ import annotations
@@ -33,27 +30,14 @@ class BatchLoader:
     ``torch.manual_seed`` still makes runs reproducible. A loader that does not shuffle never
     touches the global RNG (its ``generator`` is seeded with ``seed``, or 0, and unused).
     ``drop_last`` drops a final partial batch. With ``cache`` an :class:`ImageDataset` is
-    transformed once, whole, and kept on the device (see :meth:`ImageDataset.transformed_on`):
-    the same batches, bit for bit, without transforming every image again each epoch, for
-    N x H' x W' x 4 bytes of memory shared by all caching loaders of that dataset.
-
-    Any other map-style ``torch.utils.data.Dataset`` is accepted too: it is materialised once,
-    by indexing every sample, into stacked tensors (fine for small datasets; an
-    :class:`ImageDataset` avoids it).
+    transformed once, whole, and kept on the device (:meth:`ImageDataset.transformed_on`): the
+    same batches, bit for bit. Any other map-style dataset is materialised once into stacked
+    tensors (fine for small datasets).
     """
 
-    def __init__(
-        self,
-        dataset: ImageDataset | torch.utils.data.Dataset,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-        drop_last: bool = False,
-        device: str | torch.device = "cpu",
-        cache: bool = False,
-    ) -> None:
+    def __init__(self, dataset: ImageDataset | torch.utils.data.Dataset, batch_size: int, *, shuffle: bool = False,
+                 generator: torch.Generator | None = None, seed: int | None = None, drop_last: bool = False,
+                 device: str | torch.device = "cpu", cache: bool = False) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
         if generator is not None and seed is not None:
@@ -106,9 +90,6 @@ class BatchLoader:
         order = None
         if self.shuffle:
             order = torch.randperm(self.num_samples, generator=self.generator).to(self.device)
-        yield from self._batches(order)
-
-    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         b = self.batch_size
         for i in range(len(self)):
             if order is None:
@@ -119,25 +100,19 @@ class BatchLoader:
             yield (self._transform(raw) if self._transform else raw), labels
 
 
-def _materialise(
-    dataset: torch.utils.data.Dataset, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _materialise(dataset: torch.utils.data.Dataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         n = len(dataset)  # type: ignore[arg-type]
     except TypeError:
-        raise ConfigError(
-            f"BatchLoader needs a dataset with a length, got {type(dataset).__name__}"
-        ) from None
+        raise ConfigError(f"BatchLoader needs a dataset with a length, got {type(dataset).__name__}") from None
     if n == 0:
         raise ConfigError("BatchLoader needs a non-empty dataset")
     xs, ys = [], []
     for i in range(n):
         sample = dataset[i]
         if not (isinstance(sample, (tuple, list)) and len(sample) == 2):
-            raise ConfigError(
-                f"BatchLoader needs samples of the form (image, label); item {i} of "
-                f"{type(dataset).__name__} is {type(sample).__name__}"
-            )
+            raise ConfigError(f"BatchLoader needs samples of the form (image, label); item {i} of "
+                              f"{type(dataset).__name__} is {type(sample).__name__}")
         xs.append(torch.as_tensor(sample[0]))
         ys.append(int(sample[1]))
     images = torch.stack(xs).to(torch.float32)

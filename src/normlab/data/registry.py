@@ -30,14 +30,7 @@ from types import MappingProxyType
 
 from normlab.errors import ConfigError
 
-__all__ = [
-    "FILE_KEYS",
-    "FileSpec",
-    "DatasetSpec",
-    "register_dataset",
-    "get_dataset_spec",
-    "list_datasets",
-]
+__all__ = ["FILE_KEYS", "FileSpec", "DatasetSpec", "register_dataset", "get_dataset_spec", "list_datasets"]
 
 #: The four files every dataset provides, in this order.
 FILE_KEYS: tuple[str, ...] = ("train_images", "train_labels", "test_images", "test_labels")
@@ -89,15 +82,11 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         missing = [k for k in FILE_KEYS if k not in self.files]
         if missing:
-            raise ConfigError(
-                f"dataset {self.name!r}: files missing for {', '.join(missing)}; "
-                f"every dataset needs {', '.join(FILE_KEYS)}"
-            )
+            raise ConfigError(f"dataset {self.name!r}: files missing for {', '.join(missing)}; "
+                              f"every dataset needs {', '.join(FILE_KEYS)}")
         if len(self.class_names) != self.num_classes:
-            raise ConfigError(
-                f"dataset {self.name!r}: {len(self.class_names)} class names for "
-                f"{self.num_classes} classes"
-            )
+            raise ConfigError(f"dataset {self.name!r}: {len(self.class_names)} class names for "
+                              f"{self.num_classes} classes")
         # Base URLs are joined with file names, so each must end in exactly one slash.
         object.__setattr__(self, "mirrors", tuple(m.rstrip("/") + "/" for m in self.mirrors))
         object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
@@ -107,35 +96,22 @@ class DatasetSpec:
         return mirror + self.files[key].gz_name
 
 
-def _mnist_files(
-    sizes: tuple[int, int],
-    md5: tuple[str | None, ...],
-    sha256: tuple[str | None, ...],
-    gz_md5: tuple[str | None, ...],
-) -> dict[str, FileSpec]:
+def _mnist_files(sizes: tuple[int, int], md5: tuple[str | None, ...], sha256: tuple[str | None, ...],
+                 gz_md5: tuple[str | None, ...]) -> dict[str, FileSpec]:
     n_train, n_test = sizes
-    names = (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    )
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     # IDX header sizes: 4 bytes + 4 per dimension (3 for images, 1 for labels).
     byte_sizes = (16 + n_train * 784, 8 + n_train, 16 + n_test * 784, 8 + n_test)
-    return {
-        key: FileSpec(name, md5[i], sha256[i], byte_sizes[i], gz_md5[i])
-        for i, (key, name) in enumerate(zip(FILE_KEYS, names, strict=True))
-    }
+    return {key: FileSpec(name, md5[i], sha256[i], byte_sizes[i], gz_md5[i])
+            for i, (key, name) in enumerate(zip(FILE_KEYS, names, strict=True))}
 
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 
 
 def register_dataset(spec: DatasetSpec, *, overwrite: bool = False) -> DatasetSpec:
-    """Add ``spec`` to the registry under ``spec.name``; return it.
-
-    Raises :class:`ConfigError` if the name is taken, unless ``overwrite`` is true.
-    """
+    """Add ``spec`` to the registry under ``spec.name``; return it. A taken name is a
+    :class:`ConfigError` unless ``overwrite`` is true."""
     if spec.name in _REGISTRY and not overwrite:
         raise ConfigError(f"dataset {spec.name!r} is already registered")
     _REGISTRY[spec.name] = spec
@@ -143,18 +119,14 @@ def register_dataset(spec: DatasetSpec, *, overwrite: bool = False) -> DatasetSp
 
 
 def get_dataset_spec(name: str | DatasetSpec) -> DatasetSpec:
-    """Return the spec registered as ``name`` (a spec is returned unchanged).
-
-    Raises :class:`ConfigError` listing the valid names for an unknown one.
-    """
+    """Return the spec registered as ``name`` (a spec is returned unchanged); an unknown name is a
+    :class:`ConfigError` listing the valid ones."""
     if isinstance(name, DatasetSpec):
         return name
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}"
-        ) from None
+        raise ConfigError(f"unknown dataset {name!r}; valid datasets: {', '.join(list_datasets())}") from None
 
 
 def list_datasets() -> list[str]:
@@ -227,18 +199,8 @@ register_dataset(
         ),
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         num_classes=10,
-        class_names=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                     "Ankle boot"),
         description="Zalando article images in 10 classes (Xiao, Rasul and Vollgraf), 28x28.",
         homepage="https://github.com/zalandoresearch/fashion-mnist",
         license="MIT",

@@ -37,9 +37,7 @@ def _as_nchw(raw: torch.Tensor) -> torch.Tensor:
         return raw.unsqueeze(1)
     if raw.dim() == 4 and raw.shape[1] == 1:
         return raw
-    raise ConfigError(
-        f"a transform needs a batch of shape N x H x W or N x 1 x H x W, got {tuple(raw.shape)}"
-    )
+    raise ConfigError(f"a transform needs a batch of shape N x H x W or N x 1 x H x W, got {tuple(raw.shape)}")
 
 
 def to_unit_float(raw: torch.Tensor) -> torch.Tensor:
@@ -54,13 +52,8 @@ def to_unit_float(raw: torch.Tensor) -> torch.Tensor:
 
 
 def _resize32(raw: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(
-        to_unit_float(raw),
-        size=(_SIZE, _SIZE),
-        mode="bilinear",
-        align_corners=False,
-        antialias=True,
-    )
+    return F.interpolate(to_unit_float(raw), size=(_SIZE, _SIZE), mode="bilinear", align_corners=False,
+                         antialias=True)
 
 
 def _pad_amounts(h: int, w: int) -> tuple[int, int, int, int]:
@@ -77,11 +70,7 @@ def _pad32(raw: torch.Tensor) -> torch.Tensor:
     return to_unit_float(F.pad(x, pad, mode="constant", value=0))
 
 
-def _none(raw: torch.Tensor) -> torch.Tensor:
-    return to_unit_float(raw)
-
-
-_TRANSFORMS: dict[str, Transform] = {"resize32": _resize32, "pad32": _pad32, "none": _none}
+_TRANSFORMS: dict[str, Transform] = {"resize32": _resize32, "pad32": _pad32, "none": to_unit_float}
 
 #: Names accepted by :func:`get_transform`.
 TRANSFORMS: tuple[str, ...] = tuple(_TRANSFORMS)

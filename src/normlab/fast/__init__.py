@@ -19,16 +19,10 @@ from normlab._lazy import lazy_exports
 
 # PEP 562: names load on first use, so tune_malloc (which the command line calls before it knows
 # whether it will train) comes without torch.
-_EXPORTS = {
-    "accelerate": "normlab.fast.apply",
-    "AvgPool2x2": "normlab.fast.pool",
-    "MaxPool2x2": "normlab.fast.pool",
-    "FastConv2d": "normlab.fast.conv",
-    "create_optimizer": "normlab.fast.optim",
-    "tune_malloc": "normlab.fast.malloc",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "normlab.fast.apply": "accelerate",
+    "normlab.fast.pool": "AvgPool2x2 MaxPool2x2",
+    "normlab.fast.conv": "FastConv2d",
+    "normlab.fast.optim": "create_optimizer",
+    "normlab.fast.malloc": "tune_malloc",
+}, globals())

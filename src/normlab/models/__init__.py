@@ -15,43 +15,17 @@ for the network. The CPU speed-ups live apart, in :mod:`normlab.fast`.
 
 from normlab._lazy import lazy_exports
 
-from normlab.models.spec import (
-    ACTIVATIONS,
-    HEADS,
-    NORM_IN,
-    NORM_POSITIONS,
-    POOLS,
-    LeNetConfig,
-    format_variant,
-    is_norm_layer,
-    list_models,
-    list_norm_layers,
-    model_config,
-    model_description,
-    model_options,
-    parse_variant,
-    register_model,
-)
+from normlab.models.spec import (ACTIVATIONS, HEADS, NORM_IN, NORM_POSITIONS, POOLS, LeNetConfig, format_variant,
+                                 is_norm_layer, list_models, list_norm_layers, model_config, model_description,
+                                 model_options, parse_variant, register_model)
 
 # PEP 562: the torch parts load on first use, so that naming and checking models costs no torch.
-_TORCH_EXPORTS = {
-    "LeNet5": "normlab.models.lenet",
-    "apply_blog_init": "normlab.models.lenet",
-    "create_model": "normlab.models.lenet",
-    "init_weights_blog": "normlab.models.lenet",
-    "GroupNorm": "normlab.models.norm",
-    "GroupNorm1": "normlab.models.norm",
-    "create_norm_layer": "normlab.models.norm",
-    "default_num_groups": "normlab.models.norm",
-    "get_norm_layer": "normlab.models.norm",
-    "register_norm_layer": "normlab.models.norm",
-}
+__getattr__, __dir__, _torch_names = lazy_exports(__name__, {
+    "normlab.models.lenet": "LeNet5 apply_blog_init create_model init_weights_blog",
+    "normlab.models.norm": "GroupNorm GroupNorm1 create_norm_layer default_num_groups get_norm_layer "
+                           "register_norm_layer",
+}, globals())
 
-__all__ = [
-    "ACTIVATIONS", "HEADS", "NORM_IN", "NORM_POSITIONS", "POOLS", "LeNetConfig", "format_variant",
-    "is_norm_layer", "list_models", "list_norm_layers", "model_config", "model_description",
-    "model_options", "parse_variant", "register_model", *_TORCH_EXPORTS,
-]
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _TORCH_EXPORTS, globals())
+__all__ = ["ACTIVATIONS", "HEADS", "NORM_IN", "NORM_POSITIONS", "POOLS", "LeNetConfig", "format_variant",
+           "is_norm_layer", "list_models", "list_norm_layers", "model_config", "model_description",
+           "model_options", "parse_variant", "register_model", *_torch_names]

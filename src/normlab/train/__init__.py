@@ -7,27 +7,12 @@ from normlab._lazy import lazy_exports
 
 # PEP 562: each name is imported on first use, so that the config and the callback protocol
 # (which the command line needs) come without torch, which the loop needs.
-_EXPORTS = {
-    "Callback": "normlab.train.callbacks",
-    "ConvolutionalNeuralNet": "normlab.train.blog",
-    "load_checkpoint": "normlab.train.checkpoint",
-    "save_checkpoint": "normlab.train.checkpoint",
-    "PROTOCOLS": "normlab.train.config",
-    "Protocol": "normlab.train.config",
-    "TrainConfig": "normlab.train.config",
-    "get_protocol": "normlab.train.config",
-    "EvalResult": "normlab.train.loop",
-    "build_model": "normlab.train.loop",
-    "evaluate": "normlab.train.loop",
-    "fit": "normlab.train.loop",
-    "resolve_device": "normlab.train.loop",
-    "seed_everything": "normlab.train.loop",
-    "train": "normlab.train.loop",
-    "tune_malloc": "normlab.fast.malloc",
-    "RunRecord": "normlab.train.record",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "normlab.train.callbacks": "Callback",
+    "normlab.train.blog": "ConvolutionalNeuralNet",
+    "normlab.train.checkpoint": "load_checkpoint save_checkpoint",
+    "normlab.train.config": "PROTOCOLS Protocol TrainConfig get_protocol",
+    "normlab.train.loop": "EvalResult build_model evaluate fit resolve_device seed_everything train",
+    "normlab.fast.malloc": "tune_malloc",
+    "normlab.train.record": "RunRecord",
+}, globals())
