@@ -28,6 +28,7 @@ from normlab.experiments.stats import (
     mean_ci,
     paired_comparison,
     paired_values,
+    rank_by_target,
     summarize_variant,
     time_to_target,
 )
@@ -275,15 +276,71 @@ def test_variant_summary_counts_runs_that_never_reach_the_target():
     assert t.target == 0.98
     assert t.epochs == (2, None, 1, 3, None)
     assert t.seconds == (20.0, None, 9.0, 36.0, None)
-    assert (t.n_runs, t.n_reached, t.n_not_reached) == (5, 3, 2)
-    assert t.median_epochs == 2.0
-    assert t.mean_epochs == pytest.approx(2.0)
-    assert t.median_seconds == 20.0
-    assert t.mean_seconds == pytest.approx(65 / 3)
+    assert (t.n_runs, t.n_reached, t.n_not_reached, t.last_epoch) == (5, 3, 2, 3)
+    # The two runs that never reached it are censored ("later than epoch 3"): sorted 1, 2, 3, >3, >3.
+    assert t.median_epochs == 3.0 and t.median_reached
+    assert t.median_seconds == 36.0  # 9, 20, 36, >30, >36
+    # Their epochs are unknown, so there is no mean.
+    assert math.isnan(t.mean_epochs) and math.isnan(t.mean_seconds)
 
     t985 = summarize_variant("lenet5", runs, target=0.985).target
     assert t985.epochs == (3, None, None, 3, None)
     assert (t985.target, t985.n_reached) == (0.985, 2)
+
+
+def test_runs_that_never_reach_the_target_are_censored_not_dropped():
+    def runs(first_epochs, n_epochs=5):
+        return [_run(i, [0.99 if e is not None and k + 1 >= e else 0.95 for k in range(n_epochs)], [2.0] * n_epochs)
+                for i, e in enumerate(first_epochs)]
+
+    # One lucky run at epoch 1, four that never reach 98% in 5 epochs: the median is "not reached".
+    lucky = summarize_variant("lucky", runs([1, None, None, None, None])).target
+    assert (lucky.n_reached, lucky.n_runs, lucky.last_epoch) == (1, 5, 5)
+    assert math.isnan(lucky.median_epochs) and math.isnan(lucky.median_seconds) and not lucky.median_reached
+    steady = summarize_variant("steady", runs([3, 3, 3, 4, 3])).target
+    assert steady.median_epochs == 3.0 and steady.mean_epochs == pytest.approx(3.2)
+    assert steady.median_seconds == 6.0 and steady.mean_seconds == pytest.approx(6.4)
+    # Exactly half reached (2 of 4): the median lies between a reached run and a censored one.
+    half = summarize_variant("half", runs([2, 2, None, None])).target
+    assert math.isnan(half.median_epochs)
+    # More than half: the censored runs still count, as later than the last epoch.
+    most = summarize_variant("most", runs([1, 1, 4, None, None, 5, 5])).target
+    assert most.median_epochs == 5.0 and math.isnan(most.mean_epochs)
+    # The fastest is chosen by that median, never by the runs that reached it alone.
+    assert rank_by_target({"lucky": lucky, "steady": steady, "most": most, "half": half}) == ["steady", "most"]
+
+
+def test_rank_by_target_breaks_ties_by_share_reached_then_time_then_order():
+    def summary(epochs, seconds):
+        return summarize_variant("v", [_run(i, [0.99 if k + 1 >= e else 0.9 for k in range(4)] if e else [0.9] * 4,
+                                             [seconds] * 4) for i, e in enumerate(epochs)]).target
+
+    every = summary([2, 2, 2], 1.0)
+    most = summary([2, 2, None], 1.0)
+    slow = summary([2, 2, 2], 3.0)
+    again = summary([2, 2, 2], 1.0)
+    assert every.median_epochs == most.median_epochs == slow.median_epochs == 2.0
+    assert rank_by_target({"most": most, "slow": slow, "again": again, "every": every}) == [
+        "again", "every", "slow", "most"]
+    assert rank_by_target({}) == []
+
+
+def test_two_pairs_are_too_few_to_test():
+    # Both differences share a sign: the t-test would have 1 df, Wilcoxon's smallest p is 0.5.
+    cmp = paired_comparison(runs_from_finals([0.980, 0.982]), runs_from_finals([0.983, 0.986]))
+    assert cmp.n_pairs == 2 and cmp.df == 1 and not cmp.tested
+    for x in (cmp.t_statistic, cmp.t_pvalue, cmp.wilcoxon_statistic, cmp.wilcoxon_pvalue, cmp.hedges_gz):
+        assert math.isnan(x)
+    assert cmp.mean_difference == pytest.approx(0.0035) and cmp.cohens_dz == pytest.approx(0.0035 / cmp.sd_difference)
+    lo, hi = sps.t.interval(0.95, 1, loc=0.0035, scale=cmp.sd_difference / math.sqrt(2))
+    assert (cmp.ci.low, cmp.ci.high) == pytest.approx((lo, hi))  # the interval stays: honest, and wide
+    assert any("too few to test" in n and "1 degree of freedom" in n for n in cmp.notes)
+    assert not is_significant(cmp)
+    # Three pairs are tested, and g_z is defined from there on.
+    three = paired_comparison(runs_from_finals([0.980, 0.982, 0.981]), runs_from_finals([0.983, 0.986, 0.9835]))
+    assert three.tested and math.isfinite(three.t_pvalue) and math.isfinite(three.hedges_gz)
+    one = paired_comparison(runs_from_finals([0.98]), runs_from_finals([0.99]))
+    assert not one.tested and math.isnan(one.cohens_dz) and math.isnan(one.hedges_gz)
 
 
 def test_variant_summary_no_run_reaches_target():
@@ -499,7 +556,7 @@ def test_paired_comparison_with_one_or_no_pairs_is_nan_not_an_error():
     assert one.mean_difference == pytest.approx(0.01)
     for x in (one.sd_difference, one.t_pvalue, one.wilcoxon_pvalue, one.cohens_dz, one.ci.low):
         assert math.isnan(x)
-    assert any("at least 2 pairs" in n for n in one.notes)
+    assert any("at least 3 pairs" in n for n in one.notes)
 
     none = paired_comparison(runs_from_finals([0.98], seeds=[0]), runs_from_finals([0.99], seeds=[1]))
     assert none.n_pairs == 0 and none.seeds == ()

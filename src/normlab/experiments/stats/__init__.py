@@ -31,6 +31,11 @@ Methods
 * Effect size: Cohen's ``d_z = mean(d) / sd(d)`` and Hedges' ``g_z = J(n - 1) · d_z`` with the
   exact small-sample factor ``J(m) = Γ(m/2) / (sqrt(m/2) · Γ((m-1)/2))``.
 * Many comparisons: Holm's step-down correction (:func:`holm`) of a family of p-values.
+* Too few pairs: with fewer than :data:`MIN_TEST_PAIRS` (3) paired seeds no test is run (its
+  p-values are NaN), and Hedges' ``g_z`` is undefined.
+* Epochs to target: runs that never reach the target are censored after their last epoch; the
+  median counts them (defined only when more than half reached it) and :func:`rank_by_target`
+  orders variants by it.
 * Significance: one rule everywhere (:func:`is_significant`): ``p < alpha`` *and* the confidence
   interval of the mean difference excludes zero.
 """
@@ -43,6 +48,7 @@ from normlab.experiments.stats.records import (
     DEFAULT_N_RESAMPLES,
     DEFAULT_TARGET,
     METRICS,
+    MIN_TEST_PAIRS,
     TRAINS_ACCURACY,
     ConfidenceInterval,
     CurveBand,
@@ -54,7 +60,7 @@ from normlab.experiments.stats.records import (
     check_target,
     join_ints,
 )
-from normlab.experiments.stats.summary import epochs_to_target, summarize_variant, time_to_target
+from normlab.experiments.stats.summary import epochs_to_target, rank_by_target, summarize_variant, time_to_target
 
 __all__ = [
     "BOOTSTRAP_METHODS",
@@ -62,6 +68,7 @@ __all__ = [
     "DEFAULT_N_RESAMPLES",
     "DEFAULT_TARGET",
     "METRICS",
+    "MIN_TEST_PAIRS",
     "TRAINS_ACCURACY",
     "ConfidenceInterval",
     "CurveBand",
@@ -80,6 +87,7 @@ __all__ = [
     "mean_ci",
     "paired_comparison",
     "paired_values",
+    "rank_by_target",
     "summarize_variant",
     "time_to_target",
 ]

@@ -14,6 +14,7 @@ from normlab.experiments.stats.intervals import scipy_stats, t_interval
 from normlab.experiments.stats.records import (
     DEFAULT_CONFIDENCE,
     DEFAULT_INCLUDE_STATUS,
+    MIN_TEST_PAIRS,
     PairedComparison,
     check_alpha,
     check_confidence,
@@ -60,8 +61,9 @@ def paired_comparison(
     Cohen's ``d_z`` and Hedges' ``g_z``.
 
     Degenerate cases return NaN with a note instead of raising: fewer than two pairs (no test,
-    no interval), all differences equal (t-test and ``d_z`` undefined), all differences zero
-    (Wilcoxon undefined as well).
+    no interval), two pairs (an interval and ``d_z`` but no test and no ``g_z``: see
+    :data:`~normlab.experiments.stats.records.MIN_TEST_PAIRS`), all differences equal (t-test and
+    ``d_z`` undefined), all differences zero (Wilcoxon undefined as well).
     """
     m = check_metric(metric)
     a_used, a_excl = select_runs(a_runs, include_status, f"variant {a_name!r}")
@@ -120,8 +122,12 @@ def _compare(a_by_seed: Mapping[int, float], b_by_seed: Mapping[int, float], met
     rounded = np.round(diffs, _DIFF_DECIMALS)
     n_nonzero = int(np.count_nonzero(rounded))
 
-    if n < 2:
-        notes.append(f"{n} paired seed(s): the tests need at least 2 pairs")
+    if n < MIN_TEST_PAIRS:
+        notes.append(f"{n} paired seed(s): too few to test (the tests need at least {MIN_TEST_PAIRS} pairs"
+                     + ("; with 2 the t-test has 1 degree of freedom and the Wilcoxon test cannot reach p < 0.5)"
+                        if n == 2 else ")"))
+        if n == 2 and sd_d > 0:
+            dz = mean_d / sd_d
     else:
         if np.ptp(rounded) == 0.0:
             # Zero variance: t = mean / 0 is 0/0 or ±inf, neither a meaningful test result.

@@ -22,6 +22,10 @@ DEFAULT_CONFIDENCE = 0.95
 DEFAULT_TARGET = 0.98
 DEFAULT_N_RESAMPLES = 10_000
 DEFAULT_INCLUDE_STATUS = ("done",)
+#: The fewest paired seeds a paired test is run on. With two, the t-test has one degree of freedom
+#: (its 95% critical value is 12.7) and the smallest two-sided Wilcoxon p is 0.5: whatever the
+#: data, neither can tell a difference from noise, so no test is reported at all.
+MIN_TEST_PAIRS = 3
 BOOTSTRAP_METHODS = ("percentile", "basic", "BCa")
 METRICS = ("final", "best")
 #: A run "trains" (a learning rate or batch size works for a model) when its final validation
@@ -83,12 +87,17 @@ class MetricSummary:
 
 @dataclass(frozen=True)
 class TargetSummary:
-    """How many runs reached a target accuracy, and how fast.
+    """How many runs reached a target accuracy, and how fast, with the runs that did not as censored.
 
-    Runs that never reach the target stay in the per-run tuples as ``None`` and are counted in
-    :attr:`n_not_reached`; the medians and means are over the runs that reached it. Diverged runs
-    count as runs that did not reach the target (their epochs are ``None``), so a setting where
-    half the runs blow up does not look as fast as one where all of them train.
+    A run that never reaches the target is *censored*: it would have reached it, if ever, later
+    than its last epoch. It stays in the per-run tuples as ``None`` and enters the medians as
+    "later than any run that reached it" (so the median is over *all* runs, not only the lucky
+    ones): the median is defined only when more than half of the runs reached the target, and is
+    NaN ("not reached") otherwise. As every censored run is censored after the last epoch (or
+    never reaches the target: a diverged run), this is the Kaplan-Meier median. The means are
+    defined only when every run reached the target, since the others' epochs are unknown.
+    Diverged runs count as runs that did not reach the target, so a setting where half the runs
+    blow up does not look as fast as one where all of them train.
 
     Attributes:
         target: Target accuracy as a fraction, e.g. ``0.98``.
@@ -96,12 +105,15 @@ class TargetSummary:
         n_reached: Number of those runs that reached the target.
         epochs: Per run, the first epoch (1-based) with accuracy ``>= target``, or ``None``.
         seconds: Per run, the cumulative wall seconds up to and including that epoch, or ``None``.
-        median_epochs: Median of the non-``None`` ``epochs`` (NaN when no run reached).
-        mean_epochs: Mean of the non-``None`` ``epochs`` (NaN when no run reached).
-        median_seconds: Median of the non-``None`` ``seconds`` (NaN when no run reached).
-        mean_seconds: Mean of the non-``None`` ``seconds`` (NaN when no run reached).
+        median_epochs: Median over all runs, censored ones counted as later than the last epoch;
+            NaN when half of the runs or more did not reach the target.
+        mean_epochs: Mean of ``epochs`` when every run reached the target, else NaN.
+        median_seconds: Median of ``seconds`` like :attr:`median_epochs` (NaN under the same rule).
+        mean_seconds: Mean of ``seconds`` when every run reached the target, else NaN.
         n_diverged: How many of the :attr:`n_runs` runs diverged (counted as not reaching the target).
         seeds: The seed of each run, in the order of :attr:`epochs` and :attr:`seconds` (ascending).
+        last_epoch: The most epochs any of the runs trained: a run that did not reach the target
+            reached it, if ever, after this epoch (0 when there are no runs).
     """
 
     target: float
@@ -115,12 +127,17 @@ class TargetSummary:
     mean_seconds: float
     n_diverged: int = 0
     seeds: tuple[int, ...] = ()
+    last_epoch: int = 0
 
     @property
     def n_not_reached(self) -> int:
-        """Number of runs that never reached the target."""
+        """Number of runs that never reached the target (censored)."""
         return self.n_runs - self.n_reached
 
+    @property
+    def median_reached(self) -> bool:
+        """Whether the censored median is defined: more than half of the runs reached the target."""
+        return math.isfinite(self.median_epochs)
 
 
 @dataclass(frozen=True)
@@ -177,14 +194,15 @@ class PairedComparison:
         mean_difference: Mean of ``differences`` (NaN when no pairs).
         sd_difference: Standard deviation of ``differences``, ``ddof=1`` (NaN when < 2 pairs).
         ci: t confidence interval of ``mean_difference``.
-        t_statistic: Paired t statistic (NaN when undefined).
+        t_statistic: Paired t statistic (NaN when undefined or not run: fewer than :data:`MIN_TEST_PAIRS` pairs).
         df: Degrees of freedom of the t-test, ``n_pairs - 1`` (0 when no pairs).
-        t_pvalue: Two-sided paired t-test p-value (NaN when undefined).
-        wilcoxon_statistic: Wilcoxon signed-rank statistic (NaN when undefined).
-        wilcoxon_pvalue: Two-sided Wilcoxon signed-rank p-value (NaN when undefined).
+        t_pvalue: Two-sided paired t-test p-value (NaN when undefined or not run).
+        wilcoxon_statistic: Wilcoxon signed-rank statistic (NaN when undefined or not run).
+        wilcoxon_pvalue: Two-sided Wilcoxon signed-rank p-value (NaN when undefined or not run).
         n_nonzero: Number of non-zero differences (the pairs Wilcoxon ranks).
         cohens_dz: ``mean_difference / sd_difference`` (NaN when undefined).
-        hedges_gz: ``cohens_dz`` times Hedges' small-sample correction (NaN when undefined).
+        hedges_gz: ``cohens_dz`` times Hedges' small-sample correction; NaN when undefined, which is
+            also with two pairs (the exact correction J(1) is 0: ``d_z`` of two differences has no mean).
         only_a_seeds: Seeds usable in A but not in B (excluded from the comparison).
         only_b_seeds: Seeds usable in B but not in A (excluded from the comparison).
         excluded_a: ``(seed, status)`` of A's runs left out because of their status.
@@ -219,6 +237,11 @@ class PairedComparison:
     excluded_a: tuple[tuple[int, str], ...]
     excluded_b: tuple[tuple[int, str], ...]
     notes: tuple[str, ...]
+
+    @property
+    def tested(self) -> bool:
+        """Whether a paired t-test was run: at least :data:`MIN_TEST_PAIRS` pairs, differences not all equal."""
+        return self.n_pairs >= MIN_TEST_PAIRS and math.isfinite(self.t_pvalue)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,18 @@ def _metric_summary(
     )
 
 
+def _censored_median(values: Sequence[float | None]) -> float:
+    """Median with ``None`` (not reached) ranked after every value; NaN unless more than half are values."""
+    if 2 * sum(v is not None for v in values) <= len(values):
+        return math.nan
+    return float(np.median([math.inf if v is None else v for v in values]))
+
+
+def _complete_mean(values: Sequence[float | None]) -> float:
+    """Mean when no value is missing (a censored run's value is unknown, not absent), else NaN."""
+    return float(np.mean(values)) if values and all(v is not None for v in values) else math.nan
+
+
 def _target_summary(runs: Sequence[RunRecord], target: float, diverged: Sequence[RunRecord] = ()) -> TargetSummary:
     """Epochs/time to target of ``runs``; ``diverged`` runs count as never reaching it.
 
@@ -84,21 +96,38 @@ def _target_summary(runs: Sequence[RunRecord], target: float, diverged: Sequence
                   + [(r.seed, None, None) for r in diverged])
     epochs = tuple(e for _, e, _ in rows)
     seconds = tuple(s for _, _, s in rows)
-    reached_e = [e for e in epochs if e is not None]
-    reached_s = [s for s in seconds if s is not None]
     return TargetSummary(
         target=target,
         n_runs=len(rows),
-        n_reached=len(reached_e),
+        n_reached=sum(e is not None for e in epochs),
         epochs=epochs,
         seconds=seconds,
-        median_epochs=float(np.median(reached_e)) if reached_e else math.nan,
-        mean_epochs=float(np.mean(reached_e)) if reached_e else math.nan,
-        median_seconds=float(np.median(reached_s)) if reached_s else math.nan,
-        mean_seconds=float(np.mean(reached_s)) if reached_s else math.nan,
+        median_epochs=_censored_median(epochs),
+        mean_epochs=_complete_mean(epochs),
+        median_seconds=_censored_median(seconds),
+        mean_seconds=_complete_mean(seconds),
         n_diverged=len(diverged),
         seeds=tuple(seed for seed, _, _ in rows),
+        last_epoch=max((len(r.val_accuracy) for r in (*runs, *diverged)), default=0),
     )
+
+
+def rank_by_target(targets: Mapping[str, TargetSummary]) -> list[str]:
+    """The names whose runs reached the target by a defined (censored) median, fastest first.
+
+    Ordered by median epochs, then by the share of runs that reached the target (more first),
+    then by median seconds, then as given. A variant whose median is undefined (half of its runs
+    or more never reached the target) is left out: one lucky run does not make it fast.
+    """
+    ranked = [name for name, t in targets.items() if t.median_reached]
+    order = {name: i for i, name in enumerate(targets)}
+
+    def key(name: str) -> tuple[float, float, float, int]:
+        t = targets[name]
+        seconds = t.median_seconds if math.isfinite(t.median_seconds) else math.inf
+        return t.median_epochs, -t.n_reached / t.n_runs, seconds, order[name]
+
+    return sorted(ranked, key=key)
 
 
 def summarize_variant(
