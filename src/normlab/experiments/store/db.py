@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator
 from normlab import __version__
 from normlab.errors import ConfigError
 from normlab.experiments.store import schema
+from normlab.fileio import json_dumps
 from normlab.experiments.store.losses import decode_losses, encode_losses
 from normlab.experiments.store.schema import DB_FILENAME, EPOCH_FIELDS, RESULT_EPOCH_KEYS, RUN_COLUMNS, StoreError
 from normlab.train.record import FINISHED_STATUSES, RunRecord
@@ -59,17 +60,6 @@ def _opt_int(value: Any, what: str) -> int | None:
     return value
 
 
-def _finite_or_none(value: Any) -> Any:
-    """Replace non-finite floats by None, recursively: strict JSON for other tools."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
 def resolve_db_path(db_or_dir: str | os.PathLike) -> Path:
     """Return the database file named by ``db_or_dir``: the file itself, or ``<dir>/normlab.db``.
 
@@ -79,16 +69,12 @@ def resolve_db_path(db_or_dir: str | os.PathLike) -> Path:
     if path.is_dir():
         db = path / DB_FILENAME
         if not db.is_file():
-            raise StoreError(
-                f"no results database in {path}: {db} does not exist "
-                f"(pass the --out folder of a 'normlab study' or a {DB_FILENAME} file)"
-            )
+            raise StoreError(f"no results database in {path}: {db} does not exist "
+                             f"(pass the --out folder of a 'normlab study' or a {DB_FILENAME} file)")
         return db
     if not path.exists():
-        raise StoreError(
-            f"{path} does not exist; pass a results database ({DB_FILENAME}) "
-            "or the folder holding one (the --out folder of 'normlab study')"
-        )
+        raise StoreError(f"{path} does not exist; pass a results database ({DB_FILENAME}) "
+                         "or the folder holding one (the --out folder of 'normlab study')")
     if not path.is_file():
         raise StoreError(f"{path} is not a file or a folder holding {DB_FILENAME}")
     return path
@@ -96,21 +82,16 @@ def resolve_db_path(db_or_dir: str | os.PathLike) -> Path:
 
 @lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The git commit of normlab's source tree, or None (not a git checkout, or no git).
-
-    Cached: the checkout does not move under a running driver, and one subprocess per run
-    would be wasted time.
-    """
+    """The git commit of normlab's source tree, or None (not a git checkout, or no git); cached,
+    as the checkout does not move under a running driver."""
     source = Path(__file__).resolve().parents[2]
     # An installed wheel may sit inside some unrelated repository (a project's .venv); its HEAD
     # says nothing about normlab's code.
     if {"site-packages", "dist-packages"} & set(source.parts):
         return None
     try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5,
-            check=False,
-        )
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5,
+                              check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     rev = proc.stdout.strip()
@@ -119,7 +100,7 @@ def git_revision() -> str | None:
 
 @lru_cache(maxsize=1)
 def torch_version() -> str | None:
-    """Torch's version, without importing torch when the driver has not (imports cost seconds)."""
+    """Torch's version, without importing torch when the driver has not."""
     torch = sys.modules.get("torch")
     if torch is not None:
         return getattr(torch, "__version__", None)
@@ -140,28 +121,18 @@ class ResultsDB:
     Args:
         path: the database file; created with its folder when missing and ``create`` is true.
         create: False makes a missing file a :class:`StoreError` instead of a new database.
-        readonly: open for reading only; nothing is created or upgraded (a file of an older
-            schema is read as it is), writes raise :class:`StoreError`.
-            Works on read-only media too, where SQLite cannot create the ``-shm`` file that
-            reading a WAL database needs: the file is then read as immutable, which is right
-            because nobody can write there, unless a ``-wal`` file beside it still holds
-            commits; that is a :class:`StoreError` rather than results with runs missing.
+        readonly: open for reading only; nothing is created or upgraded, writes raise
+            :class:`StoreError`. On read-only media, where SQLite cannot create the ``-shm``
+            file, the file is read as immutable, unless a ``-wal`` file beside it still holds
+            commits: that is a :class:`StoreError` rather than results with runs missing.
         compress: zlib-compress the per-batch losses (smaller file, slower writes).
         synchronous: ``"FULL"`` (default, a finished run survives a power cut) or ``"NORMAL"``.
 
-    A file of an older schema opened for writing is upgraded to the current one, in one
-    transaction. ``schema_version`` is the version of the file as it is read.
+    ``schema_version`` is the version of the file as it is read.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        create: bool = True,
-        readonly: bool = False,
-        compress: bool = False,
-        synchronous: str = "FULL",
-    ):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, readonly: bool = False,
+                 compress: bool = False, synchronous: str = "FULL"):
         self.path = Path(path)
         self.readonly = readonly
         self.compress = compress
@@ -219,11 +190,9 @@ class ResultsDB:
         # which misses any commits still in a -wal file, so those are refused, not hidden.
         wal = Path(f"{self.path}-wal")
         if wal.exists() and wal.stat().st_size > 0:
-            raise StoreError(
-                f"cannot read results database {self.path} here: {wal.name} beside it may hold runs not yet "
-                f"merged into {self.path.name}, and SQLite reads those only where it can create "
-                f"{self.path.name}-shm. Copy both files to a writable folder and read them there"
-            )
+            raise StoreError(f"cannot read results database {self.path} here: {wal.name} beside it may hold runs not "
+                             f"yet merged into {self.path.name}, and SQLite reads those only where it can create "
+                             f"{self.path.name}-shm. Copy both files to a writable folder and read them there")
         return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
 
     def _check_header(self) -> None:
@@ -234,10 +203,8 @@ class ResultsDB:
             raise StoreError(f"cannot read results database {self.path}: {exc}") from None
         # An empty file is an empty SQLite database; anything else must carry SQLite's magic.
         if head and head != schema.SQLITE_MAGIC:
-            raise StoreError(
-                f"{self.path} is not a normlab results database (not an SQLite file); "
-                f"pass the {DB_FILENAME} that 'normlab study' wrote"
-            )
+            raise StoreError(f"{self.path} is not a normlab results database (not an SQLite file); "
+                             f"pass the {DB_FILENAME} that 'normlab study' wrote")
 
     def _tables(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -285,11 +252,9 @@ class ResultsDB:
         return self._conn
 
     def _damaged(self, detail: object) -> StoreError:
-        return StoreError(
-            f"results database {self.path} is damaged ({detail}): restore it from a backup, or move it "
-            f"away and run the study again; `sqlite3 {shlex.quote(str(self.path))} .recover` may salvage "
-            "its rows"
-        )
+        return StoreError(f"results database {self.path} is damaged ({detail}): restore it from a backup, or move "
+                          f"it away and run the study again; `sqlite3 {shlex.quote(str(self.path))} .recover` may "
+                          "salvage its rows")
 
     @contextmanager
     def _errors(self, what: str, hint: str = "") -> Iterator[None]:
@@ -334,12 +299,15 @@ class ResultsDB:
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
             raise StoreError(f"no run with id {run_id} in {self.path}")
 
+    @staticmethod
+    def _update(conn: sqlite3.Connection, run_id: int, fields: dict[str, Any]) -> None:
+        conn.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                     (*fields.values(), run_id))
+
     # -- writing -------------------------------------------------------------------------
 
-    def start_run(
-        self, *, study: str, variant: str, seed: int, config: dict, config_hash: str,
-        device: str | None = None,
-    ) -> int:
+    def start_run(self, *, study: str, variant: str, seed: int, config: dict, config_hash: str,
+                  device: str | None = None) -> int:
         """Record that a run starts; return its id.
 
         A new ``(study, config_hash)`` inserts a row. An existing one (left ``running`` by a
@@ -365,22 +333,16 @@ class ResultsDB:
             "environment": "{}",
         }
         with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT id FROM runs WHERE study = ? AND config_hash = ?", (study, config_hash)
-            ).fetchone()
+            row = conn.execute("SELECT id FROM runs WHERE study = ? AND config_hash = ?",
+                               (study, config_hash)).fetchone()
             if row is None:
                 names = ["study", "config_hash", *fields]
-                cur = conn.execute(
-                    f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                    (study, config_hash, *fields.values()),
-                )
+                cur = conn.execute(f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                                   (study, config_hash, *fields.values()))
                 return int(cur.lastrowid)
             run_id = int(row[0])
             self._delete_children(conn, run_id)
-            conn.execute(
-                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                (*fields.values(), run_id),
-            )
+            self._update(conn, run_id, fields)
             return run_id
 
     @staticmethod
@@ -407,10 +369,8 @@ class ResultsDB:
             self.fail_run(run_id, str(result.get("message") or "failed"))
             return
         if status not in FINISHED_STATUSES:
-            raise StoreError(
-                f"run {run_id}: cannot finish a result with status {status!r}; "
-                f"valid: {', '.join(FINISHED_STATUSES)} (use fail_run for failures)"
-            )
+            raise StoreError(f"run {run_id}: cannot finish a result with status {status!r}; "
+                             f"valid: {', '.join(FINISHED_STATUSES)} (use fail_run for failures)")
         # Everything is converted before the transaction: a bad value fails without touching
         # the database, and the write lock is held only for the inserts.
         epoch_rows = self._epoch_rows(run_id, result)
@@ -447,19 +407,12 @@ class ResultsDB:
         with self._transaction() as conn:
             self._run_exists(conn, run_id)
             self._delete_children(conn, run_id)
-            conn.executemany(
-                f"INSERT INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}) "
-                f"VALUES ({', '.join('?' * (2 + len(EPOCH_FIELDS)))})",
-                epoch_rows,
-            )
-            conn.executemany(
-                "INSERT INTO batch_losses (run_id, split, count, encoding, data) VALUES (?, ?, ?, ?, ?)", blobs
-            )
+            conn.executemany(f"INSERT INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}) "
+                             f"VALUES ({', '.join('?' * (2 + len(EPOCH_FIELDS)))})", epoch_rows)
+            conn.executemany("INSERT INTO batch_losses (run_id, split, count, encoding, data) VALUES (?, ?, ?, ?, ?)",
+                             blobs)
             conn.executemany("INSERT INTO diagnostics (run_id, name, data) VALUES (?, ?, ?)", diag_rows)
-            conn.execute(
-                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in run_fields)} WHERE id = ?",
-                (*run_fields.values(), run_id),
-            )
+            self._update(conn, run_id, run_fields)
 
     @staticmethod
     def _epoch_rows(run_id: int, result: dict) -> list[tuple]:
@@ -471,30 +424,22 @@ class ResultsDB:
             lists[column] = [_opt_float(v, f"run {run_id}: {key}") for v in values]
         # A diverged run stops mid-epoch, so lists may be uneven: the longest sets the count.
         n = max((len(v) for v in lists.values()), default=0)
-        return [
-            (run_id, i + 1, *(lists[c][i] if i < len(lists[c]) else None for c in EPOCH_FIELDS))
-            for i in range(n)
-        ]
+        return [(run_id, i + 1, *(lists[c][i] if i < len(lists[c]) else None for c in EPOCH_FIELDS))
+                for i in range(n)]
 
     def fail_run(self, run_id: int, message: str) -> None:
         """Mark a run ``failed`` with ``message``; it keeps no numbers and is redone on resume."""
         with self._transaction() as conn:
             self._run_exists(conn, run_id)
             self._delete_children(conn, run_id)
-            conn.execute(
-                "UPDATE runs SET status = 'failed', message = ?, finished_at = ? WHERE id = ?",
-                (str(message), time.time(), run_id),
-            )
+            self._update(conn, run_id, {"status": "failed", "message": str(message), "finished_at": time.time()})
 
     # -- reading -------------------------------------------------------------------------
 
     def quick_check(self) -> None:
-        """Run ``PRAGMA quick_check``; a :class:`StoreError` naming the file and the first
-        problems found unless SQLite answers ``ok``.
-
-        It reads every page, so it finds damage anywhere in the file (it skips
-        ``integrity_check``'s comparison of indexes with their tables). ``normlab study`` runs
-        it before resuming, so that runs are not skipped on the word of a damaged file.
+        """Run ``PRAGMA quick_check`` (every page is read); a :class:`StoreError` naming the file and
+        the first problems found unless SQLite answers ``ok``. ``normlab study`` runs it before
+        resuming, so that runs are not skipped on the word of a damaged file.
         """
         with self._reading() as conn:
             rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
@@ -563,27 +508,22 @@ class ResultsDB:
             return []
         sub = f"SELECT id FROM runs {where}"
         lists = [RESULT_EPOCH_KEYS[c] for c in EPOCH_FIELDS]
-        for row in conn.execute(
-            f"SELECT run_id, {', '.join(EPOCH_FIELDS)} FROM epochs WHERE run_id IN ({sub}) ORDER BY run_id, epoch",
-            params,
-        ):
+        for row in conn.execute(f"SELECT run_id, {', '.join(EPOCH_FIELDS)} FROM epochs WHERE run_id IN ({sub}) "
+                                "ORDER BY run_id, epoch", params):
             # SQLite stores NaN as NULL; metrics come back as floats so that arithmetic on them works.
             for key, v in zip(lists, row[1:]):
                 getattr(records[row[0]], key).append(math.nan if v is None else v)
         if full:
             for run_id, split, count, encoding, data in conn.execute(
-                f"SELECT run_id, split, count, encoding, data FROM batch_losses WHERE run_id IN ({sub})",
-                params,
-            ):
+                    f"SELECT run_id, split, count, encoding, data FROM batch_losses WHERE run_id IN ({sub})", params):
                 try:
                     values = decode_losses(data, encoding, count)
                 except StoreError as exc:
                     raise StoreError(f"{self.path}: run {run_id}, {split} losses: {exc}") from None
                 setattr(records[run_id], f"{split}_loss_per_batch", values)
             for run_id, name, data in conn.execute(
-                f"SELECT run_id, name, data FROM diagnostics WHERE run_id IN ({sub}) ORDER BY run_id, name",
-                params,
-            ):
+                    f"SELECT run_id, name, data FROM diagnostics WHERE run_id IN ({sub}) ORDER BY run_id, name",
+                    params):
                 try:
                     records[run_id].diagnostics[name] = json.loads(data)
                 except (TypeError, ValueError):
@@ -604,8 +544,7 @@ class ResultsDB:
         if fmt not in EXPORT_FORMATS:
             raise ConfigError(f"unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}")
         if fmt == "json":
-            runs = [_finite_or_none(r.to_dict()) for r in self.list_runs(study, full=True)]
-            return json.dumps(runs, indent=1, allow_nan=False) + "\n"
+            return json_dumps([r.to_dict() for r in self.list_runs(study, full=True)]) + "\n"
         header = [*_CSV_RUN_COLUMNS[:6], "epoch", *EPOCH_FIELDS, *_CSV_RUN_COLUMNS[6:]]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -19,16 +19,10 @@ APPLICATION = "normlab-results"
 # "NLAB": marks the file as a normlab database in the SQLite header (PRAGMA application_id).
 APPLICATION_ID = 0x4E4C4142
 RUN_STATUSES = ("running", "done", "failed", "diverged")
-EPOCH_FIELDS = (
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "train_seconds",
-    "images_per_second",
-)
+EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "train_seconds",
+                "images_per_second")
 # RunRecord's per-epoch list for each epochs column.
-RESULT_EPOCH_KEYS = {
-    "train_loss": "train_loss", "train_accuracy": "train_accuracy", "val_loss": "val_loss",
-    "val_accuracy": "val_accuracy", "seconds": "epoch_seconds", "train_seconds": "train_seconds",
-    "images_per_second": "images_per_second",
-}
+RESULT_EPOCH_KEYS = {f: "epoch_seconds" if f == "seconds" else f for f in EPOCH_FIELDS}
 # The runs table's columns: RunRecord's fields but the per-epoch lists and what the other tables hold.
 RUN_COLUMNS = tuple(f.name for f in fields(RunRecord) if f.name not in {
     *RESULT_EPOCH_KEYS.values(), "train_loss_per_batch", "val_loss_per_batch", "diagnostics"})
@@ -108,10 +102,8 @@ def create(conn: sqlite3.Connection) -> None:
     for statement in _VERSION_1.split(";"):
         if statement.strip():
             conn.execute(statement)
-    conn.executemany(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-        [("schema_version", "1"), ("created_by", __version__), ("application", APPLICATION)],
-    )
+    conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                     [("schema_version", "1"), ("created_by", __version__), ("application", APPLICATION)])
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     upgrade(conn, 1)
 
@@ -145,10 +137,8 @@ def check(conn: sqlite3.Connection, path, tables: set[str]) -> int:
             meta = {}
     if app_id != APPLICATION_ID or meta.get("application") != APPLICATION:
         shown = ", ".join(sorted(tables)[:8])
-        raise StoreError(
-            f"{path} is an SQLite database but not a normlab results database "
-            f"(its tables: {shown}); pass the {DB_FILENAME} that 'normlab study' wrote"
-        )
+        raise StoreError(f"{path} is an SQLite database but not a normlab results database "
+                         f"(its tables: {shown}); pass the {DB_FILENAME} that 'normlab study' wrote")
     user_version = conn.execute("PRAGMA user_version").fetchone()[0]
     created_by = meta.get("created_by", "an unknown version")
     try:
@@ -157,17 +147,13 @@ def check(conn: sqlite3.Connection, path, tables: set[str]) -> int:
         meta_version = None
     if user_version > SCHEMA_VERSION or (meta_version or 0) > SCHEMA_VERSION:
         version = max(user_version, meta_version or 0)
-        raise StoreError(
-            f"{path} has results schema version {version} (created by normlab {created_by}); "
-            f"this normlab ({__version__}) reads schema version {SCHEMA_VERSION} at most. "
-            "Upgrade normlab to read it."
-        )
+        raise StoreError(f"{path} has results schema version {version} (created by normlab {created_by}); "
+                         f"this normlab ({__version__}) reads schema version {SCHEMA_VERSION} at most. "
+                         "Upgrade normlab to read it.")
     if user_version != meta_version or user_version < 1:
-        raise StoreError(
-            f"{path} has an unknown results schema (user_version {user_version}, "
-            f"meta schema_version {meta.get('schema_version')!r}, created by normlab {created_by}); "
-            f"this normlab ({__version__}) reads schema versions 1 to {SCHEMA_VERSION}"
-        )
+        raise StoreError(f"{path} has an unknown results schema (user_version {user_version}, "
+                         f"meta schema_version {meta.get('schema_version')!r}, created by normlab {created_by}); "
+                         f"this normlab ({__version__}) reads schema versions 1 to {SCHEMA_VERSION}")
     missing = [t for t in TABLES if t not in tables]
     if missing:
         raise StoreError(f"{path} is a damaged normlab results database: table(s) {', '.join(missing)} missing")
