@@ -1,15 +1,9 @@
 """``normlab compare``: the post's experiment, plain LeNet-5 against LeNet-5 with BatchNorm.
 
-A comparison is a one-seed study named ``compare`` (:func:`normlab.experiments.study.run_study`)
-into ``OUT/normlab.db``; the post's figures, ``metrics.json``, the CSV files and the table that
-sets our numbers beside the post's are built from the database's records afterwards. So the same
-command resumes an interrupted comparison (from the database and the epoch checkpoints) and skips
-finished runs, and ``normlab runs list OUT`` reads a comparison's folder. ``--seeds N`` makes it
-an N-seed study with a report instead (:func:`compare_spec`).
-
-An output folder holds one comparison (:func:`compare_folder`): one whose folder holds another
-configuration's results, or another command's, is refused unless ``overwrite`` deletes those
-first, and what compare did not write it never deletes.
+A comparison is a one-seed study named ``compare`` into ``OUT/normlab.db``, and its outputs are
+built from the database's records afterwards, so the same command resumes an interrupted
+comparison and skips finished runs. ``--seeds N`` makes it an N-seed study with a report.
+An output folder holds one comparison (:func:`compare_folder`).
 """
 
 from __future__ import annotations
@@ -174,18 +168,11 @@ def _delete(out: Path) -> None:
         raise output_error(exc.filename or out, exc, what="delete") from exc
 
 
-def run_compare(
-    base: TrainConfig,
-    models: Sequence[str] = DEFAULT_MODELS,
-    *,
-    out_dir: str | Path,
-    workers: int = 1,
-    data_dir: str | None = None,
-    overwrite: bool = False,
-    on_done: Callable[[TaskOutcome], None] | None = None,
-    on_epoch: Callable[[str, int, dict], None] | None = None,
-    export: Callable[[Path, "CompareResult"], list[Path]] | None = None,
-) -> CompareResult:
+def run_compare(base: TrainConfig, models: Sequence[str] = DEFAULT_MODELS, *, out_dir: str | Path, workers: int = 1,
+                data_dir: str | None = None, overwrite: bool = False,
+                on_done: Callable[[TaskOutcome], None] | None = None,
+                on_epoch: Callable[[str, int, dict], None] | None = None,
+                export: Callable[[Path, "CompareResult"], list[Path]] | None = None) -> CompareResult:
     """Train each of ``models`` with ``base``'s settings (same seed: same data order and weights)
     into ``out_dir``'s results database, and return the recorded runs.
 
@@ -194,11 +181,9 @@ def run_compare(
     figures, ``metrics.json`` and CSV files) and returns the paths written.
 
     With ``workers > 1`` the models train at the same time in worker processes with one torch
-    thread each; with one worker they train in turn in this process with torch's default threads.
-    Each model's checkpoint is ``out_dir/checkpoints/<model>.pt`` (for ``normlab predict``).
-    Runs finished by an earlier call with the same settings are not trained again; see
-    :func:`compare_folder` for a folder that holds anything else. ``on_epoch(model, epoch, summary)``
-    hears of each finished epoch, ``on_done`` of each finished run.
+    thread each. Each model's checkpoint is ``out_dir/checkpoints/<model>.pt`` (for ``normlab
+    predict``). ``on_epoch(model, epoch, summary)`` hears of each finished epoch, ``on_done`` of
+    each finished run.
     """
     spec = compare_spec(base, models)
     with compare_folder(out_dir, spec, overwrite=overwrite, data_dir=data_dir):

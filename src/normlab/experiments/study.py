@@ -141,25 +141,19 @@ def seed_range(count: int, what: str = "--seeds") -> list[int]:
 
 def _check_seed_count(count: int, what: str) -> None:
     if count > MAX_SEEDS:
-        raise ConfigError(f"{what} asks for {count:,} seeds; a study takes at most {MAX_SEEDS:,} "
-                          f"(run more as further studies into the same --out, e.g. --seeds {MAX_SEEDS}-{2 * MAX_SEEDS - 1})")
+        raise ConfigError(f"{what} asks for {count:,} seeds; a study takes at most {MAX_SEEDS:,} (run more as "
+                          f"further studies into the same --out, e.g. --seeds {MAX_SEEDS}-{2 * MAX_SEEDS - 1})")
 
 
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
 
 
-def _run_folder(label: str, seed: int) -> str:
-    """A file-system-safe folder name for one (variant, seed)."""
-    return _safe_name(label) + f"_seed{seed}"
-
-
 def checkpoint_key(study: str, config_hash: str) -> str:
     """The file name (without ``.pt``) of a run's epoch checkpoint: its study and config hash.
 
-    The database identifies a run by both, and so must its checkpoint: keyed by the config alone,
-    a second study in the same folder continued the first one's finished checkpoints and recorded
-    runs that took no time. The readable part is the study's name; the hash covers both exactly.
+    The database identifies a run by both, and so must its checkpoint, or a second study in the
+    same folder would continue the first one's checkpoints. The hash covers both exactly.
     """
     digest = hashlib.sha256(f"{study}\0{config_hash}".encode()).hexdigest()[:16]
     return f"{_safe_name(study)[:40]}-{digest}"
@@ -176,12 +170,10 @@ _HELD: set[Path] = set()  # output folders whose lock this process holds
 def out_lock(out: str | Path) -> Iterator[Path]:
     """Hold the lock of output folder ``out`` (created if needed) while the block runs.
 
-    A second command into the same folder fails at once with :class:`OutFolderBusyError`,
-    naming the folder and the pid that holds it. The lock is an ``flock`` on ``out/.normlab.lock``:
-    the kernel releases it when its process dies, however it dies, so ``kill -9`` leaves no stale
-    lock. Re-entrant within a process (compare holds it around the study it runs). A folder this
-    call created and left empty is removed again, so a command that fails before writing
-    anything leaves nothing behind.
+    A second command into the same folder fails at once with :class:`OutFolderBusyError` naming
+    the pid that holds it. The lock is an ``flock``, which the kernel releases when its process
+    dies, so ``kill -9`` leaves no stale lock. Re-entrant within a process. A folder this call
+    created and left empty is removed again.
     """
     out = Path(out)
     created = []
@@ -247,10 +239,9 @@ def _acquire(path: Path, out: Path) -> int:
 def check_data(configs: Iterable[TrainConfig], data_dir: str | None = None, *, keep: bool = False) -> None:
     """Load, in this process, each distinct dataset that ``configs`` train on, once.
 
-    A dataset that is missing, cannot be downloaded or is unreadable, or a ``subset`` larger
-    than it, is then one error before any run starts, instead of the same error from every run.
-    When the files were to come from the cache, the error adds where normlab looked and how to
-    point it at local files. ``keep`` leaves the data loaded for runs in this process.
+    Data that cannot be had is then one error before any run starts, instead of one from every
+    run; when the files were to come from the cache, it adds where normlab looked and how to point
+    it at local files. ``keep`` leaves the data loaded for runs in this process.
     """
     from normlab.experiments.engines.local import preload_data
 
@@ -306,20 +297,12 @@ class StudyOutcome:
     workers: int = 0  # what the engine was given: at most one per pending run
 
 
-def run_study(
-    spec: StudySpec,
-    out_dir: str | Path,
-    *,
-    engine: Callable[..., list[TaskOutcome]] | None = None,
-    workers: int = 1,
-    data_dir: str | None = None,
-    db_path: str | Path | None = None,
-    checkpoints: bool = True,
-    on_event: Callable[[str, Any, StudyProgress], None] | None = None,
-    on_epoch: Callable[[RunTask, int, dict[str, float]], None] | None = None,
-    tensorboard_dir: str | Path | None = None,
-    checkpoint_name: Callable[[Variant, int, TrainConfig], str] | None = None,
-) -> StudyOutcome:
+def run_study(spec: StudySpec, out_dir: str | Path, *, engine: Callable[..., list[TaskOutcome]] | None = None,
+              workers: int = 1, data_dir: str | None = None, db_path: str | Path | None = None,
+              checkpoints: bool = True, on_event: Callable[[str, Any, StudyProgress], None] | None = None,
+              on_epoch: Callable[[RunTask, int, dict[str, float]], None] | None = None,
+              tensorboard_dir: str | Path | None = None,
+              checkpoint_name: Callable[[Variant, int, TrainConfig], str] | None = None) -> StudyOutcome:
     """Run every pending (variant, seed) of ``spec`` and record it in ``<out_dir>/normlab.db``.
 
     Finished runs (done or diverged) are skipped; interrupted or failed ones are redone, from
@@ -332,11 +315,10 @@ def run_study(
     ``checkpoint_name`` names a run's checkpoint in ``<out_dir>/checkpoints`` (default:
     :func:`checkpoint_key`).
 
-    The folder is locked for the whole call (:func:`out_lock`), the database is checked for
-    damage before anything is skipped on its word, and the data is loaded once before any run
-    starts (:func:`check_data`; nothing is created when it cannot be had). An interrupt
-    (``KeyboardInterrupt``) or any other exception stops the runs in flight, which keep their
-    last epoch checkpoint; they are recorded as failed (interrupted), so the same call resumes them.
+    The folder is locked (:func:`out_lock`), the database is checked for damage before anything
+    is skipped on its word, and the data is loaded once first (:func:`check_data`). An interrupt
+    or any other exception stops the runs in flight, which keep their last epoch checkpoint and
+    are recorded as failed, so the same call resumes them.
     """
     from normlab.experiments.engines.local import run_local
     from normlab.experiments.store import ResultsDB
@@ -371,7 +353,7 @@ def run_study(
             name = checkpoint_name(variant, seed, config) if checkpoint_name else checkpoint_key(spec.name, key)
             extra = {"variant": variant.label, "seed": seed}
             if tensorboard_dir:
-                extra["tensorboard"] = str(Path(tensorboard_dir).resolve() / _run_folder(variant.label, seed))
+                extra["tensorboard"] = str(Path(tensorboard_dir).resolve() / f"{_safe_name(variant.label)}_seed{seed}")
             tasks.append(RunTask(key=key, config=config.to_dict(), data_dir=data_dir, threads=threads, extra=extra,
                                  checkpoint_path=str(out / "checkpoints" / f"{name}.pt") if checkpoints else None))
             variants[key] = (variant, seed, config)

@@ -1,15 +1,11 @@
 """The local engine: a pool of worker processes on this machine.
 
 LeNet-5's layers are too small for two CPU threads to help one step much, so on the CPU each
-worker runs with one torch thread and the workers fill the cores (see benchmarks/RESULTS.md for
-the measurement behind this default).
+worker runs with one torch thread and the workers fill the cores (benchmarks/RESULTS.md).
 
 Workers are forked from a *forkserver* that has already imported torch and the trainer (on
-Linux; ``spawn`` elsewhere). Forking the driver itself could deadlock once its
-OpenMP pool has run; the server never runs a torch op. A spawned worker would import torch and
-``torch._dynamo`` (which ``torch.optim`` imports) before its first step, the larger part of its
-start-up; :func:`prestart_workers` starts the server early, so that those imports overlap the
-driver's.
+Linux; ``spawn`` elsewhere): forking the driver itself could deadlock once its OpenMP pool has
+run, and a spawned worker would spend most of its start-up importing torch.
 """
 
 from __future__ import annotations
@@ -88,17 +84,15 @@ def _splits_for(config, data_dir):
 def execute_task(task: RunTask, *, splits=None, callbacks=()) -> dict[str, Any]:
     """Run one task in this process and return ``RunRecord.to_dict()``.
 
-    This is where a run is assembled: the config is resolved (names checked), its diagnostics
-    are built as callbacks after ``callbacks`` and the engine's own, and :func:`normlab.train.train`
-    runs it. The data is loaded once per process and reused by later tasks with the same data
-    settings, unless the caller passes ``splits`` (the Ray engine passes the copy that every
-    worker on a node shares through Ray's object store).
+    This is where a run is assembled: the config is resolved, its diagnostics are built as
+    callbacks after ``callbacks`` and the engine's own, and :func:`normlab.train.train` runs it.
+    The data is loaded once per process and reused by later tasks with the same data settings,
+    unless the caller passes ``splits`` (the Ray engine's shared copy).
     """
     import torch
 
     from normlab.diagnostics import build_diagnostics
-    from normlab.train import TrainConfig, train
-    from normlab.train import tune_malloc
+    from normlab.train import TrainConfig, train, tune_malloc
     from normlab.train.resolve import resolve
 
     tune_malloc()  # this process exists to train: see its docstring
@@ -143,11 +137,8 @@ def worker_context():
 
 
 def prestart_workers() -> None:
-    """Start the worker server now, in the background, if this platform forks workers from one.
-
-    A command that will run a pool calls this first thing: the server's imports (torch's) then
-    run on another core while the command imports its own, instead of after them.
-    """
+    """Start the worker server now, in the background, if this platform forks workers from one, so
+    that its imports (torch's) run on another core while the command imports its own."""
     ctx = worker_context()
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
@@ -155,15 +146,10 @@ def prestart_workers() -> None:
         forkserver.ensure_running()
 
 
-def run_local(
-    tasks: Iterable[RunTask],
-    *,
-    workers: int = 1,
-    on_start: Callable[[RunTask], None] | None = None,
-    on_done: Callable[[TaskOutcome], None] | None = None,
-    on_epoch: Callable[[str, int, dict[str, float]], None] | None = None,
-    max_retries: int = 1,
-) -> list[TaskOutcome]:
+def run_local(tasks: Iterable[RunTask], *, workers: int = 1, on_start: Callable[[RunTask], None] | None = None,
+              on_done: Callable[[TaskOutcome], None] | None = None,
+              on_epoch: Callable[[str, int, dict[str, float]], None] | None = None,
+              max_retries: int = 1) -> list[TaskOutcome]:
     """Run ``tasks`` on ``workers`` processes (in this process when ``workers == 1``).
 
     Outcomes stream to ``on_done`` as tasks finish, in completion order; the full list is also

@@ -1,35 +1,12 @@
 """The Ray engine: each (variant, seed) run is one Ray task on a cluster.
 
-``normlab study --engine ray`` hands the study's runs to Ray; the driver (the process that runs
-the command) keeps the results database and writes every result into it as the task that made
-it finishes. Workers never open the database, so any number of nodes can train while SQLite
-sees exactly one writer.
-
-Choices, and why:
-
-- **One task per run**, asking for one CPU (``--threads N`` asks for N) or, with
-  ``--gpus-per-run``, that many GPUs. The task runs
-  :func:`normlab.experiments.engines.local.execute_task`, as the local engine does, with one torch
-  thread on the CPU: the same seed gives the same numbers on either engine.
-- **The data travels once per node.** The driver loads each distinct dataset (one per study,
-  unless variants change the data settings) and puts its uint8 images into Ray's object store
-  once. Tasks receive a reference: a node fetches the object the first time one of its tasks
-  needs it, and every worker on that node then reads the same shared-memory copy without
-  copying it (about 55 MB for all of MNIST; only the images a study uses are sent). Worker
-  nodes therefore need no copy of the dataset files, and no download happens there.
-- **Failures.** A task whose worker process or node dies is retried (``max_retries``, 3 by
-  default). An exception raised by the run itself (a bad config, say) is not retried: it is
-  recorded as a failed run, as the local engine does. A run that diverges is a result
-  (status ``diverged``), not an exception.
-- **Streaming and resume.** Results come back in completion order (``ray.wait``). At most as many
-  runs are in flight as the cluster has room for (or ``workers`` when given), so a run marked
-  ``running`` in the database is one that is really running. Interrupting the driver cancels
-  every outstanding task; running the command again skips the finished runs.
-- **Checkpoints** are written at the driver's ``--out`` path (made absolute) on the node that runs
-  the task. With a shared file system a retried or resumed run continues from its last epoch on
-  any node; without one it does so on the same node, and otherwise restarts from epoch 0.
-
-Ray is an optional dependency: ``pip install 'normlab[ray]'``.
+The driver keeps the results database and writes each result as its task finishes; workers
+never open it, so any number of nodes can train while SQLite sees one writer. Each task runs
+:func:`normlab.experiments.engines.local.execute_task`, as the local engine does, so the same
+seed gives the same numbers on either. The driver puts each distinct dataset into Ray's object
+store once, and every worker on a node reads the same shared-memory copy. At most as many runs
+are in flight as the cluster has room for, so a run marked ``running`` is really running. The
+README's "Studies on a Ray cluster" has the rest (failures, checkpoints, troubleshooting).
 """
 
 from __future__ import annotations
@@ -58,12 +35,8 @@ def _import_ray():
 
 
 def pack_splits(splits) -> dict[str, Any]:
-    """Turn :class:`~normlab.data.DataSplits` into plain fields with numpy arrays.
-
-    Ray serialises numpy arrays out of band: a worker gets them as read-only views of the
-    node's shared-memory copy, with no copy per task. Only the images a split holds are sent
-    (a ``subset`` is a view of the full array, and only the view is serialised).
-    """
+    """Turn :class:`~normlab.data.DataSplits` into plain fields with numpy arrays, which Ray
+    serialises out of band: a worker gets read-only views of the node's shared-memory copy."""
     packed: dict[str, Any] = {}
     for name in _SPLIT_NAMES:
         ds = getattr(splits, name)
@@ -140,14 +113,8 @@ class RayEngine:
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {self.max_retries!r}")
 
-    def __call__(
-        self,
-        tasks: Iterable[RunTask],
-        *,
-        workers: int = 0,
-        on_start: Callable[[RunTask], None] | None = None,
-        on_done: Callable[[TaskOutcome], None] | None = None,
-    ) -> list[TaskOutcome]:
+    def __call__(self, tasks: Iterable[RunTask], *, workers: int = 0, on_start: Callable[[RunTask], None] | None = None,
+                 on_done: Callable[[TaskOutcome], None] | None = None) -> list[TaskOutcome]:
         """Run ``tasks`` on Ray with at most ``workers`` in flight (0: as many as the cluster fits).
 
         Outcomes stream to ``on_done`` in completion order and are also returned, as with
@@ -185,11 +152,9 @@ class RayEngine:
                 # started on this machine, which is what --address auto is for.
                 ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
         except ConnectionError as exc:
-            raise ConfigError(
-                f"cannot connect to a Ray cluster at --address {address!r}: {str(exc).rstrip('.')}. "
-                f"Start one with `ray start --head`, or leave out --address (and RAY_ADDRESS) for a "
-                f"local Ray"
-            ) from None
+            raise ConfigError(f"cannot connect to a Ray cluster at --address {address!r}: {str(exc).rstrip('.')}. "
+                              f"Start one with `ray start --head`, or leave out --address (and RAY_ADDRESS) for a "
+                              f"local Ray") from None
         return True
 
     def _check_devices(self, tasks: list[RunTask]) -> None:
@@ -224,10 +189,9 @@ class RayEngine:
         capacity = self._capacity(ray, cpus)
         if capacity < 1 and workers <= 0:
             resources = ray.cluster_resources()
-            raise ConfigError(
-                f"the Ray cluster has {resources.get('CPU', 0):g} CPU(s) and {resources.get('GPU', 0):g} "
-                f"GPU(s); a run asks for {cpus} CPU(s) and {self.gpus_per_run:g} GPU(s), so none can start"
-            )
+            raise ConfigError(f"the Ray cluster has {resources.get('CPU', 0):g} CPU(s) and "
+                              f"{resources.get('GPU', 0):g} GPU(s); a run asks for {cpus} CPU(s) and "
+                              f"{self.gpus_per_run:g} GPU(s), so none can start")
         # One object per distinct data setting, put once; each node fetches it once.
         data_refs: dict[tuple, Any] = {}
         for task in tasks:
