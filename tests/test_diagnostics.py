@@ -1,9 +1,10 @@
 """Diagnostics: activation statistics, smoothness along the gradient, gradient norms, their cost and storage.
 
-The measurements are checked against direct computations (numpy percentiles, a hand-made walk
-along the gradient, per-tensor gradient norms of the first batch), and recording is checked not
-to change training: the same numbers with and without it, nothing left attached to the model,
-and the smoothness probe restoring everything it touches bit for bit.
+The measurements are checked against direct computations (numpy percentiles, hand-made walks
+along the gradient and along the optimizer's real step, per-tensor gradient norms of the first
+batch), and recording is checked not to change training: the same numbers with and without it,
+nothing left attached to the model, and the smoothness probe restoring everything it touches,
+the optimizer's state included, bit for bit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from normlab.diagnostics import (
     build_diagnostics,
     build_measurements,
     gradient_norms,
+    optimizer_update,
     percentiles,
     preserved_state,
     probe_smoothness,
@@ -154,12 +156,22 @@ def test_settings_validation():
         build_measurements({"grad_norms": {"every": -1}})
     with pytest.raises(ConfigError, match="scales"):
         build_measurements({"smoothness": {"scales": [1.0, -2.0]}})
+    with pytest.raises(ConfigError, match="direction.*'sideways'.*'update'.*'gradient'"):
+        build_measurements({"smoothness": {"direction": "sideways"}})
     with pytest.raises(ConfigError, match="unit"):
         build_measurements({"activations": {"unit": -1}})
     assert Schedule(5).due(0) and Schedule(5).due(10) and not Schedule(5).due(7) and not Schedule(0).due(0)
-    assert len(DEFAULT_SCALES) == 8 and DEFAULT_SCALES[0] == pytest.approx(0.5) and DEFAULT_SCALES[-1] == pytest.approx(4.0)
-    ratios = np.diff(np.log(DEFAULT_SCALES))
-    np.testing.assert_allclose(ratios, ratios[0])  # log-spaced
+    gradient, update = DEFAULT_SCALES["gradient"], DEFAULT_SCALES["update"]
+    assert len(gradient) == 8 and gradient[0] == pytest.approx(0.5) and gradient[-1] == pytest.approx(4.0)
+    # The update walk spans the optimizer's own step: a quarter of it to twice it, 1 exactly among them.
+    assert update[0] == 0.25 and update[-1] == 2.0 and 1.0 in update
+    for scales in (gradient, update):
+        ratios = np.diff(np.log(scales))
+        np.testing.assert_allclose(ratios, ratios[0])  # log-spaced
+    (smooth,) = build_measurements({"smoothness": {"every": 5}})
+    assert smooth.settings()["direction"] == "update" and smooth.settings()["scales"] == list(update)
+    (smooth,) = build_measurements({"smoothness": {"direction": "gradient"}})
+    assert smooth.settings()["scales"] == list(gradient)
 
 
 def test_the_command_line_names_are_the_measurements():
@@ -207,7 +219,7 @@ def _snapshot(model, opt) -> dict:
         "params": [p.detach().clone() for p in model.parameters()],
         "param_ids": [id(p) for p in model.parameters()],
         "buffers": {k: v.clone() for k, v in model.named_buffers()},
-        "grads": [p.grad.clone() for p in model.parameters()],
+        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
         "grad_ids": [id(p.grad) for p in model.parameters()],
         "modes": [m.training for m in model.modules()],
         "opt": copy.deepcopy(opt.state_dict()),
@@ -215,13 +227,14 @@ def _snapshot(model, opt) -> dict:
     }
 
 
-def _assert_same(before: dict, after: dict) -> None:
+def _assert_same(before: dict, after: dict, *, ids: bool = True) -> None:
+    """The same values (and, with ``ids``, the same parameter and gradient objects)."""
     assert all(torch.equal(a, b) for a, b in zip(before["params"], after["params"]))
-    assert before["param_ids"] == after["param_ids"]
+    assert not ids or before["param_ids"] == after["param_ids"]
     assert before["buffers"].keys() == after["buffers"].keys()
     assert all(torch.equal(before["buffers"][k], after["buffers"][k]) for k in before["buffers"])
-    assert all(torch.equal(a, b) for a, b in zip(before["grads"], after["grads"]))
-    assert before["grad_ids"] == after["grad_ids"]
+    assert all(a is b is None or torch.equal(a, b) for a, b in zip(before["grads"], after["grads"]))
+    assert not ids or before["grad_ids"] == after["grad_ids"]
     assert before["modes"] == after["modes"]
     assert torch.equal(before["rng"], after["rng"])
     sa, sb = before["opt"]["state"], after["opt"]["state"]
@@ -239,16 +252,41 @@ def test_smoothness_probe_restores_everything(model_name, mode):
     model.train(mode == "train")
     model.act2.train(mode != "train")  # a mixed-mode module tree must come back as it was too
     before = _snapshot(model, opt)
-    result = probe_smoothness(model, loss_fn, x, y, [s * 1e-3 for s in DEFAULT_SCALES])
+    result = probe_smoothness(model, loss_fn, x, y, DEFAULT_SCALES["update"], optimizer=opt)
     _assert_same(before, _snapshot(model, opt))
     # The RNG really is restored: the next draw is the one that would have come without the probe.
     torch.set_rng_state(before["rng"])
     expected = torch.rand(3)
     torch.set_rng_state(before["rng"])
-    probe_smoothness(model, loss_fn, x, y, [1e-3])
+    probe_smoothness(model, loss_fn, x, y, [1e-3], direction="gradient")
     assert torch.equal(torch.rand(3), expected)
-    assert len(result["losses"]) == len(result["grad_diffs"]) == 8
+    assert len(result["losses"]) == len(result["grad_diffs"]) == len(result["distances"]) == 7
     assert result["loss_min"] <= result["loss_max"] and result["beta"] > 0
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("steps", [0, 3])
+def test_probe_leaves_training_bit_identical_optimizer_state_included(fused, steps):
+    """Two copies train on; the probed one must take exactly the steps of the other (Adam before its first
+    step has no state: the probe's step must not leave one behind)."""
+    model, _, loss_fn, x, y = _trained("lenet5-bn", steps=0)
+    twin = copy.deepcopy(model)
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3, fused=fused or None) for m in (model, twin)]
+    for _ in range(steps):
+        for m, o in zip((model, twin), opts):
+            o.zero_grad()
+            loss_fn(m(x), y).backward()
+            o.step()
+    assert len(opts[0].state) == (len(list(model.parameters())) if steps else 0)
+    probe_smoothness(model, loss_fn, x, y, DEFAULT_SCALES["update"], optimizer=opts[0])
+    assert len(opts[0].state) == (len(list(model.parameters())) if steps else 0)
+    _assert_same(_snapshot(twin, opts[1]), _snapshot(model, opts[0]), ids=False)
+    for _ in range(2):
+        for m, o in zip((model, twin), opts):
+            o.zero_grad()
+            loss_fn(m(x), y).backward()
+            o.step()
+    _assert_same(_snapshot(twin, opts[1]), _snapshot(model, opts[0]), ids=False)
 
 
 def test_smoothness_probe_restores_a_layer_generator():
@@ -256,7 +294,8 @@ def test_smoothness_probe_restores_a_layer_generator():
     gen = torch.Generator().manual_seed(9)
     model.norm1.generator = gen
     state = gen.get_state()
-    probe_smoothness(model, loss_fn, x, y, [1e-3, 2e-3])
+    probe_smoothness(model, loss_fn, x, y, [1e-3, 2e-3], direction="gradient")
+    probe_smoothness(model, loss_fn, x, y, [0.5, 1.0], optimizer=opt)
     assert torch.equal(gen.get_state(), state)
     with preserved_state(model):
         torch.rand(5, generator=gen)
@@ -265,14 +304,9 @@ def test_smoothness_probe_restores_a_layer_generator():
     assert torch.equal(gen.get_state(), state)
 
 
-@pytest.mark.parametrize("model_name", ["lenet5", "lenet5-noisy-bn"])
-def test_smoothness_probe_values_equal_a_direct_walk(model_name):
-    model, _, loss_fn, x, y = _trained(model_name)
-    etas = [1e-3, 4e-3]
-    rng = torch.get_rng_state()
-    result = probe_smoothness(model, loss_fn, x, y, etas)
-
-    # The walk by hand on a copy, each evaluation from the same generator state.
+def _direct_walk(model, loss_fn, x, y, direction, scales, rng) -> dict:
+    """The walk ``w + s·direction`` by hand on a copy, each evaluation from the same generator state
+    (``direction``: tensors, or a function of the gradient at ``w``)."""
     ref = copy.deepcopy(model)
     start_buffers = {k: v.clone() for k, v in ref.named_buffers()}
     params = list(ref.parameters())
@@ -284,24 +318,104 @@ def test_smoothness_probe_values_equal_a_direct_walk(model_name):
         return loss.item(), torch.autograd.grad(loss, params)
 
     loss0, g0 = evaluate()
+    direction = direction(g0) if callable(direction) else direction
     w0 = [p.detach().clone() for p in params]
-    g_norm = math.sqrt(sum(float((g.double() ** 2).sum()) for g in g0))
-    assert result["loss"] == pytest.approx(loss0, rel=1e-6)
-    assert result["grad_norm"] == pytest.approx(g_norm, rel=1e-6)
-    ratios = []
-    for i, eta in enumerate(etas):
+    d_norm = math.sqrt(sum(float((d.double() ** 2).sum()) for d in direction))
+    out = {"loss": loss0, "grad_norm": math.sqrt(sum(float((g.double() ** 2).sum()) for g in g0)),
+           "losses": [], "grad_diffs": [], "ratios": []}
+    for s in scales:
         with torch.no_grad():
-            for p, w, g in zip(params, w0, g0):
-                p.copy_(w - eta * g)
+            for p, w, d in zip(params, w0, direction):
+                p.copy_(w + s * d)
         loss, grads = evaluate()
         diff = math.sqrt(sum(float(((a - b).double() ** 2).sum()) for a, b in zip(grads, g0)))
-        assert result["losses"][i] == pytest.approx(loss, rel=1e-5)
-        assert result["grad_diffs"][i] == pytest.approx(diff, rel=1e-4)
-        ratios.append(diff / (eta * g_norm))
-    assert result["beta"] == pytest.approx(max(ratios), rel=1e-4)
+        out["losses"].append(loss)
+        out["grad_diffs"].append(diff)
+        out["ratios"].append(diff / (s * d_norm))
+    return out
+
+
+def _assert_walk(result: dict, direct: dict) -> None:
+    assert result["loss"] == pytest.approx(direct["loss"], rel=1e-6)
+    assert result["grad_norm"] == pytest.approx(direct["grad_norm"], rel=1e-6)
+    assert result["losses"] == pytest.approx(direct["losses"], rel=1e-5)
+    assert result["grad_diffs"] == pytest.approx(direct["grad_diffs"], rel=1e-4)
+    assert result["beta"] == pytest.approx(max(direct["ratios"]), rel=1e-4)
     assert result["loss_min"] == min(result["losses"]) and result["grad_diff_max"] == max(result["grad_diffs"])
+
+
+@pytest.mark.parametrize("model_name", ["lenet5", "lenet5-noisy-bn"])
+def test_smoothness_probe_values_equal_a_direct_walk(model_name):
+    model, _, loss_fn, x, y = _trained(model_name)
+    etas = [1e-3, 4e-3]
+    rng = torch.get_rng_state()
+    result = probe_smoothness(model, loss_fn, x, y, etas, direction="gradient")
+    direct = _direct_walk(model, loss_fn, x, y, lambda g0: [-g for g in g0], etas, rng)
+    _assert_walk(result, direct)
+    assert result["direction"] == "gradient" and math.isnan(result["update_norm"])
+    assert result["distances"] == pytest.approx([eta * direct["grad_norm"] for eta in etas], rel=1e-6)
     with pytest.raises(ConfigError):
-        probe_smoothness(model, loss_fn, x, y, [0.0])
+        probe_smoothness(model, loss_fn, x, y, [0.0], direction="gradient")
+    with pytest.raises(ConfigError, match="pass the optimizer"):
+        probe_smoothness(model, loss_fn, x, y, [1.0])
+
+
+@pytest.mark.parametrize("model_name", ["lenet5-bn", "lenet5-noisy-bn"])
+def test_update_walk_follows_adams_real_step_and_spans_it(model_name):
+    """The walk's direction is the step Adam then really takes on the batch; scale 1 lands on its result."""
+    model, opt, loss_fn, x, y = _trained(model_name)
+    rng = torch.get_rng_state()
+    scales = DEFAULT_SCALES["update"]
+    result = probe_smoothness(model, loss_fn, x, y, scales, optimizer=opt)
+    stepped, stepped_opt = copy.deepcopy((model, opt))  # one copy: the optimizer holds the copied parameters
+    torch.set_rng_state(rng)
+    stepped_opt.zero_grad()
+    loss_fn(stepped(x), y).backward()
+    stepped_opt.step()
+    update = [b.detach() - a.detach() for a, b in zip(model.parameters(), stepped.parameters())]
+    update_norm = math.sqrt(sum(float((u.double() ** 2).sum()) for u in update))
+    assert result["direction"] == "update" and result["update_norm"] == pytest.approx(update_norm, rel=1e-6)
+    _assert_walk(result, _direct_walk(model, loss_fn, x, y, update, scales, rng))
+    assert max(result["distances"]) >= update_norm  # the walk reaches past the optimizer's step
+    assert max(result["distances"]) == pytest.approx(2 * update_norm, rel=1e-6)
+    assert min(result["distances"]) == pytest.approx(update_norm / 4, rel=1e-6)
+    # What the old walk along the raw gradient reached, 4 learning rates times it: a small fraction of
+    # Adam's step, so it never probed where the optimizer goes.
+    torch.set_rng_state(rng)
+    gradient = probe_smoothness(model, loss_fn, x, y, [s * 1e-3 for s in DEFAULT_SCALES["gradient"]],
+                                optimizer=opt, direction="gradient")
+    assert max(gradient["distances"]) < update_norm / 3
+    assert gradient["update_norm"] == pytest.approx(update_norm, rel=1e-6)
+
+
+def test_with_plain_sgd_the_update_walk_is_the_gradient_walk():
+    model, _, loss_fn, x, y = _trained("lenet5-bn")
+    lr = 0.05
+    plain = torch.optim.SGD(model.parameters(), lr=lr)
+    update = probe_smoothness(model, loss_fn, x, y, [0.5, 1.0, 2.0], optimizer=plain)
+    gradient = probe_smoothness(model, loss_fn, x, y, [0.5 * lr, lr, 2 * lr], optimizer=plain, direction="gradient")
+    for key in ("losses", "grad_diffs", "distances"):
+        assert update[key] == pytest.approx(gradient[key], rel=1e-4)
+    assert update["beta"] == pytest.approx(gradient["beta"], rel=1e-4)
+    assert update["update_norm"] == pytest.approx(lr * update["grad_norm"], rel=1e-5)
+    # With momentum the step is no longer along the gradient, and the update walk says so.
+    heavy = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for _ in range(3):
+        heavy.zero_grad()
+        loss_fn(model(x), y).backward()
+        heavy.step()
+    update = probe_smoothness(model, loss_fn, x, y, [1.0], optimizer=heavy)
+    assert update["update_norm"] > 1.5 * lr * update["grad_norm"]
+
+
+def test_optimizer_update_restores_parameters_grads_and_state():
+    model, opt, loss_fn, x, y = _trained("lenet5-bn")
+    before = _snapshot(model, opt)
+    grads = [torch.ones_like(p) for p in model.parameters()]
+    update = optimizer_update(opt, list(model.parameters()), grads)
+    _assert_same(before, _snapshot(model, opt))
+    assert all(u.shape == p.shape for u, p in zip(update, model.parameters()))
+    assert all(torch.count_nonzero(u) > 0 for u in update)
 
 
 def test_gradient_norms_equal_direct_computation():
@@ -344,11 +458,15 @@ def test_step0_records_equal_a_direct_computation(small_splits):
 
     class First(Callback):
         def on_train_start(self, model, optimizer, loss_fn):
-            self.model = copy.deepcopy(model)
+            self.model, self.live = copy.deepcopy(model), model
 
         def on_step_start(self, step, epoch, x, y):
             if step == 0:
                 self.x, self.y = x.clone(), y.clone()
+
+        def on_step_end(self, step, epoch, x, y, loss):
+            if step == 0:
+                self.after = [p.detach().clone() for p in self.live.parameters()]
 
     config = cfg(model="lenet5-bn", diagnostics=ALL)
     first = First()
@@ -382,7 +500,12 @@ def test_step0_records_equal_a_direct_computation(small_splits):
     assert smooth["loss"][0] == pytest.approx(loss.item(), rel=1e-6)
     assert smooth["grad_norm"][0] == pytest.approx(total, rel=1e-6)
     assert smooth["lr"][0] == config.lr
-    assert smooth["settings"]["scales"] == pytest.approx(list(DEFAULT_SCALES))
+    assert smooth["settings"]["scales"] == pytest.approx(list(DEFAULT_SCALES["update"]))
+    # The update the probe walked is the one step 0 then made: the weights moved by exactly its norm.
+    moved = math.sqrt(sum(float(((b - a.detach()).double() ** 2).sum())
+                          for a, b in zip(model.parameters(), first.after)))
+    assert smooth["direction"] == ["update"] * 4 and smooth["update_norm"][0] == pytest.approx(moved, rel=1e-6)
+    assert max(smooth["distances"][0]) >= smooth["update_norm"][0]
 
 
 def test_cost_is_recorded(small_splits):
@@ -395,7 +518,7 @@ def test_cost_is_recorded(small_splits):
         assert c["mean_seconds"] > 0 and c["total_seconds"] == pytest.approx(4 * c["mean_seconds"])
         assert c["fraction_of_step"] == pytest.approx(c["mean_seconds"] / cost["mean_step_seconds"])
         assert 0 < c["share_of_training"] < 1
-    # Nine forward and backward passes per smoothness record against one per step.
+    # Eight forward and backward passes per smoothness record against one per step.
     assert cost["measurements"]["smoothness"]["fraction_of_step"] > 2
 
 

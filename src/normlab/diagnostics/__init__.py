@@ -22,7 +22,8 @@ name         what                                                         module
 activations  15/50/85th percentiles, mean and std of the input to every    :mod:`.activations`
              nonlinearity (Ioffe & Szegedy 2015, figure 1)
 smoothness   loss range, gradient predictiveness and effective             :mod:`.smoothness`
-             β-smoothness along the gradient (Santurkar et al. 2018)
+             β-smoothness along the optimizer's update (or the gradient)
+             (Santurkar et al. 2018)
 grad_norms   per-parameter gradient (and weight) norms                     :mod:`.gradients`
 cost         each measurement's wall time against the training step's     :mod:`.callback`
 ============ ============================================================ ======================
@@ -31,7 +32,7 @@ Schedule: every ``every`` steps counted from 0 over the run, step 0 included. Ac
 smoothness describe the weights *before* the scheduled step's update, on its batch; gradient
 norms are the gradient that step used. Recording does not change any training number: the
 activation hooks only read the training forward's values, and the smoothness probe restores
-parameters, buffers, gradients, modes and random generators exactly.
+parameters, buffers, gradients, modes, random generators and the optimizer's state exactly.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ from normlab.errors import ConfigError
 #: What each measurement records, by the name used in ``TrainConfig.diagnostics``.
 DESCRIPTIONS = {
     "activations": "the 15/50/85th percentiles, mean and std of the input to each nonlinearity",
-    "smoothness": "the loss range, gradient predictiveness and beta-smoothness along the gradient "
-                  "(9 forward/backward passes per record)",
+    "smoothness": "the loss range, gradient predictiveness and beta-smoothness along the optimizer's update "
+                  "(8 forward/backward passes per record)",
     "grad_norms": "per-parameter gradient norms",
 }
 
@@ -58,7 +59,8 @@ _EXPORTS = {
     "Measurement": "base", "Schedule": "base",
     "DiagnosticsCallback": "callback",
     "GradNormRecorder": "gradients", "gradient_norms": "gradients", "parameter_norms": "gradients",
-    "DEFAULT_SCALES": "smoothness", "SmoothnessRecorder": "smoothness", "preserved_state": "smoothness",
+    "DEFAULT_SCALES": "smoothness", "DIRECTIONS": "smoothness", "SmoothnessRecorder": "smoothness",
+    "optimizer_update": "smoothness", "preserved_optimizer": "smoothness", "preserved_state": "smoothness",
     "probe_smoothness": "smoothness",
 }
 
