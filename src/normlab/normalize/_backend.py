@@ -19,7 +19,7 @@ EPS64 = float(np.finfo(np.float64).eps)
 def is_tensor(data: Any) -> bool:
     """Whether ``data`` is a torch tensor."""
     # torch is only looked up, never imported: if the caller has not imported it, the input
-    # cannot be a tensor, and importing torch here would cost a second on every CLI start.
+    # cannot be a tensor, and the command line must not pay for importing it.
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(data, torch.Tensor)
 
@@ -91,11 +91,8 @@ def clip_(x, lo: float, hi: float) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Input:
-    """A validated input: ``values`` is a float64 numpy array or the original tensor.
-
-    ``owned`` says that ``values`` is a buffer of its own (a conversion), which no caller holds
-    and which may therefore be overwritten.
-    """
+    """A validated input: ``values`` is a float64 numpy array or the original tensor; ``owned``
+    says that it is a conversion no caller holds, which may therefore be overwritten."""
 
     values: Any
     is_tensor: bool
@@ -233,8 +230,6 @@ def finish(work, inp: Input, target):
 
 
 def is_constant(var, mean, n, eps: float):
-    """Where a variance is indistinguishable from zero (scikit-learn's ``_is_constant_feature``).
-
-    The bound on the rounding error of the two-pass variance (Chan, Golub & LeVeque).
-    """
+    """Where a variance is within the two-pass algorithm's rounding bound of zero (scikit-learn's
+    ``_is_constant_feature``)."""
     return var <= n * eps * var + (n * mean * eps) ** 2

@@ -1,8 +1,5 @@
-"""The blog post's two normalisers, vectorised (:func:`min_max_normalize`, :func:`z_score_normalize`),
-and its figures (:func:`normalize_demo`, :func:`plot_normalize_demo`).
-
-The conventions they share with the scalers (types, ``copy``, ``axis``, NaN, constant and large
-values) are in :mod:`normlab.normalize`'s docstring.
+"""The blog post's two normalisers, vectorised, and its figures. The conventions they share with the
+scalers (types, ``copy``, ``axis``, NaN, constant and large values) are in :mod:`normlab.normalize`.
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ from normlab.normalize._backend import (
     xp,
 )
 
+
 def min_max_normalize(data, *, axis=None, decimals: int | None = None, copy: bool = True):
     """Rescale ``data`` linearly so its minimum becomes 0 and its maximum 1.
 
@@ -41,23 +39,13 @@ def min_max_normalize(data, *, axis=None, decimals: int | None = None, copy: boo
 
     Args:
         data: a list (nested lists allowed), a numpy array or a torch tensor, at least 1-D.
-        axis: the axes to take the minimum and maximum along, as in numpy reductions. ``None``
-            (default) uses all values; ``0`` on ``(n_samples, n_features)`` data scales each
-            feature (column) separately; ``(0, 2, 3)`` on ``N×C×H×W`` images scales each channel.
-        decimals: round the result to this many decimals (half to even, like ``round``);
-            ``None`` (default) does not round.
-        copy: ``True`` (default) returns a new array and leaves ``data`` alone; ``False``
-            writes the result into ``data`` and returns it where ``data`` can hold it (a
-            writeable float array, a float tensor that does not require grad), as
-            scikit-learn's ``minmax_scale(copy=False)``; otherwise a new array comes back.
+        axis: the axes to take the minimum and maximum along (``None``: all values).
+        decimals: round the result to this many decimals (half to even, like ``round``).
+        copy: ``False`` writes the result into ``data`` where it can hold it, as
+            scikit-learn's ``minmax_scale(copy=False)``.
 
-    Returns:
-        A numpy array for a list or numpy input, a tensor on the input's device for a tensor
-        input; same shape. Float inputs keep their dtype, integer inputs give float64 (numpy)
-        or torch's default float dtype.
-
-    NaN values are ignored when finding the minimum and maximum and stay NaN. A slice whose
-    values are all equal is divided by 1 instead of 0, so it maps to 0.
+    Returns ``data``'s shape, in its type (see the package's conventions). NaN is ignored and
+    stays NaN; a slice whose values are all equal maps to 0.
 
     Raises:
         ConfigError: empty or non-numeric input, ±inf, a bad ``axis``, ``decimals`` or ``copy``.
@@ -87,32 +75,12 @@ def min_max_normalize(data, *, axis=None, decimals: int | None = None, copy: boo
 def z_score_normalize(data, *, axis=None, decimals: int | None = None, copy: bool = True):
     """Standardise ``data`` to mean 0 and standard deviation 1: ``(x - mean) / std``.
 
-    Vectorised version of the post's ``z_score_normalize``. The standard deviation is the
-    population one (``ddof=0``), as the post's ``np.std`` computes; with ``decimals=2`` the
-    result is rounded like the post's ``round(x, 2)``.
-
-    Args:
-        data: a list (nested lists allowed), a numpy array or a torch tensor, at least 1-D.
-        axis: the axes to take the mean and standard deviation along, as in numpy reductions.
-            ``None`` (default) uses all values; ``0`` on ``(n_samples, n_features)`` data
-            standardises each feature (column); ``(0, 2, 3)`` on ``N×C×H×W`` images
-            standardises each channel, as ``torchvision.transforms.Normalize`` does with
-            per-channel statistics.
-        decimals: round the result to this many decimals (half to even, like ``round``);
-            ``None`` (default) does not round.
-        copy: ``True`` (default) returns a new array and leaves ``data`` alone; ``False``
-            writes the result into ``data`` and returns it where ``data`` can hold it, as
-            scikit-learn's ``scale(copy=False)`` (see :func:`min_max_normalize`).
-
-    Returns:
-        A numpy array for a list or numpy input, a tensor on the input's device for a tensor
-        input; same shape and dtype rules as :func:`min_max_normalize`. numpy inputs are
-        computed in float64; tensors in their own dtype (float32 at least).
-
-    NaN values are ignored in the mean and standard deviation and stay NaN. A slice with no
-    spread is divided by 1 instead of 0, so it maps to 0. Values so large that rounding swamps
-    their spread (``[1e20] * 1000``) are centred a second time, with a ``UserWarning``, as
-    scikit-learn's ``scale`` does, so they too map to 0.
+    The post's ``z_score_normalize``, vectorised, with the population standard deviation
+    (``ddof=0``) as the post's ``np.std``; ``decimals=2`` rounds like the post's ``round(x, 2)``.
+    ``axis``, ``decimals`` and ``copy`` are as in :func:`min_max_normalize` (``copy=False`` as
+    scikit-learn's ``scale``). numpy inputs are computed in float64, tensors in their own dtype
+    (float32 at least). NaN is ignored and stays NaN; a slice with no spread maps to 0, and values
+    so large that rounding swamps their spread are centred a second time, with a ``UserWarning``.
 
     Raises:
         ConfigError: empty or non-numeric input, ±inf, a bad ``axis``, ``decimals`` or ``copy``.
@@ -157,8 +125,8 @@ def _normalize(data, axis, decimals, method: str, copy):
 
 
 def _stats(x, axes: tuple[int, ...], method: str):
-    """``(x, shift, divisor, count, has_nan)`` for the result ``(x - shift) / divisor``, computed in
-    ``x``'s dtype on its device; ``count`` (of the non-NaN values) is None for min-max."""
+    """``(x, shift, divisor, count, has_nan)`` for the result ``(x - shift) / divisor``; ``count`` (of
+    the non-NaN values) is None for min-max."""
     f, eps = xp(x), eps_of(x)
     nan = f.isnan(x)
     has_nan = bool(nan.any())
@@ -176,13 +144,9 @@ def _stats(x, axes: tuple[int, ...], method: str):
 
 
 def _centre_again(z, axes: tuple[int, ...], count, has_nan: bool, eps: float) -> None:
-    """Subtract the mean of the standardised ``z`` again, with a warning, if it is not ~0 anywhere.
-
-    scikit-learn's ``scale`` does this for data whose values are too large for their spread:
-    the mean of ``[1e100] * 10`` is off by a rounding step of 1e100, so ``x - mean`` is ~1e84.
-    A correct result has mean 0 to within a few ``eps``; the threshold ``sqrt(eps)`` flags a
-    mean that lost half its digits or more to rounding.
-    """
+    """Subtract the mean of the standardised ``z`` again, with a warning, if it is not ~0 anywhere
+    (see "Large values" in :mod:`normlab.normalize`): ``sqrt(eps)`` flags a mean that lost half
+    its digits or more to rounding."""
     mean = reduce("nansum" if has_nan else "sum", z, axes) / count
     worst = float(np.nan_to_num(np.abs(to_numpy(mean)), nan=0.0).max())
     if worst <= math.sqrt(eps):
@@ -202,15 +166,13 @@ def _centre_again(z, axes: tuple[int, ...], count, has_nan: bool, eps: float) ->
 
 
 def normalize_demo(seed: int = 0, count: int = 50) -> dict[str, Any]:
-    """Draw ``count`` values in [0, 20) and normalise them both ways, as the post's figures do.
-
-    The values come from ``numpy.random.default_rng(seed).uniform(0, 20, count)``, so a seed
-    gives the same numbers on every machine.
+    """Draw ``count`` values in [0, 20) (``numpy.random.default_rng(seed)``, the same on every
+    machine) and normalise them both ways, as the post's figures do.
 
     Returns:
         A JSON-serialisable dict: ``seed``, ``count``, ``low``/``high`` (the drawing range) and,
-        for each of ``original``, ``min_max`` and ``z_score``, a dict with ``values`` (list of
-        floats) and their ``min``, ``max``, ``mean`` and ``std`` (population, ``ddof=0``).
+        for each of ``original``, ``min_max`` and ``z_score``, ``values`` and their ``min``,
+        ``max``, ``mean`` and ``std``.
 
     Raises:
         ConfigError: ``seed`` is not a non-negative int or ``count`` is not an int >= 2.
@@ -229,13 +191,8 @@ def normalize_demo(seed: int = 0, count: int = 50) -> dict[str, Any]:
     result: dict[str, Any] = {"seed": int(seed), "count": int(count), "low": low, "high": high}
     for name, values in (("original", original), ("min_max", min_max_normalize(original)),
                          ("z_score", z_score_normalize(original))):
-        result[name] = {
-            "values": values.tolist(),
-            "min": float(values.min()),
-            "max": float(values.max()),
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-        }
+        result[name] = {"values": values.tolist(), "min": float(values.min()), "max": float(values.max()),
+                        "mean": float(values.mean()), "std": float(values.std())}
     return result
 
 
@@ -245,10 +202,8 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 
 def plot_normalize_demo(result: Mapping[str, Any], path: str | Path) -> Path:
-    """Save three histograms side by side (original, min-max, z-score) as a PNG at ``path``.
-
-    ``result`` is :func:`normalize_demo`'s output. The figure is drawn without pyplot (no
-    display needed) and written atomically. Returns the path.
+    """Save three histograms side by side (original, min-max, z-score) of :func:`normalize_demo`'s
+    ``result`` as a PNG at ``path`` (atomically, without pyplot); return the path.
 
     Raises:
         ConfigError: ``result`` lacks the keys :func:`normalize_demo` produces.

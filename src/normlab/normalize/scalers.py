@@ -1,8 +1,8 @@
 """Streaming scalers in scikit-learn's style: :class:`MinMaxScaler` and :class:`StandardScaler`.
 
-They learn float64 statistics once, or batch by batch with ``partial_fit``, from lists, numpy
-arrays or torch tensors, and apply them to new data in the input's type. The conventions they
-share with the functions are in :mod:`normlab.normalize`'s docstring.
+They learn float64 statistics once, or batch by batch with ``partial_fit``, and apply them to new
+data in the input's type; the conventions they share with the functions are in
+:mod:`normlab.normalize`.
 """
 
 from __future__ import annotations
@@ -33,11 +33,8 @@ _STATE_VERSION = 1
 
 
 class NotFittedError(NormlabError, ValueError, AttributeError):
-    """A scaler was used before ``fit`` or ``partial_fit``.
-
-    Derives from ``ValueError`` and ``AttributeError`` like scikit-learn's ``NotFittedError``,
-    so code written against scikit-learn catches it too.
-    """
+    """A scaler was used before ``fit`` or ``partial_fit``; a ``ValueError`` and ``AttributeError``
+    like scikit-learn's ``NotFittedError``, so code written against scikit-learn catches it too."""
 
 
 class _BaseScaler:
@@ -48,8 +45,6 @@ class _BaseScaler:
     # Learned attributes saved in the state dict besides feature_shape_ / n_features_in_ /
     # n_samples_seen_; the others are derived from them on load.
     _state_arrays: tuple[str, ...] = ()
-
-    # -- parameters -----------------------------------------------------------------------------
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters as a dict (scikit-learn's ``get_params``)."""
@@ -79,8 +74,6 @@ class _BaseScaler:
         if not isinstance(value, (bool, np.bool_)):
             raise ConfigError(f"{name} must be True or False; got {value!r}")
 
-    # -- fitted state ---------------------------------------------------------------------------
-
     def _is_fitted(self) -> bool:
         return hasattr(self, "n_samples_seen_")
 
@@ -93,8 +86,6 @@ class _BaseScaler:
         for name in list(vars(self)):
             if name.endswith("_") and not name.startswith("__") or name == "_axes":
                 delattr(self, name)
-
-    # -- input handling -------------------------------------------------------------------------
 
     def _check_input(self, X, *, reset: bool) -> tuple[Input, tuple[int, ...]]:
         """Validate ``X``; return it with the reduced axes. ``reset`` accepts any feature shape."""
@@ -148,14 +139,9 @@ class _BaseScaler:
         feature_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
         return x, axes, feature_shape, first
 
-    # -- public API shared by both scalers ------------------------------------------------------
-
     def fit(self, X, y=None):
-        """Forget any previous fit and learn the statistics of ``X``; returns ``self``.
-
-        Equivalent to a fresh scaler's :meth:`partial_fit`. ``y`` is ignored (it exists for
-        scikit-learn pipelines).
-        """
+        """Forget any previous fit and learn the statistics of ``X``; returns ``self``. ``y`` is
+        ignored (it exists for scikit-learn pipelines)."""
         self._reset()
         return self.partial_fit(X)
 
@@ -163,21 +149,14 @@ class _BaseScaler:
         """Fit on ``X`` and return ``X`` transformed."""
         return self.fit(X).transform(X)
 
-    # -- state dicts ----------------------------------------------------------------------------
-
     def _params_state(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the fitted state as a plain, JSON-serialisable dict.
-
-        It holds the class name, a format version, the constructor parameters and the primary
-        learned statistics (python floats, ints and lists; NaN where a feature had no values,
-        which ``json`` writes as ``NaN``). Derived attributes (such as ``scale_``) are recomputed
-        by :meth:`load_state_dict`, so a round trip reproduces them exactly.
-
-        Raises:
-            NotFittedError: the scaler is not fitted.
+        """Return the fitted state as a plain, JSON-serialisable dict: the class name, a format
+        version, the constructor parameters and the primary learned statistics. Derived
+        attributes (such as ``scale_``) are recomputed on load, so a round trip reproduces them
+        exactly. :class:`NotFittedError` before ``fit``.
         """
         self._check_fitted()
         n_seen = self.n_samples_seen_
@@ -195,15 +174,9 @@ class _BaseScaler:
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]):
-        """Restore a fit from :meth:`state_dict`'s output (for example read back from JSON).
-
-        The state's parameters must equal this scaler's; use :meth:`from_state_dict` to build a
-        scaler with the saved parameters. Returns ``self``.
-
-        Raises:
-            ConfigError: the state is not a dict, has missing or unexpected keys, belongs to
-                another class or format version, has other parameters, or has values of the
-                wrong shape or kind.
+        """Restore a fit from :meth:`state_dict`'s output (for example read back from JSON); returns
+        ``self``. The state's parameters must equal this scaler's (:meth:`from_state_dict` builds
+        a scaler with them); any mismatch or malformed value is a :class:`ConfigError`.
         """
         who = type(self).__name__
         if not isinstance(state, Mapping):
@@ -272,9 +245,7 @@ class _BaseScaler:
 
     def _commit(self, first: bool, axes, feature_shape, n_seen, arrays: dict[str, Any]):
         """Store merged or loaded statistics (and, when ``first``, the layout); return self.
-
-        Nothing changes unless the statistics are valid.
-        """
+        Nothing changes unless the statistics are valid."""
         learned = self._state_to_learned(n_seen, arrays)
         if first:
             self._reset()
@@ -329,38 +300,24 @@ class MinMaxScaler(_BaseScaler):
     """Scale each feature to ``feature_range`` with the minimum and maximum seen in fitting.
 
     Behaves like ``sklearn.preprocessing.MinMaxScaler`` on 2-D ``(n_samples, n_features)``
-    input, and goes further: inputs may be lists, numpy arrays or torch tensors (results come
-    back in the input's type, a list as numpy; tensors stay on their device), and ``axis``
-    chooses other layouts, for example ``axis=(0, 2, 3)`` for per-channel scaling of
-    ``N×C×H×W`` image batches.
-
-    ``transform`` computes ``X * scale_ + min_`` where ``scale_ = (hi - lo) / data_range_`` and
-    ``min_ = lo - data_min_ * scale_`` for ``feature_range=(lo, hi)``.
+    input, and also takes tensors and other layouts (``axis=(0, 2, 3)``: per channel of
+    ``N×C×H×W`` images). ``transform`` computes ``X * scale_ + min_``.
 
     Args:
         feature_range: ``(lo, hi)`` with ``lo < hi``; the range the fitted data is mapped to.
         clip: clip transformed values to ``feature_range`` (new data may fall outside it).
-        copy: ``True`` (default): ``transform`` and ``inverse_transform`` return a new array.
-            ``False``: they write the result into ``X`` and return it where ``X`` can hold it
-            (a writeable float array, a float tensor that does not require grad), as
-            scikit-learn's ``copy=False``; otherwise a new array comes back.
-        axis: the axes the statistics are computed along. The default ``0`` is
-            scikit-learn's layout: 2-D input, one statistic per column. Learned attributes
-            have the shape of the remaining axes (``feature_shape_``).
+        copy: ``False``: ``transform`` and ``inverse_transform`` write into ``X`` where it can
+            hold the result, as scikit-learn's ``copy=False``.
+        axis: the axes the statistics are computed along (``0``: one per column); learned
+            attributes have the shape of the remaining axes (``feature_shape_``).
 
     Parameters are stored as given and checked at fit time, as in scikit-learn.
 
-    Attributes (after fitting):
-        data_min_, data_max_: per-feature minimum and maximum (NaN ignored).
-        data_range_: ``data_max_ - data_min_``.
-        scale_, min_: the affine transform's factor and offset. A feature whose range is below
-            ``10 * eps`` gets ``data_range`` treated as 1 (scikit-learn's constant-feature rule),
-            so constant features map to ``lo``.
-        n_samples_seen_: number of values per feature seen (rows for 2-D input), NaN included,
-            as in scikit-learn.
+    Attributes (after fitting, float64):
+        data_min_, data_max_, data_range_: per feature (NaN ignored).
+        scale_, min_: the affine transform's factor and offset; a constant feature maps to ``lo``.
+        n_samples_seen_: values per feature seen, NaN included, as in scikit-learn.
         n_features_in_: number of features; ``feature_shape_``: their shape.
-
-    Statistics are float64 whatever the input's dtype.
 
     Example:
         >>> scaler = MinMaxScaler().fit([[1.0, -1.0], [3.0, 1.0], [5.0, 3.0]])
@@ -376,8 +333,7 @@ class MinMaxScaler(_BaseScaler):
     _param_defaults = {"feature_range": (0, 1), "clip": False, "copy": True, "axis": 0}
     _state_arrays = ("data_min_", "data_max_")
 
-    def __init__(self, feature_range: tuple[float, float] = (0, 1), clip: bool = False, *, copy: bool = True,
-                 axis=0):
+    def __init__(self, feature_range: tuple[float, float] = (0, 1), clip: bool = False, *, copy: bool = True, axis=0):
         self.feature_range = feature_range
         self.clip = clip
         self.copy = copy
@@ -404,13 +360,9 @@ class MinMaxScaler(_BaseScaler):
     def partial_fit(self, X, y=None) -> "MinMaxScaler":
         """Update the minimum and maximum with the batch ``X``; returns ``self``.
 
-        Streaming in any number of batches gives the same result as one :meth:`fit` on their
-        concatenation. NaN is ignored; a feature that was all-NaN in earlier batches takes its
-        statistics from later ones (scikit-learn would keep NaN).
-
-        Raises:
-            ConfigError: bad parameters, empty or non-numeric ``X``, ±inf, wrong dimensions or
-                a feature count that differs from earlier batches.
+        Any split into batches gives the same result as one :meth:`fit`. NaN is ignored; a feature
+        that was all-NaN in earlier batches takes its statistics from later ones (scikit-learn
+        would keep NaN). Bad parameters or input are a :class:`ConfigError`.
         """
         self._check_params()
         x, axes, feature_shape, first = self._prepare_fit(X)
@@ -442,11 +394,8 @@ class MinMaxScaler(_BaseScaler):
 
     def transform(self, X):
         """Scale ``X`` with the fitted statistics; NaN passes through. Returns X's type.
-
-        Raises:
-            NotFittedError: before ``fit``.
-            ConfigError: bad input, or a feature count or shape that differs from the fit.
-        """
+        :class:`NotFittedError` before ``fit``; bad input or another feature shape is a
+        :class:`ConfigError`."""
         lo, hi = self._check_params()
         clip = bool(self.clip)
 
@@ -484,10 +433,8 @@ class StandardScaler(_BaseScaler):
     """Standardise each feature: ``(X - mean_) / scale_`` with statistics learned in fitting.
 
     Behaves like ``sklearn.preprocessing.StandardScaler`` on 2-D ``(n_samples, n_features)``
-    input (population variance, ``ddof=0``), and goes further: inputs may be lists, numpy
-    arrays or torch tensors (results come back in the input's type, a list as numpy; tensors
-    stay on their device), and ``axis`` chooses other layouts. For example, the per-channel
-    mean and standard deviation of an image dataset, streamed batch by batch::
+    input (population variance, ``ddof=0``), and also takes tensors and other layouts. For
+    example, the per-channel mean and standard deviation of an image dataset, batch by batch::
 
         scaler = StandardScaler(axis=(0, 2, 3))
         for images, _ in loader:            # images: N×C×H×W
@@ -498,26 +445,21 @@ class StandardScaler(_BaseScaler):
     split into batches gives the same statistics as one fit (to rounding).
 
     Args:
-        copy: ``True`` (default): ``transform`` and ``inverse_transform`` return a new array,
-            even with both flags off. ``False``: they write the result into ``X`` and return it
-            where ``X`` can hold it, as scikit-learn's ``copy=False`` (see :class:`MinMaxScaler`).
-            Both methods take a ``copy`` argument that overrides it for one call.
+        copy: as in :class:`MinMaxScaler` (``True`` returns a new array even with both flags
+            off); ``transform`` and ``inverse_transform`` take a ``copy`` that overrides it.
         with_mean: subtract the mean in ``transform``.
         with_std: divide by the standard deviation in ``transform``.
-        axis: the axes the statistics are computed along; the default ``0`` is scikit-learn's
-            layout (2-D input, one statistic per column).
+        axis: the axes the statistics are computed along (``0``: one per column).
 
     Attributes (after fitting):
         mean_: per-feature mean (NaN ignored); ``None`` when both flags are off.
         var_: per-feature population variance; ``None`` when ``with_std=False``.
-        scale_: ``sqrt(var_)``, with 1 for constant features (variance within the two-pass
-            algorithm's rounding bound, scikit-learn's rule); ``None`` when ``with_std=False``.
+        scale_: ``sqrt(var_)``, 1 for constant features; ``None`` when ``with_std=False``.
         n_samples_seen_: non-NaN values seen per feature: an int while every feature has the
             same count, else an int array of ``feature_shape_`` (as scikit-learn).
         n_features_in_: number of features; ``feature_shape_``: their shape.
 
-    A feature with no non-NaN value has NaN statistics, so its transformed values are NaN
-    (scikit-learn does the same).
+    A feature with no non-NaN value has NaN statistics and NaN output, as in scikit-learn.
 
     Example:
         >>> scaler = StandardScaler().fit([[0.0, 10.0], [2.0, 10.0]])
@@ -546,14 +488,10 @@ class StandardScaler(_BaseScaler):
     def partial_fit(self, X, y=None) -> "StandardScaler":
         """Update the mean and variance with the batch ``X``; returns ``self``.
 
-        Each batch's statistics are computed with the corrected two-pass algorithm in float64
-        (the mean too: the mean of ``x - mean`` is added back, so a constant feature of 1e100
-        gets 1e100 exactly, not 1e100 plus a rounding step) and merged with the running ones by
-        Chan et al.'s formula. NaN is ignored, per feature.
-
-        Raises:
-            ConfigError: bad parameters, empty or non-numeric ``X``, ±inf, wrong dimensions or
-                a feature count that differs from earlier batches.
+        Each batch's statistics come from the corrected two-pass algorithm in float64 (the mean
+        too, so a constant feature of 1e100 gets 1e100 exactly) and are merged with the running
+        ones by Chan et al.'s formula. NaN is ignored, per feature. Bad parameters or input are a
+        :class:`ConfigError`.
         """
         self._check_params()
         x, axes, feature_shape, first = self._prepare_fit(X)
@@ -610,14 +548,8 @@ class StandardScaler(_BaseScaler):
 
     def transform(self, X, copy: bool | None = None):
         """Standardise ``X`` with the fitted statistics; NaN passes through. Returns X's type.
-
-        ``copy`` overrides the scaler's ``copy`` parameter for this call (``None``: use it).
-
-        Raises:
-            NotFittedError: before ``fit``.
-            ConfigError: bad input, a bad ``copy``, or a feature count or shape that differs
-                from the fit.
-        """
+        ``copy`` overrides the scaler's for this call. :class:`NotFittedError` before ``fit``; bad
+        input or another feature shape is a :class:`ConfigError`."""
         with_mean, with_std, copy = self._transform_flags(copy)
 
         def op(x, p):
@@ -654,11 +586,8 @@ class StandardScaler(_BaseScaler):
 
 
 def _chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
-    """Merge two sets of (count, mean, sum of squared deviations) per feature.
-
-    Chan, Golub & LeVeque's parallel formula. Features with no values on one side take the
-    other side's statistics (NaN when both are empty).
-    """
+    """Merge two sets of (count, mean, sum of squared deviations) per feature by Chan, Golub &
+    LeVeque's formula; a feature with no values on one side takes the other side's statistics."""
     n_a = np.asarray(n_a, dtype=np.float64)
     n_b = np.asarray(n_b, dtype=np.float64)
     n = n_a + n_b
