@@ -8,19 +8,25 @@ from the runs' configs (see :mod:`normlab.report.sections.ablations`).
 preset                    grid
 ========================= ==================================================================
 ``blog``                  lenet5, lenet5-bn under the post's protocol (flaws included)
-``lr-sweep``              lenet5, lenet5-bn over a log grid of learning rates
+``lr-sweep``              lenet5, lenet5-bn over a log grid of learning rates (SGD with
+                          momentum, as Bjorck et al. 2018)
 ``batch-size``            no norm, batch, group and layer norm over batch sizes 2 ... 128,
-                          learning rate held fixed
-``batch-size-scaled``     the same with the linear scaling rule, lr = base lr x batch / 64
-``placement``             batch norm after / before the activation, conv layers only / also
-                          the fully-connected layers
-``noisy-bn``              plain, batch norm and noisy batch norm (Santurkar et al. 2018)
+                          learning rate held fixed (SGD with momentum, as Wu & He 2018)
+``batch-size-scaled``     the same with Wu & He's linear scaling rule, lr = base lr x batch / 64
+``placement``             a plain control, and batch norm after / before the activation, conv
+                          layers only / also the fully-connected layers
+``noisy-bn``              plain, batch norm (after and before the activation) and noisy batch
+                          norm (Santurkar et al. 2018)
 ``mode-bug``              lenet5-bn (and lenet5 as a control) under the post's protocol and
                           the standard one
 ========================= ==================================================================
 
 ``--quick`` trades seeds, epochs and images for time; each preset's :attr:`Preset.quick_note`
-says what it gives up. Training flags the user typed (``explicit``) are never overridden: a
+says what it gives up. A preset whose paper trained with a particular optimizer uses it by
+default (:attr:`Preset.optimizers`); ``--optimizer adam`` keeps the post's Adam, with its own grid.
+The presets that record activations contain a network with batch norm before the activation (a
+nonlinearity whose input is a batch-norm output, as in Ioffe & Szegedy's figure 1) and the plain
+network of the same architecture, so the report's activation reading has something to test. Training flags the user typed (``explicit``) are never overridden: a
 preset's base setting yields to them, and a flag that contradicts what the grid varies (``--lr``
 with ``lr-sweep``) is an error rather than silently ignored.
 
@@ -51,7 +57,9 @@ __all__ = [
     "PRESETS",
     "Preset",
     "PresetGrid",
+    "SGD_BASE_LR",
     "SGD_LRS",
+    "SGD_MOMENTUM",
     "TRAINS_ACCURACY",
     "build_preset",
     "list_presets",
@@ -61,6 +69,12 @@ __all__ = [
 ADAM_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 #: Learning rates of ``lr-sweep`` with SGD, whose useful rates are about 10x Adam's.
 SGD_LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+#: Momentum of the presets' SGD: Bjorck et al. (2018) follow the ResNet paper's SGD with momentum
+#: 0.9, and so do Wu & He (2018).
+SGD_MOMENTUM = 0.9
+#: The batch-size presets' SGD rate per REFERENCE_BATCH images, chosen for LeNet-5 so that every
+#: batch size of the fixed-rate sweep trains (Wu & He's 0.1 per 32 images is a ResNet-50 rate).
+SGD_BASE_LR = 0.01
 #: Batch sizes of ``batch-size``, as in Wu & He (2018, figure 1): 2 ... 128 images per batch.
 BATCH_SIZES = (2, 4, 8, 16, 32, 64, 128)
 #: The batch size at which ``batch-size-scaled`` uses the base learning rate (the post's).
@@ -85,9 +99,12 @@ class PresetGrid:
 class Preset:
     """A named ablation grid.
 
-    ``build(base, quick)`` returns the :class:`PresetGrid` for a base config; ``description``
-    is the one-line summary ``normlab study --list-presets`` prints, ``quick_note`` what
-    ``--quick`` gives up, ``full_time`` and ``quick_time`` the wall times on the 2-core machine.
+    ``build(base, quick)`` returns the :class:`PresetGrid` for a base config (the user's, with
+    the preset's optimizer settings applied); ``description`` is the one-line summary
+    ``normlab study --list-presets`` prints, ``quick_note`` what ``--quick`` gives up,
+    ``full_time`` and ``quick_time`` the wall times on the 2-core machine. ``optimizers`` maps
+    each optimizer to the settings the preset gives it (the first is the default, the paper's);
+    empty: the base config's optimizer and settings as they are.
     """
 
     name: str
@@ -96,6 +113,7 @@ class Preset:
     quick_note: str = ""
     full_time: str = ""
     quick_time: str = ""
+    optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _models(names: Sequence[str]) -> list[Variant]:
@@ -143,8 +161,10 @@ def _batch_size(scaled: bool) -> Callable[[TrainConfig, bool], PresetGrid]:
 
 
 def _placement(base: TrainConfig, quick: bool) -> PresetGrid:
+    # lenet5 is the plain control the activation reading needs: the same network without batch norm.
     return PresetGrid(
-        _models(["lenet5-bn", "lenet5-bn-before", "lenet5-bn-all", "lenet5-bn-before-all"]), 2 if quick else 5,
+        _models(["lenet5", "lenet5-bn", "lenet5-bn-before", "lenet5-bn-all", "lenet5-bn-before-all"]),
+        2 if quick else 5,
         _quick(quick, {"epochs": 10, "diagnostics": {"activations": {"every": 100}}},
                {"epochs": 2, "subset": QUICK_IMAGES, "diagnostics": {"activations": {"every": 20}}}))
 
@@ -152,7 +172,9 @@ def _placement(base: TrainConfig, quick: bool) -> PresetGrid:
 def _noisy_bn(base: TrainConfig, quick: bool) -> PresetGrid:
     full = {"activations": {"every": 100}, "smoothness": {"every": 100}}
     fast = {"activations": {"every": 20}, "smoothness": {"every": 20}}
-    return PresetGrid(_models(["lenet5", "lenet5-bn", "lenet5-noisy-bn"]), 2 if quick else 5,
+    # lenet5-bn-before feeds its nonlinearities batch-norm outputs (the post's lenet5-bn never
+    # does), so the activation reading can test Ioffe & Szegedy's figure against lenet5.
+    return PresetGrid(_models(["lenet5", "lenet5-bn", "lenet5-noisy-bn", "lenet5-bn-before"]), 2 if quick else 5,
                       _quick(quick, {"epochs": 10, "diagnostics": full},
                              {"epochs": 2, "subset": QUICK_IMAGES, "diagnostics": fast}))
 
@@ -174,6 +196,11 @@ _QUICK_BATCH = ("--quick: 2 seeds instead of 3, 1 epoch instead of 5, the first 
                 "then takes 32 steps, batch 2 takes 2,048): accuracies are far below full-data levels, and only the "
                 "change with batch size, compared between norms, is meaningful.")
 
+# The papers' optimizer first (the default), then the post's Adam, which keeps the base settings.
+_SGD_SWEEP = {"sgd": {"momentum": SGD_MOMENTUM}, "adam": {}}
+_SGD_BATCH = {"sgd": {"momentum": SGD_MOMENTUM, "lr": SGD_BASE_LR}, "adam": {}}
+_SGD_TEXT = f"SGD with momentum {SGD_MOMENTUM:g}"
+
 PRESETS: dict[str, Preset] = {
     "blog": Preset(
         "blog", "the post's two models (lenet5, lenet5-bn) under its own protocol, flaws included; 5 seeds x 10 "
@@ -181,30 +208,38 @@ PRESETS: dict[str, Preset] = {
         _blog, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
         full_time="about 10 min", quick_time="17 s"),
     "lr-sweep": Preset(
-        "lr-sweep", "lenet5 and lenet5-bn over learning rates 1e-4 ... 3e-2 (Adam; SGD: 1e-3 ... 1): accuracy "
-                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs, an estimated 25 min on 2 cores "
-                    "(--quick: about 1.5 min)",
+        "lr-sweep", f"lenet5 and lenet5-bn over learning rates 1e-3 ... 1 with {_SGD_TEXT}, the optimizer of Bjorck "
+                    "et al. (2018), who follow the ResNet paper's SGD with momentum (their weight decay is left out: "
+                    "the claim is about the rate); --optimizer adam: the post's Adam over 1e-4 ... 3e-2. Accuracy "
+                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs, an estimated 25 min on "
+                    "2 cores (--quick: about 1.5 min)",
         _lr_sweep, _QUICK_10K.format(seeds=3, epochs=2, full_epochs=10),
-        full_time="about 25 min", quick_time="1.5-3 min"),
+        full_time="about 25 min", quick_time="1.5-3 min", optimizers=_SGD_SWEEP),
     "batch-size": Preset(
-        "batch-size", "no norm, batch, group and layer norm over batch sizes 2 ... 128 at a fixed learning rate "
-                      "(Wu & He 2018); 3 seeds x 5 epochs, an estimated 1.5 h on 2 cores (--quick: about 3 min)",
-        _batch_size(False), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min"),
+        "batch-size", f"no norm, batch, group and layer norm over batch sizes 2 ... 128 at a fixed learning rate, "
+                      f"{_SGD_TEXT} as Wu & He (2018), at {SGD_BASE_LR:g} (--optimizer adam: the post's Adam); 3 seeds "
+                      "x 5 epochs, an estimated 1.5 h on 2 cores (--quick: about 3 min)",
+        _batch_size(False), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min", optimizers=_SGD_BATCH),
     "batch-size-scaled": Preset(
-        "batch-size-scaled", "batch-size with the linear scaling rule, lr = base lr x batch size / 64; an estimated 1.5 h on "
-                             "2 cores (--quick: about 3 min)",
-        _batch_size(True), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min"),
+        "batch-size-scaled", f"batch-size with Wu & He's (2018) linear scaling rule (after Goyal et al. 2017), lr = "
+                             f"base lr x batch size / {REFERENCE_BATCH}, {_SGD_TEXT} and base lr {SGD_BASE_LR:g} "
+                             "(--optimizer adam: the post's Adam at 0.001); an estimated 1.5 h on 2 cores (--quick: "
+                             "about 3 min)",
+        _batch_size(True), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min", optimizers=_SGD_BATCH),
     "placement": Preset(
         "placement", "batch norm after vs before the activation, conv layers only vs also the fully-connected "
-                     "layers (lenet5-bn, -bn-before, -bn-all, -bn-before-all); records activations; 5 seeds x 10 "
-                     "epochs, an estimated 15 min on 2 cores (--quick: under 1 min)",
+                     "layers (lenet5-bn, -bn-before, -bn-all, -bn-before-all), and lenet5 as the plain control of "
+                     "the activation reading; records activations; 5 seeds x 10 epochs, an estimated 20 min on 2 "
+                     "cores (--quick: under 1 min)",
         _placement, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
-        full_time="about 15 min", quick_time="30 s"),
+        full_time="about 20 min", quick_time="40 s"),
     "noisy-bn": Preset(
-        "noisy-bn", "plain, batch norm and noisy batch norm (Santurkar et al. 2018, Algorithm 1); records "
-                    "activations and smoothness; 5 seeds x 10 epochs, an estimated 15 min on 2 cores (--quick: about 1 min)",
+        "noisy-bn", "plain, batch norm and noisy batch norm (Santurkar et al. 2018, Algorithm 1), and batch norm "
+                    "before the activation for the activation reading; records activations and smoothness (along "
+                    "the optimizer's update); 5 seeds x 10 epochs, an estimated 20 min on 2 cores (--quick: about "
+                    "1.5 min)",
         _noisy_bn, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
-        full_time="about 15 min", quick_time="about 1 min"),
+        full_time="about 20 min", quick_time="about 1.5 min"),
     "mode-bug": Preset(
         "mode-bug", "lenet5-bn (and lenet5 as a control) under the post's protocol vs the standard one: what "
                     "training in eval mode did to the post's result; 5 seeds x 10 epochs, an estimated 15 min on 2 cores "
@@ -248,7 +283,9 @@ def build_preset(
 ) -> StudySpec:
     """The :class:`StudySpec` of the preset ``preset_name`` over the base config ``base``.
 
-    ``quick`` picks the preset's quick version. ``seeds`` (``--seeds`` text) replaces the
+    ``quick`` picks the preset's quick version. A preset with :attr:`Preset.optimizers` trains
+    with its first optimizer and that optimizer's settings unless ``optimizer`` (or a setting) was
+    typed; its grid follows the optimizer it ends up with (lr-sweep's rates). ``seeds`` (``--seeds`` text) replaces the
     preset's seed count; ``variants`` keeps only the variants with those labels or models.
     ``explicit`` names the training flags the user typed (``batch_size``, ``lr``,
     ``record_activations``...): the preset's base settings yield to them, and a typed flag that a
@@ -260,6 +297,10 @@ def build_preset(
         raise ConfigError(f"unknown preset {preset_name!r}; valid presets: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
     explicit = set(explicit)
+    if preset.optimizers:
+        optimizer = base.optimizer if "optimizer" in explicit else next(iter(preset.optimizers))
+        settings = {"optimizer": optimizer, **preset.optimizers.get(optimizer, {})}
+        base = base.replace(**{k: v for k, v in settings.items() if k not in explicit})
     grid = preset.build(base, quick)
 
     fields: dict[str, Any] = {}
