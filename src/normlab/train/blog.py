@@ -57,12 +57,9 @@ class ConvolutionalNeuralNet:
         val_loader = BatchLoader(validation_set, eval_batch if per_sample else batch_size, device=self.device,
                                  cache=True)
         train_eval = BatchLoader(training_set, eval_batch, device=self.device, cache=True)
-        self.result = fit(
-            self.network, self.optimizer, loss_function, train_loader, val_loader,
-            epochs=epochs, protocol=PROTOCOLS["blog"], result=RunRecord(config={}),
-            train_eval_loader=train_eval, val_loss_batch_size=batch_size if per_sample else None,
-            progress=self.progress,
-        )
+        self.result = fit(self.network, self.optimizer, loss_function, train_loader, val_loader, epochs=epochs,
+                          protocol=PROTOCOLS["blog"], result=RunRecord(config={}), train_eval_loader=train_eval,
+                          val_loss_batch_size=batch_size if per_sample else None, progress=self.progress)
         if self.result.status == "diverged":
             raise DivergenceError(self.result.message, epoch=self.result.diverged_epoch,
                                   batch=self.result.diverged_batch)

@@ -30,29 +30,22 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``: a checkpoint can never run code.
-
-    Raises :class:`CheckpointError` naming the file when it is missing, truncated, not a
-    checkpoint, or from an unknown format version, and naming the field when an entry is
-    malformed (a config that is not a valid config, a negative epoch, a model entry that is
-    not a state dict, an invalid RNG state, ...).
-    """
+    """Read a checkpoint with ``weights_only=True``: a checkpoint can never run code. A missing,
+    truncated or foreign file is a :class:`CheckpointError` naming it; a malformed entry, one
+    naming the field."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable (truncated or not a normlab checkpoint): {exc}"
-        ) from exc
+        raise CheckpointError(f"checkpoint {path} is unreadable (truncated or not a normlab checkpoint): "
+                              f"{exc}") from exc
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"checkpoint {path} is not a normlab checkpoint")
     if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {path} has format version {payload['format_version']}; "
-            f"this normlab reads version {FORMAT_VERSION}"
-        )
+        raise CheckpointError(f"checkpoint {path} has format version {payload['format_version']}; "
+                              f"this normlab reads version {FORMAT_VERSION}")
     for key in ("config", "model", "epoch", "optimizer", "rng", "result"):
         if key not in payload:
             raise CheckpointError(f"checkpoint {path} lacks its {key!r} entry")
@@ -70,7 +63,8 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
     from normlab.train.record import RunRecord
 
     def bad(field: str, expected: str, value: Any) -> CheckpointError:
-        shown = f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)
+        shown = (f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                 else repr(value))
         return CheckpointError(f"checkpoint {path}: {field!r} must be {expected}, got {shown[:200]}")
 
     config = payload["config"]
@@ -150,12 +144,8 @@ def _validate_rng(path: Path, rng: Any, bad) -> None:
 
 def check_compatible(path: str | os.PathLike, saved: dict[str, Any], expected: dict[str, Any]) -> None:
     """Raise :class:`CheckpointError` listing the fields where a checkpoint's config differs."""
-    diffs = [
-        f"{key}: checkpoint {saved.get(key)!r} vs requested {expected.get(key)!r}"
-        for key in sorted(set(saved) | set(expected))
-        if saved.get(key) != expected.get(key)
-    ]
+    diffs = [f"{key}: checkpoint {saved.get(key)!r} vs requested {expected.get(key)!r}"
+             for key in sorted(set(saved) | set(expected)) if saved.get(key) != expected.get(key)]
     if diffs:
-        raise CheckpointError(
-            f"checkpoint {path} was written by another model or config; differences: " + "; ".join(diffs)
-        )
+        raise CheckpointError(f"checkpoint {path} was written by another model or config; differences: "
+                              + "; ".join(diffs))

@@ -1,19 +1,13 @@
 """Typed configuration for one training run, and the two protocols.
 
-A :class:`TrainConfig` fully describes a run: with the same config (and so the same seed) on
-the CPU, :func:`normlab.train.train` returns identical numbers. Configs round-trip through plain
-dicts (``to_dict`` / ``from_dict``) so they can be stored in checkpoints, JSON and the results
-database; unknown keys and wrongly-typed values fail at once with the key named.
+A :class:`TrainConfig` fully describes a run: the same config on the CPU gives identical
+numbers. Configs round-trip through plain dicts (checkpoints, JSON, the results database);
+unknown keys and wrongly-typed values fail at once with the key named.
 
 This module checks types and ranges only, and imports nothing of normlab but its errors, so the
-command line can build its flags from the fields cheaply. Whether the model, dataset and
-transform names exist is :func:`normlab.train.resolve.resolve`'s question; the diagnostics
-settings are checked by :mod:`normlab.diagnostics`, which builds them.
-
-Each field carries in its ``metadata`` what the command line shows: ``help``, ``choices`` (a
-fixed set of names), ``default_help`` (the default in words, where the value alone says too
-little) and ``flag`` (False: the field is set another way, such as ``--record-*`` for
-``diagnostics``).
+command line can build its flags from the fields cheaply; whether names exist is
+:func:`normlab.train.resolve.resolve`'s question. Each field's ``metadata`` holds what the
+command line shows (:func:`option`).
 """
 
 from __future__ import annotations
@@ -54,9 +48,7 @@ class Protocol:
 
 PROTOCOLS = {
     "blog": Protocol("blog", shuffle=False, mode_bug=True, full_train_accuracy=True, head="softmax"),
-    "standard": Protocol(
-        "standard", shuffle=True, mode_bug=False, full_train_accuracy=False, head="logits"
-    ),
+    "standard": Protocol("standard", shuffle=True, mode_bug=False, full_train_accuracy=False, head="logits"),
 }
 
 
@@ -70,15 +62,15 @@ def get_protocol(name: str) -> Protocol:
     try:
         return PROTOCOLS[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOL_NAMES)}"
-        ) from None
+        raise ConfigError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOL_NAMES)}") from None
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple[str, ...] | None = None,
            default_help: str | None = None, flag: bool = True, added_later: bool = False,
            default_factory: Any = dataclasses.MISSING) -> Any:
-    """A config field with its command-line description (see the module docs).
+    """A config field with its command-line description: ``help``, ``choices`` (a fixed set of
+    names), ``default_help`` (the default in words) and ``flag`` (False: set another way, such as
+    ``--record-*`` for ``diagnostics``).
 
     ``added_later`` marks a field added after configs were first hashed: at its default it is
     left out of :meth:`TrainConfig.config_hash`, so results recorded before it existed still match.
@@ -169,9 +161,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(
-                f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
-            )
+            raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}")
         return cls(**data)
 
     def replace(self, **changes: Any) -> "TrainConfig":
@@ -194,11 +184,8 @@ class TrainConfig:
         return data
 
     def config_hash(self) -> str:
-        """A short stable hash of the full config, used to find a run again in the database.
-
-        Fields added later (``accelerate``) count only away from their default, so a config
-        that could be written before they existed hashes as it did then.
-        """
+        """A short stable hash of the full config, used to find a run again in the database (fields
+        added later count only away from their default: see :func:`option`)."""
         data = self.to_dict()
         for f in dataclasses.fields(self):
             if f.metadata["added_later"] and data[f.name] == f.default:

@@ -38,15 +38,11 @@ from normlab.train.resolve import resolve
 from normlab.train.record import RunRecord
 
 #: An epoch whose mean training loss exceeds this multiple of max(ln C, the run's initial loss)
-#: has diverged. Cross-entropy is -ln p(true class): a uniform guess scores ln C, an untrained
-#: network starts near it, and a slow learner can sit there for epochs (still a result). A mean of
-#: 3 ln C = ln C**3 means the model gives the true class, in geometric mean, probability 1/C**3:
-#: C**2 times (100x for 10 classes) less than guessing does. That is a confidently wrong model,
-#: which no optimiser that is still learning produces over a whole epoch; the runs that reach it
-#: (SGD at lr 10: losses around 1e3) are far beyond it. The initial loss stands in for ln C when a
-#: network starts above chance level, so its own start is never held against it. Under the blog
-#: protocol the loss gets probabilities, which bounds it by ln(e + C - 1) (2.46 for 10 classes),
-#: so there only NaN can end a run; the report lists runs that end at chance accuracy instead.
+#: has diverged. A uniform guess scores ln C; a mean of 3 ln C gives the true class, in geometric
+#: mean, probability 1/C**3, C**2 times less than guessing: a confidently wrong model that no
+#: optimiser still learning produces over a whole epoch. The initial loss stands in for ln C when a
+#: network starts above it. Under the blog protocol the loss gets probabilities, which bounds it
+#: by ln(e + C - 1), so there only NaN can end a run.
 DIVERGENCE_FACTOR = 3.0
 
 
@@ -73,8 +69,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def build_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The optimizer the config names: Adam fused where the device has the kernel, unless
-    ``config.accelerate`` is false, which gives torch's default (:func:`normlab.fast.optim.create_optimizer`)."""
+    """The optimizer the config names (:func:`normlab.fast.optim.create_optimizer`): Adam fused
+    where the device has the kernel, unless ``config.accelerate`` is false."""
     return create_optimizer(config.optimizer, params, lr=config.lr, momentum=config.momentum,
                             weight_decay=config.weight_decay, fused_adam=config.accelerate)
 
@@ -134,9 +130,8 @@ def evaluate(model: nn.Module, loader, loss_fn: Callable, *, restore_mode: bool 
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    # Preallocated: holding one small tensor per batch fragments the heap and grows the
-    # process by ~0.5 MB per batch (measured), since each pins memory above the temporaries.
-    # One loss per sample with per_sample (and whether it counts), else one per batch.
+    # Preallocated: one small tensor kept per batch fragments the heap, each pinning memory above
+    # the temporaries. One loss per sample with per_sample (and whether it counts), else per batch.
     rows = _sample_count(loader) if per_sample is not None else len(loader)
     losses = torch.empty(rows, dtype=torch.float32, device=device)  # float64: not on MPS
     counted = torch.empty_like(losses) if per_sample is not None else None
@@ -169,7 +164,8 @@ def _sample_count(loader) -> int:
     try:
         return len(loader.dataset)
     except (AttributeError, TypeError):
-        raise ConfigError("loss_batch_size needs a loader with a sized .dataset, such as normlab's BatchLoader") from None
+        raise ConfigError("loss_batch_size needs a loader with a sized .dataset, such as normlab's "
+                          "BatchLoader") from None
 
 
 def _group_sums(values: torch.Tensor, size: int) -> torch.Tensor:
@@ -201,23 +197,14 @@ def _check_epoch_loss(mean_loss: float, *, epoch: int, initial_loss: float, num_
             "a uniform guess; the run diverged (try a smaller learning rate)", epoch=epoch, batch=None)
 
 
-def _first_bad(losses: torch.Tensor) -> int | None:
-    bad = (~torch.isfinite(losses)).nonzero()
-    return int(bad[0]) if len(bad) else None
+def _diverged(loss: float, epoch: int, batch: int) -> DivergenceError:
+    return DivergenceError(f"loss became {loss} at epoch {epoch}, batch {batch}; the run diverged "
+                           "(try a smaller learning rate)", epoch=epoch, batch=batch)
 
 
-def train_one_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: Callable,
-    loader,
-    *,
-    epoch: int,
-    step: int = 0,
-    callbacks: Sequence[Callback] = (),
-    progress: bool | None = None,
-    desc: str = "",
-) -> tuple[torch.Tensor, int, int]:
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, loader, *, epoch: int,
+                    step: int = 0, callbacks: Sequence[Callback] = (), progress: bool | None = None,
+                    desc: str = "") -> tuple[torch.Tensor, int, int]:
     """Train one epoch; return (per-batch losses on the host, correct predictions, images seen).
 
     Raises :class:`DivergenceError` naming the epoch and batch of the first NaN or inf loss.
@@ -237,9 +224,7 @@ def train_one_epoch(
         out = model(x)
         loss = loss_fn(out, y)
         if check_each and not math.isfinite(loss.item()):
-            raise DivergenceError(
-                f"loss became {loss.item()} at epoch {epoch}, batch {batch + 1}; the run diverged "
-                "(try a smaller learning rate)", epoch=epoch, batch=batch + 1)
+            raise _diverged(loss.item(), epoch, batch + 1)
         loss.backward()
         optimizer.step()
         loss = loss.detach()
@@ -252,11 +237,9 @@ def train_one_epoch(
     if not batches:
         return torch.empty(0, dtype=torch.float64), 0, 0
     losses = device_losses[:batches].cpu().double()  # the one host sync of the epoch
-    bad = _first_bad(losses)
-    if bad is not None:
-        raise DivergenceError(
-            f"loss became {losses[bad].item()} at epoch {epoch}, batch {bad + 1}; the run diverged "
-            "(try a smaller learning rate)", epoch=epoch, batch=bad + 1)
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        raise _diverged(losses[int(bad[0])].item(), epoch, int(bad[0]) + 1)
     return losses, int(correct), seen
 
 
@@ -284,26 +267,11 @@ def _restore_rng(payload: dict[str, Any], train_loader) -> None:
         torch.cuda.set_rng_state_all(payload["cuda"])
 
 
-def fit(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: Callable,
-    train_loader,
-    val_loader,
-    *,
-    epochs: int,
-    protocol: Protocol,
-    result: RunRecord,
-    train_eval_loader=None,
-    test_loader=None,
-    val_loss_batch_size: int | None = None,
-    callbacks: Sequence[Callback] = (),
-    progress: bool | None = None,
-    checkpoint_path: str | Path | None = None,
-    checkpoint_extra: dict[str, Any] | None = None,
-    state: RunState | None = None,
-    num_classes: int | None = None,
-) -> RunRecord:
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, train_loader, val_loader, *,
+        epochs: int, protocol: Protocol, result: RunRecord, train_eval_loader=None, test_loader=None,
+        val_loss_batch_size: int | None = None, callbacks: Sequence[Callback] = (), progress: bool | None = None,
+        checkpoint_path: str | Path | None = None, checkpoint_extra: dict[str, Any] | None = None,
+        state: RunState | None = None, num_classes: int | None = None) -> RunRecord:
     """Train ``model`` for ``epochs`` epochs under ``protocol`` and fill ``result``.
 
     ``train_eval_loader`` is the full-training-set pass the ``blog`` protocol makes after each
@@ -334,11 +302,9 @@ def fit(
             start = time.perf_counter()
             if not protocol.mode_bug:
                 model.train()
-            losses, correct, seen = train_one_epoch(
-                model, optimizer, loss_fn, train_loader, epoch=epoch,
-                step=(epoch - 1) * steps_per_epoch, callbacks=callbacks, progress=progress,
-                desc=f"epoch {epoch}/{epochs}",
-            )
+            losses, correct, seen = train_one_epoch(model, optimizer, loss_fn, train_loader, epoch=epoch,
+                                                    step=(epoch - 1) * steps_per_epoch, callbacks=callbacks,
+                                                    progress=progress, desc=f"epoch {epoch}/{epochs}")
             train_time = time.perf_counter() - start
             if num_classes is not None and len(losses):
                 # The first step's loss is the untrained network's; a resumed run has it stored.
@@ -370,16 +336,10 @@ def fit(
                 cb.on_epoch_end(epoch, result)
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, {
-                    **(checkpoint_extra or {}),
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "training_mode": model.training,
-                    "rng": _rng_payload(train_loader),
-                    "result": result.to_dict(),
-                    "best_state": state.best_state,
-                    "best_accuracy": state.best_accuracy,
-                })
+                    **(checkpoint_extra or {}), "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "training_mode": model.training,
+                    "rng": _rng_payload(train_loader), "result": result.to_dict(),
+                    "best_state": state.best_state, "best_accuracy": state.best_accuracy})
     except DivergenceError as exc:
         result.status = "diverged"
         result.message = str(exc)
@@ -455,16 +415,9 @@ def load_data(config: TrainConfig, data_dir: str | Path | None = None):
                        standardize=config.standardize, subset=config.subset, data_dir=data_dir)
 
 
-def train(
-    config: TrainConfig,
-    *,
-    splits=None,
-    data_dir: str | Path | None = None,
-    checkpoint_path: str | Path | None = None,
-    resume: bool = False,
-    callbacks: Sequence[Callback] = (),
-    progress: bool | None = None,
-) -> RunRecord:
+def train(config: TrainConfig, *, splits=None, data_dir: str | Path | None = None,
+          checkpoint_path: str | Path | None = None, resume: bool = False, callbacks: Sequence[Callback] = (),
+          progress: bool | None = None) -> RunRecord:
     """Run one training job described by ``config`` and return its :class:`RunRecord`.
 
     ``splits`` lets a caller (a study) load the data once and share it between runs.
@@ -509,15 +462,11 @@ def train(
     # Cross-entropy, as in the post. Under the blog protocol the head returns softmax
     # probabilities, which this loss softmaxes again: the post's bug, kept there on purpose.
     loss_fn = nn.CrossEntropyLoss()
-    return fit(
-        model, optimizer, loss_fn, loaders["train"], loaders["val"], epochs=config.epochs,
-        protocol=protocol, result=result, train_eval_loader=loaders["train_eval"],
-        val_loss_batch_size=config.batch_size,
-        test_loader=loaders["test"], callbacks=callbacks, progress=progress,
-        checkpoint_path=checkpoint_path, checkpoint_extra={"config": config.to_dict(),
-                          "data_stats": {"mean": splits.train.mean, "std": splits.train.std}},
-        state=state, num_classes=splits.train.num_classes,
-    )
+    extra = {"config": config.to_dict(), "data_stats": {"mean": splits.train.mean, "std": splits.train.std}}
+    return fit(model, optimizer, loss_fn, loaders["train"], loaders["val"], epochs=config.epochs, protocol=protocol,
+               result=result, train_eval_loader=loaders["train_eval"], val_loss_batch_size=config.batch_size,
+               test_loader=loaders["test"], callbacks=callbacks, progress=progress, checkpoint_path=checkpoint_path,
+               checkpoint_extra=extra, state=state, num_classes=splits.train.num_classes)
 
 
 def _resume(path, config: TrainConfig, model, optimizer, train_loader, device) -> RunState:

@@ -118,11 +118,6 @@ class RunRecord:
     def epoch_summary(self, epoch: int) -> dict[str, float]:
         """The numbers of one finished epoch (1-based), for progress lines, live views and tables."""
         i = epoch - 1
-        return {
-            "train_loss": self.train_loss[i],
-            "train_accuracy": self.train_accuracy[i],
-            "val_loss": self.val_loss[i],
-            "val_accuracy": self.val_accuracy[i],
-            "seconds": self.epoch_seconds[i],
-            "images_per_second": self.images_per_second[i],
-        }
+        return {"train_loss": self.train_loss[i], "train_accuracy": self.train_accuracy[i],
+                "val_loss": self.val_loss[i], "val_accuracy": self.val_accuracy[i],
+                "seconds": self.epoch_seconds[i], "images_per_second": self.images_per_second[i]}
