@@ -21,11 +21,10 @@ from normlab.errors import NormlabError
 class NormlabArgumentParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` that takes flags only as typed, and names the closest valid one.
 
-    Abbreviations are off (``--epoch 3`` must not become ``--epochs 3``, nor a prefix of some
-    other flag once one is added). A description may be a function returning the text, for a
-    command whose description needs a costly import: every ``normlab`` call builds all parsers. Sub-command parsers are of this class too (argparse gives a
-    sub-parser its parent's class), and each rejects its own unknown arguments, so the error
-    shows the usage of the command that was typed rather than the top level's.
+    Abbreviations are off (``--epoch 3`` must not become ``--epochs 3``). A description may be a
+    function returning the text, for a command whose description needs a costly import: every
+    ``normlab`` call builds all parsers. Sub-command parsers are of this class too, and each
+    rejects its own unknown arguments, so the error shows the usage of the command typed.
     """
 
     def __init__(self, *args, **kwargs):
@@ -90,10 +89,8 @@ def _all_parsers(parser: argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every sub-command module registered."""
-    parser = NormlabArgumentParser(
-        prog="normlab",
-        description="Understand and measure normalisation in convolutional networks.",
-    )
+    parser = NormlabArgumentParser(prog="normlab",
+                                   description="Understand and measure normalisation in convolutional networks.")
     parser.add_argument("--version", action="version", version=f"normlab {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

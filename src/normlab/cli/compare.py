@@ -11,7 +11,6 @@ from normlab.experiments.compare import DEFAULT_MODELS, compare_folder, compare_
 from normlab.experiments.engines.local import default_workers
 
 
-
 def register(subparsers) -> None:
     """Add the ``compare`` sub-command."""
     p = subparsers.add_parser(

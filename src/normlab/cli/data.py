@@ -1,9 +1,7 @@
 """``normlab data``: download, verify and inspect the datasets.
 
-Sub-commands: ``list``, ``download``, ``verify``, ``stats`` and ``show``. Each takes
-``--dataset`` and ``--data-dir``; without ``--data-dir`` the files are looked up in
-``$NORMLAB_DATA/NAME/`` (for MNIST also ``$NORMLAB_DATA`` itself), then in the cache (see
-:mod:`normlab.data.download`).
+Sub-commands: ``list``, ``download``, ``verify``, ``stats`` and ``show``; the files are looked
+up as :mod:`normlab.data.download` says.
 """
 
 from __future__ import annotations
@@ -19,114 +17,60 @@ from normlab.fileio import atomic_writer
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     # Registering must stay cheap (no torch import): every `normlab` call builds all parsers.
-    parser.add_argument(
-        "--dataset",
-        default="mnist",
-        metavar="NAME",
-        help="dataset to use, e.g. mnist, fashion-mnist, kmnist; `normlab data list` shows "
-        "all (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="directory holding the IDX files (default: $NORMLAB_DATA/NAME if it exists, for "
-        "mnist also $NORMLAB_DATA itself when it holds the MNIST files, else the cache "
-        "$XDG_CACHE_HOME/normlab/NAME)",
-    )
+    parser.add_argument("--dataset", default="mnist", metavar="NAME",
+                        help="dataset to use, e.g. mnist, fashion-mnist, kmnist; `normlab data list` shows all "
+                             "(default: %(default)s)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="directory holding the IDX files (default: $NORMLAB_DATA/NAME if it exists, for mnist "
+                             "also $NORMLAB_DATA itself when it holds the MNIST files, else the cache "
+                             "$XDG_CACHE_HOME/normlab/NAME)")
 
 
 def register(subparsers) -> None:
     """Add the ``data`` command and its sub-commands."""
-    parser = subparsers.add_parser(
-        "data",
-        help="download, verify and inspect datasets",
-        description="Download, verify and inspect the MNIST-style datasets normlab uses.",
-    )
+    parser = subparsers.add_parser("data", help="download, verify and inspect datasets",
+                                   description="Download, verify and inspect the MNIST-style datasets normlab uses.")
     parser.set_defaults(func=lambda args: _print_help(parser))
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
 
     p = sub.add_parser("list", help="list the known datasets")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser(
-        "download",
-        help="fetch the files (or find them) and print their checksums",
-        description="Find the dataset's files, download the missing ones, verify all of them "
-        "and print each file with its checksums.",
-    )
+    p = sub.add_parser("download", help="fetch the files (or find them) and print their checksums",
+                       description="Find the dataset's files, download the missing ones, verify all of them "
+                                   "and print each file with its checksums.")
     _add_common(p)
-    p.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        help="seconds to wait for each network operation (default: %(default)s)",
-    )
-    p.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="extra attempts per mirror after a transient failure (default: %(default)s)",
-    )
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for each network operation (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="extra attempts per mirror after a transient failure (default: %(default)s)")
     p.set_defaults(func=cmd_download)
 
-    p = sub.add_parser(
-        "verify",
-        help="check the files' checksums without downloading; exit 1 on any fault",
-        description="Check size, MD5, SHA-256 and IDX structure of each file. Downloads "
-        "nothing. Exits with 1 if a file is missing or faulty.",
-    )
+    p = sub.add_parser("verify", help="check the files' checksums without downloading; exit 1 on any fault",
+                       description="Check size, MD5, SHA-256 and IDX structure of each file. Downloads "
+                                   "nothing. Exits with 1 if a file is missing or faulty.")
     _add_common(p)
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser(
-        "stats",
-        help="per-channel mean and standard deviation of the training split",
-        description="Stream over the training split and print the per-channel mean and "
-        "(population) standard deviation of the transformed pixels.",
-    )
+    p = sub.add_parser("stats", help="per-channel mean and standard deviation of the training split",
+                       description="Stream over the training split and print the per-channel mean and "
+                                   "(population) standard deviation of the transformed pixels.")
     _add_common(p)
-    p.add_argument(
-        "--transform",
-        default="none",
-        help="transform applied before measuring: resize32, pad32 or none (default: %(default)s)",
-    )
-    p.add_argument(
-        "--digits",
-        type=int,
-        default=4,
-        help="decimal places to print (default: %(default)s)",
-    )
+    p.add_argument("--transform", default="none",
+                   help="transform applied before measuring: resize32, pad32 or none (default: %(default)s)")
+    p.add_argument("--digits", type=int, default=4, help="decimal places to print (default: %(default)s)")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser(
-        "show",
-        help="save a PNG grid of sample images with their labels",
-        description="Save a grid of sample images with their labels as a PNG.",
-    )
+    p = sub.add_parser("show", help="save a PNG grid of sample images with their labels",
+                       description="Save a grid of sample images with their labels as a PNG.")
     _add_common(p)
-    p.add_argument(
-        "--out",
-        default=None,
-        metavar="PNG",
-        help="PNG file to write (default: runs/data/DATASET-SPLIT.png)",
-    )
-    p.add_argument(
-        "--count", type=int, default=25, help="number of images, 1 to 400 (default: %(default)s)"
-    )
-    p.add_argument(
-        "--split",
-        default="train",
-        choices=("train", "test"),
-        help="split to draw from (default: %(default)s)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="draw a random sample with this seed instead of the first images "
-        "(default: the first images)",
-    )
+    p.add_argument("--out", default=None, metavar="PNG",
+                   help="PNG file to write (default: runs/data/DATASET-SPLIT.png)")
+    p.add_argument("--count", type=int, default=25, help="number of images, 1 to 400 (default: %(default)s)")
+    p.add_argument("--split", default="train", choices=("train", "test"),
+                   help="split to draw from (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="draw a random sample with this seed instead of the first images (default: the first images)")
     p.set_defaults(func=cmd_show)
 
 
@@ -167,13 +111,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     spec = get_dataset_spec(args.dataset)
     config = DownloadConfig(timeout=args.timeout, retries=args.retries)
-    resolve_files(
-        spec,
-        args.data_dir,
-        download=True,
-        config=config,
-        log=lambda msg: print(msg, file=sys.stderr),
-    )
+    resolve_files(spec, args.data_dir, download=True, config=config, log=lambda msg: print(msg, file=sys.stderr))
     return _print_checks(spec.name, verify_files(spec, args.data_dir))
 
 
@@ -197,9 +135,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     c, h, w = ds.input_shape
     print(f"{ds.name} train: {len(ds)} images, transform {ds.transform} ({c}x{h}x{w})")
     fmt = f".{args.digits}f"
-    print(
-        f"mean {' '.join(format(m, fmt) for m in mean)} std {' '.join(format(s, fmt) for s in std)}"
-    )
+    print(f"mean {' '.join(format(m, fmt) for m in mean)} std {' '.join(format(s, fmt) for s in std)}")
     return 0
 
 
