@@ -113,8 +113,6 @@ class LeNet5(nn.Module):
         self._softmax = c.head == "softmax"
         self._image_shape = (c.in_channels, c.input_size, c.input_size)
 
-    # -- introspection -----------------------------------------------------------------------
-
     def nonlinearities(self) -> dict[str, nn.Module]:
         """The activation modules ``act1``.. ``act4``, in forward order.
 
@@ -129,12 +127,8 @@ class LeNet5(nn.Module):
 
     def extra_repr(self) -> str:
         c = self.config
-        return (
-            f"norm={c.norm!r}, norm_position={c.norm_position!r}, norm_in={c.norm_in!r}, "
-            f"activation={c.activation!r}, pool={c.pool!r}, head={c.head!r}"
-        )
-
-    # -- forward ----------------------------------------------------------------------------
+        return (f"norm={c.norm!r}, norm_position={c.norm_position!r}, norm_in={c.norm_in!r}, "
+                f"activation={c.activation!r}, pool={c.pool!r}, head={c.head!r}")
 
     def _as_images(self, x: torch.Tensor) -> torch.Tensor:
         shape = self._image_shape
@@ -145,11 +139,8 @@ class LeNet5(nn.Module):
         if x.dim() == 2 and x.shape[1] == shape[0] * shape[1] * shape[2]:
             return x.view(-1, *shape)
         c, s, _ = shape
-        raise ConfigError(
-            f"LeNet5 was built for input_size={s}, in_channels={c}: it takes (N, {c}, {s}, {s})"
-            + (f", (N, {s}, {s})" if c == 1 else "")
-            + f" or (N, {c * s * s}), got {tuple(x.shape)}"
-        )
+        raise ConfigError(f"LeNet5 was built for input_size={s}, in_channels={c}: it takes (N, {c}, {s}, {s})"
+                          + (f", (N, {s}, {s})" if c == 1 else "") + f" or (N, {c * s * s}), got {tuple(x.shape)}")
 
     def _activate(self, h: torch.Tensor, act: nn.Module, index: int) -> torch.Tensor:
         """``act`` and, on the configured side of it, the norm layer of stage ``index`` (0-based), if any."""
@@ -177,15 +168,9 @@ def create_model(name_or_spec: str, **overrides: Any) -> LeNet5:
 
     ``overrides`` are :class:`~normlab.models.spec.LeNetConfig` options and win over the spec's;
     for example ``create_model("lenet5-bn", head="softmax")`` is the post's ``LeNet5_BatchNorm``.
-    Unknown names, options or values raise :class:`~normlab.errors.ConfigError` listing the valid
-    ones. Weights use PyTorch's default initialisation (see :func:`apply_blog_init`).
+    Weights use PyTorch's default initialisation (see :func:`apply_blog_init`).
     """
     return LeNet5(model_config(name_or_spec, **overrides))
-
-
-# --------------------------------------------------------------------------------------------
-# The post's initialisation
-# --------------------------------------------------------------------------------------------
 
 
 def init_weights_blog(module: nn.Module) -> None:

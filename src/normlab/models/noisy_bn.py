@@ -47,13 +47,7 @@ from torch import nn
 
 from normlab.errors import ConfigError
 
-__all__ = [
-    "NOISE_PER",
-    "NoisyBatchNorm1d",
-    "NoisyBatchNorm2d",
-    "NoisyBatchNormMixin",
-    "noisy_batch_norm",
-]
+__all__ = ["NOISE_PER", "NoisyBatchNorm1d", "NoisyBatchNorm2d", "NoisyBatchNormMixin", "noisy_batch_norm"]
 
 NOISE_PER = ("position", "sample")
 
@@ -74,17 +68,6 @@ class NoisyBatchNormMixin:
                  r_sigma: float = 0.1, per: str = "position", generator: Optional[torch.Generator] = None,
                  **kwargs) -> None:
         super().__init__(num_features, **kwargs)
-        self._init_noise(n_mu, n_sigma, r_mu, r_sigma, per, generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Batch norm, then ``s * a + m`` in training mode."""
-        return self._add_noise(super().forward(x))
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._noise_repr()}"
-
-    def _init_noise(self, n_mu: float, n_sigma: float, r_mu: float, r_sigma: float, per: str,
-                    generator: Optional[torch.Generator]) -> None:
         self.n_mu = _check_number("n_mu", n_mu, 0.0)
         self.n_sigma = _check_number("n_sigma", n_sigma, 1.0)
         self.r_mu = _check_number("r_mu", r_mu, 0.0)
@@ -118,7 +101,9 @@ class NoisyBatchNormMixin:
         s = sigma + torch.randn(shape, **kw) * self.r_sigma
         return mu, sigma, m, s
 
-    def _add_noise(self, out: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Batch norm, then ``s * a + m`` in training mode."""
+        out = super().forward(x)
         if not self.training:
             return out
         with torch.no_grad():
@@ -126,9 +111,9 @@ class NoisyBatchNormMixin:
         # s and m are constants of the step: the gradient flows through ``out`` scaled by s.
         return out * s + m
 
-    def _noise_repr(self) -> str:
-        return (f"n_mu={self.n_mu:g}, n_sigma={self.n_sigma:g}, r_mu={self.r_mu:g}, r_sigma={self.r_sigma:g}, "
-                f"per={self.per!r}")
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, n_mu={self.n_mu:g}, n_sigma={self.n_sigma:g}, r_mu={self.r_mu:g}, "
+                f"r_sigma={self.r_sigma:g}, per={self.per!r}")
 
 
 class NoisyBatchNorm2d(NoisyBatchNormMixin, nn.BatchNorm2d):

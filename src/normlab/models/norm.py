@@ -24,12 +24,9 @@ instance   ``nn.InstanceNorm2d(C, affine=True)``            :class:`~normlab.err
 ========== ================================================ =========================================
 
 ``noisy-batch`` is batch norm followed by Santurkar et al.'s (2018, Algorithm 1) random scale and
-shift noise in training mode (:mod:`normlab.models.noisy_bn`).
-
-Instance norm normalises each channel of each sample over its spatial positions. A
-fully-connected feature has no spatial extent (one value per channel and sample), so the
-"normalised" output would be identically zero: the factory refuses it rather than build a layer
-that silently erases its input.
+shift noise in training mode (:mod:`normlab.models.noisy_bn`). Instance norm would zero a
+fully-connected layer's output, so the factory refuses it there
+(:data:`~normlab.models.spec.INSTANCE_NORM_FC` says why).
 
 Add a name with :func:`register_norm_layer`::
 
@@ -50,18 +47,8 @@ from normlab.errors import ConfigError
 from normlab.models.noisy_bn import noisy_batch_norm
 from normlab.models.spec import INSTANCE_NORM_FC, add_norm_name, is_norm_layer, list_norm_layers
 
-__all__ = [
-    "NormConstructor",
-    "GroupNorm",
-    "GroupNorm1",
-    "KINDS",
-    "default_num_groups",
-    "get_norm_layer",
-    "create_norm_layer",
-    "register_norm_layer",
-    "list_norm_layers",
-    "is_norm_layer",
-]
+__all__ = ["NormConstructor", "GroupNorm", "GroupNorm1", "KINDS", "default_num_groups", "get_norm_layer",
+           "create_norm_layer", "register_norm_layer", "list_norm_layers", "is_norm_layer"]
 
 #: A norm-layer constructor: ``ctor(num_channels, *, kind="2d", **kwargs) -> nn.Module``.
 NormConstructor = Callable[..., nn.Module]
@@ -85,8 +72,7 @@ def default_num_groups(num_channels: int) -> int:
     >>> [default_num_groups(c) for c in (6, 16, 120, 84, 1, 2, 3)]
     [2, 8, 8, 4, 1, 1, 1]
     """
-    if not isinstance(num_channels, int) or isinstance(num_channels, bool) or num_channels < 1:
-        raise ConfigError(f"num_channels must be a positive integer, got {num_channels!r}")
+    _check_channels(num_channels)
     for groups in _GROUP_CANDIDATES:
         if num_channels % groups == 0 and num_channels // groups >= 2:
             return groups
@@ -102,25 +88,13 @@ class GroupNorm(nn.GroupNorm):
     ``nn.GroupNorm``, so state dicts are interchangeable.
     """
 
-    def __init__(
-        self,
-        num_channels: int,
-        num_groups: Optional[int] = None,
-        eps: float = 1e-5,
-        affine: bool = True,
-        **kwargs,
-    ):
+    def __init__(self, num_channels: int, num_groups: Optional[int] = None, eps: float = 1e-5, affine: bool = True,
+                 **kwargs):
         if num_groups is None:
             num_groups = default_num_groups(num_channels)
-        if (
-            not isinstance(num_groups, int)
-            or num_groups < 1
-            or num_channels % num_groups != 0
-        ):
-            raise ConfigError(
-                f"num_groups={num_groups!r} must be a positive integer dividing "
-                f"num_channels={num_channels}"
-            )
+        if not isinstance(num_groups, int) or num_groups < 1 or num_channels % num_groups != 0:
+            raise ConfigError(f"num_groups={num_groups!r} must be a positive integer dividing "
+                              f"num_channels={num_channels}")
         super().__init__(num_groups, num_channels, eps=eps, affine=affine, **kwargs)
 
 
@@ -140,6 +114,11 @@ class GroupNorm1(nn.GroupNorm):
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ConfigError(f"kind={kind!r} is not valid; choose one of: {', '.join(KINDS)}")
+
+
+def _check_channels(num_channels: int) -> None:
+    if not isinstance(num_channels, int) or isinstance(num_channels, bool) or num_channels < 1:
+        raise ConfigError(f"num_channels must be a positive integer, got {num_channels!r}")
 
 
 def _batch_norm(num_channels: int, *, kind: str = "2d", **kwargs) -> nn.Module:
@@ -171,14 +150,9 @@ def _instance_norm(num_channels: int, *, kind: str = "2d", **kwargs) -> nn.Modul
 
 # The flat map. ``None`` marks "no normalisation": get_norm_layer returns it as is, so callers can
 # write ``if layer is None`` instead of comparing names.
-_NORM_LAYERS: dict[str, Optional[NormConstructor]] = {
-    "none": None,
-    "batch": _batch_norm,
-    "group": _group_norm,
-    "layer": _layer_norm,
-    "instance": _instance_norm,
-    "noisy-batch": noisy_batch_norm,
-}
+_NORM_LAYERS: dict[str, Optional[NormConstructor]] = {"none": None, "batch": _batch_norm, "group": _group_norm,
+                                                      "layer": _layer_norm, "instance": _instance_norm,
+                                                      "noisy-batch": noisy_batch_norm}
 
 
 def _canonical(name: str) -> str:
@@ -223,25 +197,16 @@ def get_norm_layer(name: Union[str, NormConstructor, None]) -> Optional[NormCons
     if callable(name):
         return name
     if not isinstance(name, str):
-        raise ConfigError(
-            f"norm must be a name or a callable, got {type(name).__name__} {name!r}; "
-            f"valid names: {', '.join(list_norm_layers())}"
-        )
+        raise ConfigError(f"norm must be a name or a callable, got {type(name).__name__} {name!r}; "
+                          f"valid names: {', '.join(list_norm_layers())}")
     key = _canonical(name)
     if key not in _NORM_LAYERS:
-        raise ConfigError(
-            f"unknown norm {name!r}; valid names: {', '.join(list_norm_layers())}"
-        )
+        raise ConfigError(f"unknown norm {name!r}; valid names: {', '.join(list_norm_layers())}")
     return _NORM_LAYERS[key]
 
 
-def create_norm_layer(
-    name: Union[str, NormConstructor, None],
-    num_channels: int,
-    *,
-    kind: str = "2d",
-    **kwargs,
-) -> nn.Module:
+def create_norm_layer(name: Union[str, NormConstructor, None], num_channels: int, *, kind: str = "2d",
+                      **kwargs) -> nn.Module:
     """Build the norm layer ``name`` for ``num_channels`` channels.
 
     ``kind`` is ``"2d"`` after a convolution or ``"1d"`` after a fully-connected layer; extra
@@ -250,8 +215,7 @@ def create_norm_layer(
     gain a submodule should call :func:`get_norm_layer` first and skip ``None``.
     """
     _check_kind(kind)
-    if not isinstance(num_channels, int) or isinstance(num_channels, bool) or num_channels < 1:
-        raise ConfigError(f"num_channels must be a positive integer, got {num_channels!r}")
+    _check_channels(num_channels)
     constructor = get_norm_layer(name)
     if constructor is None:
         return nn.Identity()

@@ -10,22 +10,8 @@ optionally followed by overrides::
 
 Options resolve in this order, later winning: :class:`LeNetConfig` defaults, the entry, the
 spec's overrides, keyword overrides. Entries leave ``head`` at its default (``"logits"``): the
-output head belongs to the training protocol (the post's protocol passes ``head="softmax"``),
-not to the architecture.
-
-Built-in names:
-
-====================== =======================================================================
-lenet5                 the post's ``LeNet5``: tanh, average pooling, no normalisation
-lenet5-bn              the post's ``LeNet5_BatchNorm``: batch norm after tanh, conv layers only
-lenet5-bn-before       batch norm before the activation (Ioffe & Szegedy, section 3.2)
-lenet5-bn-all          batch norm in the conv layers and the hidden fully-connected layers
-lenet5-gn              group norm in place of batch norm
-lenet5-ln              layer norm in place of batch norm
-lenet5-in              instance norm in place of batch norm (conv layers only)
-lenet5-bn-before-all   batch norm before the activation, conv and hidden fully-connected layers
-lenet5-noisy-bn        lenet5-bn with noisy batch norm (Santurkar et al. 2018, Algorithm 1)
-====================== =======================================================================
+output head belongs to the training protocol, not to the architecture. The built-in names are
+registered at the end of this module, each with its description (:func:`list_models`).
 
 This module imports no torch, so the command line's help, the report and config checks can use
 it cheaply. The norm names are listed here too; :mod:`normlab.models.norm` builds the layers, and
@@ -41,25 +27,9 @@ from typing import Any
 
 from normlab.errors import ConfigError
 
-__all__ = [
-    "ACTIVATIONS",
-    "HEADS",
-    "NORM_IN",
-    "NORM_POSITIONS",
-    "POOLS",
-    "LeNetConfig",
-    "INSTANCE_NORM_FC",
-    "add_norm_name",
-    "list_norm_layers",
-    "is_norm_layer",
-    "register_model",
-    "list_models",
-    "model_description",
-    "parse_variant",
-    "format_variant",
-    "model_config",
-    "model_options",
-]
+__all__ = ["ACTIVATIONS", "HEADS", "NORM_IN", "NORM_POSITIONS", "POOLS", "LeNetConfig", "INSTANCE_NORM_FC",
+           "add_norm_name", "list_norm_layers", "is_norm_layer", "register_model", "list_models", "model_description",
+           "parse_variant", "format_variant", "model_config", "model_options"]
 
 NORM_POSITIONS = ("after", "before")
 NORM_IN = ("conv", "all")
@@ -80,9 +50,8 @@ INSTANCE_NORM_FC = (
 # The norm names, in registration order, each with the reason it has no fully-connected form
 # ("" where it has one). normlab.models.norm holds their constructors and adds the names
 # registered with register_norm_layer.
-_NORMS: dict[str, str] = {
-    "none": "", "batch": "", "group": "", "layer": "", "instance": INSTANCE_NORM_FC, "noisy-batch": "",
-}
+_NORMS: dict[str, str] = {"none": "", "batch": "", "group": "", "layer": "", "instance": INSTANCE_NORM_FC,
+                          "noisy-batch": ""}
 
 
 def list_norm_layers() -> list[str]:
@@ -96,19 +65,14 @@ def is_norm_layer(name: str) -> bool:
 
 
 def add_norm_name(name: str, no_fc_form: str = "") -> None:
-    """Make ``name`` a valid norm option; ``no_fc_form`` says why it cannot go into fully-connected layers.
-
-    :func:`normlab.models.norm.register_norm_layer` calls this; it checks the name and builds the
-    layer, so register norms there.
-    """
+    """Make ``name`` a valid norm option; ``no_fc_form`` says why it cannot go into fully-connected
+    layers. Register norms with :func:`normlab.models.norm.register_norm_layer`, which calls this."""
     _NORMS[_canonical(name)] = no_fc_form
 
 
 def _choice(option: str, value: Any, valid: tuple[str, ...] | list[str]) -> str:
     if not isinstance(value, str) or value.strip().lower() not in valid:
-        raise ConfigError(
-            f"{option}={value!r} is not valid; choose one of: {', '.join(valid)}"
-        )
+        raise ConfigError(f"{option}={value!r} is not valid; choose one of: {', '.join(valid)}")
     return value.strip().lower()
 
 
@@ -183,10 +147,8 @@ class LeNetConfig:
         """Build a config from a dict, raising ConfigError (not TypeError) for unknown keys."""
         unknown = sorted(set(options) - set(cls.option_names()))
         if unknown:
-            raise ConfigError(
-                f"unknown LeNet option(s) {', '.join(map(repr, unknown))}; "
-                f"valid options: {', '.join(cls.option_names())}"
-            )
+            raise ConfigError(f"unknown LeNet option(s) {', '.join(map(repr, unknown))}; "
+                              f"valid options: {', '.join(cls.option_names())}")
         return cls(**options)
 
     def replace(self, **changes: Any) -> "LeNetConfig":
@@ -216,9 +178,7 @@ def _canonical(name: str) -> str:
     return name.strip().lower()
 
 
-def register_model(
-    name: str, *, description: str = "", overwrite: bool = False, **options: Any
-) -> None:
+def register_model(name: str, *, description: str = "", overwrite: bool = False, **options: Any) -> None:
     """Register ``name`` as the LeNet-5 variant with ``options``.
 
     ``options`` are :class:`LeNetConfig` fields; they are validated now, so a bad entry fails at
@@ -230,10 +190,8 @@ def register_model(
         raise ConfigError(f"a model name must be a non-empty string, got {name!r}")
     key = _canonical(name)
     if _RESERVED & set(key):
-        raise ConfigError(
-            f"model name {name!r} may not contain ':', ',', '=' or whitespace "
-            "(they separate a spec's overrides)"
-        )
+        raise ConfigError(f"model name {name!r} may not contain ':', ',', '=' or whitespace "
+                          "(they separate a spec's overrides)")
     if key in _MODELS and not overwrite:
         raise ConfigError(f"model {key!r} is already registered; pass overwrite=True to replace it")
     LeNetConfig.from_options(options)  # validate
@@ -256,31 +214,25 @@ def _lookup(name: str) -> str:
     if key not in _MODELS:
         close = difflib.get_close_matches(key, list(_MODELS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(
-            f"unknown model {name!r}{hint}; valid names: {', '.join(_MODELS)}"
-        )
+        raise ConfigError(f"unknown model {name!r}{hint}; valid names: {', '.join(_MODELS)}")
     return key
 
 
 def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     """Split ``"name:key=value,key=value"`` into ``(name, {key: value})``.
 
-    Values are converted to each option's type (``input_size=28`` gives the int 28) and
-    validated; choice values are lower-cased. Whitespace around names, keys and values is
-    ignored, and so are empty items, so ``"lenet5:"`` is ``("lenet5", {})``. An item without
-    ``=``, an unknown key, a repeated key or an invalid value raises
-    :class:`~normlab.errors.ConfigError` naming the valid keys or values. The name itself is not
-    looked up here (see :func:`create_model`).
+    Values are converted to each option's type and validated; choice values are lower-cased.
+    Whitespace and empty items are ignored (``"lenet5:"`` is ``("lenet5", {})``). A malformed
+    item is a :class:`~normlab.errors.ConfigError` naming the valid keys or values. The name
+    itself is not looked up here.
     """
     if not isinstance(spec, str):
         raise ConfigError(f"a model spec must be a string, got {type(spec).__name__} {spec!r}")
     base, _, rest = spec.partition(":")
     base = _canonical(base)
     if not base:
-        raise ConfigError(
-            f"model spec {spec!r} has no model name; expected 'name' or 'name:key=value,...' "
-            f"with a name from: {', '.join(_MODELS)}"
-        )
+        raise ConfigError(f"model spec {spec!r} has no model name; expected 'name' or 'name:key=value,...' "
+                          f"with a name from: {', '.join(_MODELS)}")
     types = LeNetConfig.option_types()
     valid_keys = ", ".join(types)
     overrides: dict[str, Any] = {}
@@ -291,14 +243,10 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
         key, eq, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not eq or not key:
-            raise ConfigError(
-                f"model spec {spec!r}: override {item!r} is not of the form key=value; "
-                f"valid keys: {valid_keys}"
-            )
+            raise ConfigError(f"model spec {spec!r}: override {item!r} is not of the form key=value; "
+                              f"valid keys: {valid_keys}")
         if key not in types:
-            raise ConfigError(
-                f"model spec {spec!r}: unknown option {key!r}; valid keys: {valid_keys}"
-            )
+            raise ConfigError(f"model spec {spec!r}: unknown option {key!r}; valid keys: {valid_keys}")
         if key in overrides:
             raise ConfigError(f"model spec {spec!r}: option {key!r} is given twice")
         if not value:
@@ -307,9 +255,7 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
             try:
                 overrides[key] = int(value)
             except ValueError:
-                raise ConfigError(
-                    f"model spec {spec!r}: option {key!r} expects an integer, got {value!r}"
-                ) from None
+                raise ConfigError(f"model spec {spec!r}: option {key!r} expects an integer, got {value!r}") from None
         else:
             overrides[key] = value
     # Validating the overrides on their own cannot reject a combination the entry would make
@@ -342,35 +288,16 @@ def model_options(spec: str, **overrides: Any) -> dict[str, Any]:
 
 
 register_model("lenet5", description="the post's LeNet5: tanh, average pooling, no normalisation")
-register_model(
-    "lenet5-bn",
-    norm="batch",
-    description="the post's LeNet5_BatchNorm: batch norm after tanh in the conv layers",
-)
-register_model(
-    "lenet5-bn-before",
-    norm="batch",
-    norm_position="before",
-    description="batch norm before the activation (Ioffe & Szegedy, section 3.2)",
-)
-register_model(
-    "lenet5-bn-all",
-    norm="batch",
-    norm_in="all",
-    description="batch norm in the conv and hidden fully-connected layers",
-)
+register_model("lenet5-bn", norm="batch",
+               description="the post's LeNet5_BatchNorm: batch norm after tanh in the conv layers")
+register_model("lenet5-bn-before", norm="batch", norm_position="before",
+               description="batch norm before the activation (Ioffe & Szegedy, section 3.2)")
+register_model("lenet5-bn-all", norm="batch", norm_in="all",
+               description="batch norm in the conv and hidden fully-connected layers")
 register_model("lenet5-gn", norm="group", description="group norm in the conv layers")
 register_model("lenet5-ln", norm="layer", description="layer norm in the conv layers")
 register_model("lenet5-in", norm="instance", description="instance norm in the conv layers")
-register_model(
-    "lenet5-bn-before-all",
-    norm="batch",
-    norm_position="before",
-    norm_in="all",
-    description="batch norm before the activation, in the conv and hidden fully-connected layers",
-)
-register_model(
-    "lenet5-noisy-bn",
-    norm="noisy-batch",
-    description="lenet5-bn with Santurkar et al.'s noisy batch norm (Algorithm 1) in the conv layers",
-)
+register_model("lenet5-bn-before-all", norm="batch", norm_position="before", norm_in="all",
+               description="batch norm before the activation, in the conv and hidden fully-connected layers")
+register_model("lenet5-noisy-bn", norm="noisy-batch",
+               description="lenet5-bn with Santurkar et al.'s noisy batch norm (Algorithm 1) in the conv layers")
