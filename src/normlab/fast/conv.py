@@ -33,13 +33,8 @@ class FastConv2d(nn.Conv2d):
     """
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-        if (
-            fits_kernels(self)
-            and torch.get_num_threads() <= KERNEL_MAX_THREADS
-            and not torch.is_autocast_enabled("cpu")
-            and not torch.compiler.is_compiling()
-            and not torch.jit.is_tracing()
-            and conv5x5_applies(input, weight, bias)
-        ):
+        if (fits_kernels(self) and torch.get_num_threads() <= KERNEL_MAX_THREADS
+                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
+                and not torch.jit.is_tracing() and conv5x5_applies(input, weight, bias)):
             return conv5x5(input, weight, bias)
         return super()._conv_forward(input, weight, bias)

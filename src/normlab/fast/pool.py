@@ -64,15 +64,8 @@ class _AvgPool2x2Function(torch.autograd.Function):
 def _fast_path(x: torch.Tensor) -> bool:
     # The strided forms were measured on CPU only; other devices keep the library kernel. Odd
     # sizes (floor mode drops the last row/column) and non-float dtypes go to the library too.
-    return (
-        x.device.type == "cpu"
-        and x.is_floating_point()
-        and x.dim() in (3, 4)
-        and x.shape[-1] % 2 == 0
-        and x.shape[-2] % 2 == 0
-        and x.shape[-1] > 0
-        and x.shape[-2] > 0
-    )
+    return (x.device.type == "cpu" and x.is_floating_point() and x.dim() in (3, 4)
+            and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0 and x.shape[-1] > 0 and x.shape[-2] > 0)
 
 
 class AvgPool2x2(nn.AvgPool2d):

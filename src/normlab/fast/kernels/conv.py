@@ -47,19 +47,11 @@ def conv5x5_applies(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.
     one input channel and W >= 20, with ``x`` not requiring a gradient, or 5 <= W <= 16.
     Stride 1, no padding, no dilation and one group are the caller's to check.
     """
-    if not (
-        bias is not None
-        and x.dim() == 4
-        and weight.dim() == 4
-        and x.shape[1] >= 1
-        and weight.shape[0] >= 1
-        and weight.shape[1:] == (x.shape[1], _K, _K)
-        and bias.shape == (weight.shape[0],)
-        and x.shape[2] >= _K
-        and x.dtype == weight.dtype == bias.dtype == torch.float32
-        and x.device.type == weight.device.type == bias.device.type == "cpu"
-        and x.layout == weight.layout == bias.layout == torch.strided
-    ):
+    if not (bias is not None and x.dim() == 4 and weight.dim() == 4 and x.shape[1] >= 1 and weight.shape[0] >= 1
+            and weight.shape[1:] == (x.shape[1], _K, _K) and bias.shape == (weight.shape[0],) and x.shape[2] >= _K
+            and x.dtype == weight.dtype == bias.dtype == torch.float32
+            and x.device.type == weight.device.type == bias.device.type == "cpu"
+            and x.layout == weight.layout == bias.layout == torch.strided):
         return False
     if not (_is_narrow(x) or (_is_wide(x) and not x.requires_grad)):
         return False
