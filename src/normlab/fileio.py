@@ -97,19 +97,18 @@ class _TrackedWriter(io.BufferedWriter):
 
     error: OSError | None = None
 
-    def write(self, data):
+    def _tracked(self, method, *args):
         try:
-            return super().write(data)
+            return method(*args)
         except OSError as exc:
             self.error = self.error or exc
             raise
 
+    def write(self, data):
+        return self._tracked(super().write, data)
+
     def flush(self):
-        try:
-            return super().flush()
-        except OSError as exc:
-            self.error = self.error or exc
-            raise
+        return self._tracked(super().flush)
 
 
 class _AtomicWriter:

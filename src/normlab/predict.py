@@ -19,10 +19,8 @@ import torch
 from normlab.errors import CheckpointError, NormlabError
 
 #: The most pixels one image may have, checked before decoding. Reading an image costs at most
-#: about 12.5 bytes a pixel (a transparent palette or RGBA PNG: the decode, the grey and alpha
-#: planes and the compositing), so one stays well under 1 GB, which Pillow's own limit does not
-#: ensure (a small PNG can declare 13000 x 13000 pixels). 30 million pixels is a 24-megapixel
-#: photo with room to spare; a larger one can be scaled down first. Measured peaks: RESULTS.md.
+#: about 12.5 bytes a pixel, so one stays well under 1 GB, which Pillow's own limit does not ensure
+#: (a small PNG can declare 13000 x 13000 pixels); a 24-megapixel photo fits with room to spare.
 MAX_PIXELS = 30_000_000
 
 #: A picture whose grey levels span fewer than this many of 255 is treated as blank: JPEG noise
@@ -138,10 +136,8 @@ def fit_digit(gray: np.ndarray) -> np.ndarray:
     patch = np.asarray(patch, dtype=np.float32)
     total = patch.sum()
     cy, cx = ((np.indices(patch.shape) * patch).reshape(2, -1).sum(1) / total) if total > 0 else (new_h / 2, new_w / 2)
-    top = int(round(14 - cy))
-    left = int(round(14 - cx))
-    top = min(max(top, 0), 28 - new_h)
-    left = min(max(left, 0), 28 - new_w)
+    top = min(max(int(round(14 - cy)), 0), 28 - new_h)
+    left = min(max(int(round(14 - cx)), 0), 28 - new_w)
     field_ = np.zeros((28, 28), dtype=np.float32)
     field_[top: top + new_h, left: left + new_w] = patch
     return field_.clip(0, 255).round().astype(np.uint8)
@@ -160,9 +156,8 @@ def read_digit(path: str | Path, *, invert: bool = False) -> DigitImage:
     """Read ``path`` (PNG, JPEG, any size up to :data:`MAX_PIXELS`) into a :class:`DigitImage`.
 
     The EXIF orientation is applied, as image viewers do. A nearly constant image (grey levels
-    spanning fewer than :data:`BLANK_RANGE`) gets a warning: it holds no digit to classify.
-    Raises :class:`ImageReadError` naming the file when it is missing, a directory, not an
-    image, or larger than :data:`MAX_PIXELS` (checked before decoding).
+    spanning fewer than :data:`BLANK_RANGE`) gets a warning. A file that is missing, not an image
+    or too large is an :class:`ImageReadError` naming it.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -264,10 +259,8 @@ def find_checkpoint(path: str | Path, *, model: str | None = None) -> Path:
         return path
     if not path.is_dir():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    found = sorted(
-        p for pattern in ("*.pt", "*/*.pt", "*/*/*.pt") for p in path.glob(pattern)
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
+    found = sorted(p for pattern in ("*.pt", "*/*.pt", "*/*/*.pt") for p in path.glob(pattern)
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
     if not found:
         raise CheckpointError(
             f"no checkpoint (*.pt) in {path}: pass the file, or the folder that normlab train or compare "
