@@ -357,11 +357,13 @@ def _diagnostic_runs(bn_drift: float, models=("lenet5", "lenet5-bn")) -> list[Ru
 
 @pytest.mark.parametrize("bn_drift,verdict", [(0.1, "agree"), (2.0, "disagree")])
 def test_activation_and_smoothness_readings_follow_the_data(bn_drift, verdict):
-    report = _report(_diagnostic_runs(bn_drift))
+    # Batch norm before the activation in every layer: act4's input is a batch-norm output, as in Ioffe & Szegedy's
+    # figure (tests/test_diagnostics_report.py has the placements that cannot test it).
+    report = _report(_diagnostic_runs(bn_drift, models=("lenet5", "lenet5-bn-before-all")))
     act = report.section("activations")
     assert act.tables[0].column("act4") == ["0.53", f"{bn_drift / 2 * 1.05:.2g}"]
     (drift,) = act.readings
-    assert (drift.question, drift.verdict, drift.subject, drift.n) == ("drift", verdict, "lenet5-bn", 3)
+    assert (drift.question, drift.verdict, drift.subject, drift.n) == ("drift", verdict, "lenet5-bn-before-all", 3)
     assert drift.numbers["drift"] == pytest.approx(bn_drift / 2 * 1.05)
     assert drift.numbers["reference_drift"] == pytest.approx(0.5 * 1.05)
     assert drift.effect == pytest.approx(bn_drift) and drift.numbers["lower"] == (3 if bn_drift < 1 else 0)

@@ -316,7 +316,10 @@ def drift_text(readings: Sequence[Reading]) -> str:
     extra = "".join(f" {r.subject}, which adds random shift after batch norm on purpose, drifted "
                     f"{fmt_g(r.numbers['drift'], 2)} ({ratio_text(r.numbers['drift'], x['reference_drift'])} of "
                     f"{base}'s)." for r in readings if r.numbers.get("noisy"))
-    return (f"{claim} At {layer} (the last nonlinearity, the layer of their figure), each unit's median moved over the "
+    where = (f"whose input is the norm layer's output in {join_words(list(x['fed']))}, as in their network"
+             + ("; the last hidden layer, as in their figure" if x["last_hidden"] else
+                "; their figure reads the last hidden layer, whose input is not normalised here"))
+    return (f"{claim} At {layer} ({where}), each unit's median moved over the "
             f"recorded steps by {fmt_g(x['reference_drift'], 2)} of its typical 15–85 width with {base}, and by "
             + join_words(parts) + f"; {verdict}." + extra)
 

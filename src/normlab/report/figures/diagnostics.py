@@ -62,9 +62,10 @@ def activation_figure(percentiles: Mapping[str, Mapping[str, tuple[np.ndarray, .
 
 @styled
 def smoothness_figure(series: Mapping[str, Mapping[str, Series]], colors: Mapping[str, str],
-                      seeds: Mapping[str, int]):
-    """Smoothness along the gradient per variant: ``series[variant]`` holds ``"loss range"``,
-    ``"grad min"``, ``"grad max"`` and ``"beta"`` as ``(steps, mean over seeds)``."""
+                      seeds: Mapping[str, int], *, point: str = "w − ηg", step: str = "ηg"):
+    """Smoothness along a walk per variant: ``series[variant]`` holds ``"loss range"``, ``"grad min"``,
+    ``"grad max"`` and ``"beta"`` as ``(steps, mean over seeds)``; ``point`` and ``step`` name the walk's
+    points and steps in the labels (``"w + s·u"`` and ``"s·u"`` along the optimizer's update)."""
     fig = new_figure(11.5, 3.7)
     ax_loss, ax_grad, ax_beta = fig.subplots(1, 3)
     for v, s in series.items():
@@ -83,9 +84,9 @@ def smoothness_figure(series: Mapping[str, Mapping[str, Series]], colors: Mappin
             ax_beta.plot(steps, beta, color=color, linewidth=1.6)
     # The loss itself falls by orders of magnitude more than it varies along one short walk, so
     # the band of the paper's figure 4(a) is drawn as its width.
-    ax_loss.set(title="(a) loss variation: max − min of L(w − ηg)", xlabel="training step", ylabel="loss range")
-    ax_grad.set(title="(b) gradient predictiveness", xlabel="training step", ylabel="‖∇L(w − ηg) − ∇L(w)‖₂")
-    ax_beta.set(title="(c) effective β-smoothness", xlabel="training step", ylabel="max ‖Δ∇L‖ / ‖ηg‖")
+    ax_loss.set(title=f"(a) loss variation: max − min of L({point})", xlabel="training step", ylabel="loss range")
+    ax_grad.set(title="(b) gradient predictiveness", xlabel="training step", ylabel=f"‖∇L({point}) − ∇L(w)‖₂")
+    ax_beta.set(title="(c) effective β-smoothness", xlabel="training step", ylabel=f"max ‖Δ∇L‖ / ‖{step}‖")
     for ax in (ax_loss, ax_grad, ax_beta):
         _log_if_wide(ax)
         style_axes(ax)

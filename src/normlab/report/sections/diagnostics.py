@@ -3,6 +3,14 @@
 Each appears when some finished run recorded its diagnostic, and is built from the records
 themselves; the activation and smoothness sections end with a computed reading of the paper
 behind them (:mod:`normlab.report.readings`).
+
+The activation reading tests Ioffe & Szegedy's figure 1, which follows a nonlinearity whose input
+is a batch-norm output (they normalise ``Wx + b``, before the nonlinearity). It reads the last
+nonlinearity whose input is a norm layer's output in some variant (``norm_position=before``, in a
+layer the norm covers: :func:`normalised_inputs`), and sets those variants against the plain
+network of the same architecture; a study without such a variant gets no verdict. The smoothness
+section says which direction its walk followed (the optimizer's update or the raw gradient) and
+under which optimizer, from the records' settings and the runs' configs.
 """
 
 from __future__ import annotations
@@ -14,17 +22,17 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from normlab.report import phrasing
-from normlab.report.context import ReportContext, diagnostic, norm_of, run_config
+from normlab.report.context import ReportContext, diagnostic, model_options, norm_of, run_config
 from normlab.report.document import Paragraph, Section, Table, num
 from normlab.report.figures.base import report_figure
 from normlab.report.figures.diagnostics import (
     MAX_ACTIVATION_ROWS, MAX_GRAD_PANELS, activation_figure, grad_norms_figure, smoothness_figure,
 )
-from normlab.report.format import finite, fmt_g, plural
+from normlab.report.format import finite, fmt_g, join_words, plural
 from normlab.report.readings import Reading
 from normlab.report.sections.core import variant_column
 
-__all__ = ["activations_section", "grad_norms_section", "mean_drift", "smoothness_section"]
+__all__ = ["activations_section", "grad_norms_section", "mean_drift", "normalised_inputs", "smoothness_section"]
 
 _SMOOTH_MEASURES = ("loss range", "gradient change", "β-smoothness")
 
@@ -127,29 +135,86 @@ def mean_drift(ctx: ReportContext, variants: list[str]) -> tuple[str, dict[str, 
     return (layer, drift) if all(finite(x) for x in drift.values()) else None
 
 
-def _drift_readings(ctx: ReportContext, runs: dict[str, list[Any]], layer: str) -> list[Reading]:
-    """Does each normalised variant's input drift less than the plain network's, in most seeds?"""
+#: LeNet-5's nonlinearities by the layers a norm covers (``norm_in``): stage i's activation is ``act{i}``.
+_NORMED_STAGES = {"conv": ("act1", "act2"), "all": ("act1", "act2", "act3", "act4")}
+#: The options that do not describe the norm: equal in a normalised model and its plain control.
+_NORM_OPTIONS = ("norm", "norm_position", "norm_in")
+
+
+def normalised_inputs(spec: str) -> tuple[str, ...]:
+    """The nonlinearities of model ``spec`` whose input is a norm layer's output (norm before the activation)."""
+    opts = model_options(spec)
+    if opts.get("norm") in (None, "none") or opts.get("norm_position") != "before":
+        return ()
+    return _NORMED_STAGES.get(opts.get("norm_in"), ())
+
+
+def _architecture(spec: str) -> dict[str, Any]:
+    return {k: v for k, v in model_options(spec).items() if k not in _NORM_OPTIONS}
+
+
+def _drift_layer(ctx: ReportContext, variants: Iterable[str], layers: list[str]) -> tuple[str, dict[str, tuple]]:
+    """The last recorded layer that some normalised variant feeds a norm output (else the last layer), and each
+    normalised variant's layers fed one."""
+    fed = {v: normalised_inputs(ctx.model(v)) for v in _split(ctx, variants, noisy_apart=True)[1]}
+    candidates = [layer for layer in layers if any(layer in f for f in fed.values())]
+    return (candidates or layers)[-1], fed
+
+
+def _drift_readings(ctx: ReportContext, runs: dict[str, list[Any]], layers: list[str]) -> list[Reading]:
+    """Does the input of the chosen nonlinearity drift less, in most seeds, where it is a norm output than in the
+    plain network of the same architecture?"""
+    layer, fed = _drift_layer(ctx, runs, layers)
     drift = {v: {int(r.seed): _drift(r, layer) for r in rs} for v, rs in runs.items()}
     mean = {v: _mean(d.values()) for v, d in drift.items()}
     plain, normed, noisy = _split(ctx, runs, noisy_apart=True)
-    if not plain or not normed:
+    tested = [v for v in normed if layer in fed[v]]
+    controls = {v: next((p for p in plain if _architecture(ctx.model(p)) == _architecture(ctx.model(v))), None)
+                for v in tested}
+    missing = ("normalised" if not normed else "un-normalised" if not plain else
+               "norm-before-the-activation" if not tested else
+               "plain (same architecture, no norm)" if not any(controls.values()) else None)
+    if missing:
         ranked = sorted((v for v in mean if finite(mean[v])), key=lambda v: mean[v])
-        return [Reading("drift", "not tested", numbers={"missing": "normalised" if plain else "un-normalised",
-                                                        "layer": layer, "ranking": tuple((v, mean[v]) for v in ranked)})]
-    base = plain[0]
-    known = {"layer": layer, "reference": base, "reference_drift": mean[base]}
+        return [Reading("drift", "not tested", numbers={"missing": missing, "layer": layer,
+                                                        "ranking": tuple((v, mean[v]) for v in ranked)})]
+    base = next(c for c in controls.values() if c)
+    known = {"layer": layer, "reference": base, "reference_drift": mean[base],
+             "fed": tuple(v for v in tested if controls[v]), "last_hidden": layer == layers[-1]}
     ratio = {v: mean[v] / mean[base] if finite(mean[v]) and finite(mean[base]) and mean[base] > 0 else math.nan
              for v in mean}
     out = []
-    for v in normed:
-        seeds = sorted(set(drift[v]) & set(drift[base]))
-        lower = sum(1 for s in seeds if finite(drift[v][s]) and finite(drift[base][s]) and drift[v][s] < drift[base][s])
-        agree = finite(mean[v]) and finite(mean[base]) and mean[v] < mean[base] and lower * 2 > len(seeds)
+    for v in known["fed"]:
+        ref = controls[v]
+        seeds = sorted(set(drift[v]) & set(drift[ref]))
+        lower = sum(1 for s in seeds if finite(drift[v][s]) and finite(drift[ref][s]) and drift[v][s] < drift[ref][s])
+        agree = finite(mean[v]) and finite(mean[ref]) and mean[v] < mean[ref] and lower * 2 > len(seeds)
         out.append(Reading("drift", "agree" if agree else "disagree", v, ratio[v], n=len(seeds),
                            numbers={**known, "drift": mean[v], "lower": lower}))
+    # A normalised variant whose input at this layer is not a norm output does not test the claim here.
+    out += [Reading("drift", "not tested", v, ratio[v], numbers={**known, "drift": mean[v], "normalised_input": False})
+            for v in normed if v not in known["fed"] and finite(mean[v])]
     # Noisy batch norm injects distribution shift on purpose: it is the counter-example, not a test of the claim.
     return out + [Reading("drift", "not tested", v, ratio[v], numbers={**known, "drift": mean[v], "noisy": True})
                   for v in noisy if finite(mean[v])]
+
+
+def _placement_note(ctx: ReportContext, runs: dict[str, list[Any]], layers: list[str]) -> Paragraph:
+    """Which nonlinearities take a norm output in which variant: what the reading below can test."""
+    layer, fed = _drift_layer(ctx, runs, layers)
+    listed = [f"{v} ({join_words(list(f))})" for v, f in fed.items() if f]
+    after = [v for v, f in fed.items() if not f]
+    text = ("Ioffe & Szegedy normalise a layer's Wx + b, so the nonlinearity's input is the batch-norm output; their "
+            "figure follows such an input in the last hidden layer. ")
+    if not listed:
+        return Paragraph(text + "No variant here feeds a nonlinearity a norm output (norm_position=before): "
+                         + (f"in {join_words(after)} the norm follows the activation, as in the post, so " if after
+                            else "") + "the inputs recorded are never normalised and figure 1's claim cannot be "
+                         "tested. A study with lenet5-bn-before or lenet5-bn-before-all and lenet5 can test it.",
+                         "note")
+    return Paragraph(text + "Nonlinearities whose input is a norm output: " + "; ".join(listed)
+                     + (f". In {join_words(after)} the norm follows the activation, so no input is normalised there"
+                        if after else "") + f". The reading below is at {layer}.", "note")
 
 
 def activations_section(ctx: ReportContext) -> Section | None:
@@ -190,7 +255,8 @@ def activations_section(ctx: ReportContext) -> Section | None:
                   notes=["Per unit: (largest − smallest median over the recorded steps) / mean 15–85 spread; "
                          "averaged over the layer's units, then over seeds. 0 means the distribution never moved; "
                          "1 means its median moved by a whole typical width."]))
-    sec.readings = _drift_readings(ctx, runs, layers[-1])
+    sec.add(_placement_note(ctx, runs, layers))
+    sec.readings = _drift_readings(ctx, runs, layers)
     sec.add(Paragraph(phrasing.drift_text(sec.readings), "reading"))
     sec.add(*filter(None, [_cost_note(runs, "activations", "activation statistics")]))
     return sec
@@ -234,27 +300,79 @@ def _smoothness_readings(ctx: ReportContext, runs: dict[str, list[Any]],
     return out
 
 
+def _optimizer_name(cfg: dict) -> str:
+    name = str(cfg.get("optimizer", "?"))
+    if name == "sgd":
+        momentum = cfg.get("momentum", 0)
+        return f"SGD with momentum {momentum:g}" if finite(momentum) and momentum else "plain SGD"
+    return {"adam": "Adam"}.get(name, name)
+
+
+def _walk(runs: dict[str, list[Any]]) -> dict[str, Any]:
+    """What the walk followed: its direction (records from before the setting walked the gradient), its scales,
+    the runs' optimizers, and how far its longest point reached, in optimizer steps (mean over records and runs)."""
+    settings = [diagnostic(r, "smoothness").get("settings") or {} for rs in runs.values() for r in rs]
+    directions = sorted({s.get("direction", "gradient") for s in settings})
+    scales = [float(x) for x in settings[0].get("scales") or []]
+    optimizers = list(dict.fromkeys(_optimizer_name(run_config(r)) for rs in runs.values() for r in rs))
+    reach = []
+    for rs in runs.values():
+        for r in rs:
+            d = diagnostic(r, "smoothness")
+            for dist, norm in zip(d.get("distances") or [], d.get("update_norm") or []):
+                if dist and finite(norm) and norm > 0 and all(finite(x) for x in dist):
+                    reach.append(max(dist) / norm)
+    return {"directions": directions, "scales": scales, "optimizers": optimizers, "reach": _mean(reach)}
+
+
+def _walk_words(walk: dict[str, Any]) -> str:
+    """The walk in words: ``along Adam's update, 0.25–2× its length`` or ``along the gradient, ...``."""
+    scales, opts = walk["scales"], join_words(walk["optimizers"])
+    span = f"{min(scales):g}–{max(scales):g}×" if scales else "a grid of multiples of"
+    if walk["directions"] == ["update"]:
+        return f"along {opts}'s update, {span} its length"
+    if walk["directions"] == ["gradient"]:
+        return f"along the gradient, {span} the learning rate, as Santurkar et al. with SGD"
+    return "along the optimizer's update in some runs and the gradient in others"
+
+
 def smoothness_section(ctx: ReportContext) -> Section | None:
-    """Loss range, gradient predictiveness and β-smoothness along the gradient (Santurkar et al., figure 4)."""
+    """Loss range, gradient predictiveness and β-smoothness along the optimizer's update or the gradient
+    (Santurkar et al., figure 4)."""
     runs = _recorded(ctx, "smoothness")
     if not runs:
         return None
     settings = _settings(runs, "smoothness")
-    scales = settings.get("scales") or []
-    grid = (f"{len(scales)} step sizes from {min(scales):g} to {max(scales):g} times the learning rate"
-            if scales else "a grid of step sizes")
+    walk = _walk(runs)
+    update = walk["directions"] == ["update"]
+    point, step = ("w + s·u", "s·u") if update else ("w − ηg", "ηg")
+    n = len(walk["scales"])
+    span = f"{min(walk['scales']):g} to {max(walk['scales']):g}" if n else "a grid of"
+    if update:
+        how = (f"the update u = w_next − w that the optimizer ({join_words(walk['optimizers'])}) would make on that "
+               f"batch was computed (its step run on a saved copy of its state) and followed for {n} scales s from "
+               f"{span} times its length, so s = 1 is the optimizer's own next step")
+    else:
+        how = (f"the gradient g of the loss at the current weights w was followed for {n} step sizes η from {span} "
+               f"times the learning rate, as Santurkar et al. do with SGD (these runs: "
+               f"{join_words(walk['optimizers'])})")
     sec = Section("Loss-landscape smoothness", "smoothness")
     sec.add(f"Every {settings.get('every', '?')} training steps (and at step 0), before the step's update and on its "
-            f"batch, the gradient g of the loss at the current weights w was followed for {grid}, and the loss "
-            "and its gradient evaluated there on the same batch, after Santurkar et al. (2018, section 3.1 and "
-            "figure 4). (a) is how much the loss varies along the walk (the width of the paper's band); (b) the band "
-            "between the smallest and largest change of the gradient; (c) the largest change of the gradient per unit "
-            "distance moved; lower is smoother in all three. The probe restores weights, batch-norm statistics, "
-            "gradients and random state exactly, so it does not change training.")
-    if "adam" in {str(run_config(r).get("optimizer", "?")) for rs in runs.values() for r in rs}:
-        sec.add(Paragraph("These runs train with Adam, whose step is not a multiple of the raw gradient; the walk "
-                          "follows the raw gradient, as in the paper, so it probes the landscape around the point, not "
-                          "Adam's next step.", "note"))
+            f"batch, {how}; the loss and its gradient were evaluated at each point {point} on the same batch, after "
+            "Santurkar et al. (2018, section 3.1 and figure 4). (a) is how much the loss varies along the walk (the "
+            "width of the paper's band); (b) the band between the smallest and largest change of the gradient; (c) "
+            "the largest change of the gradient per unit distance moved; lower is smoother in all three. The probe "
+            "restores weights, batch-norm statistics, gradients, random state and the optimizer's state exactly, "
+            "so it does not change training.")
+    if not update and finite(walk["reach"]) and walk["optimizers"] != ["plain SGD"]:
+        sec.add(Paragraph(f"These runs train with {join_words(walk['optimizers'])}, whose step is not a multiple of "
+                          f"the raw gradient; the walk's longest point reached {fmt_g(walk['reach'], 2)} times the "
+                          "optimizer's own step on average, so it probes the landscape around the point, not where "
+                          "the optimizer goes (the default walk, direction='update', follows the step itself).",
+                          "note"))
+    elif len(walk["directions"]) > 1:
+        sec.add(Paragraph("The runs walked in different directions (" + join_words(walk["directions"]) + "), so "
+                          "their numbers measure different neighbourhoods and do not compare directly.", "note"))
 
     def series(rs: list[Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         steps, lo = _series(rs, "smoothness", lambda d: d.get("loss_min"))
@@ -263,18 +381,19 @@ def smoothness_section(ctx: ReportContext) -> Section | None:
                 **{label: _mean_series(rs, "smoothness", lambda d, k=key: d.get(k))
                    for label, key in (("grad min", "grad_diff_min"), ("grad max", "grad_diff_max"), ("beta", "beta"))}}
 
+    words = _walk_words(walk)
     sec.add(report_figure(smoothness_figure({v: series(rs) for v, rs in runs.items()}, ctx.colors,
-                                            {v: len(rs) for v, rs in runs.items()}),
-                          "Smoothness along the gradient over training, mean over seeds: (a) range of the loss along "
+                                            {v: len(rs) for v, rs in runs.items()}, point=point, step=step),
+                          f"Smoothness {words}, over training, mean over seeds: (a) range of the loss along "
                           "the walk, (b) band between the smallest and largest gradient change, "
                           "(c) effective β-smoothness.",
                           "Loss range, gradient predictiveness and beta-smoothness over training steps per variant"))
     means = {v: tuple(_mean(m[i] for m in map(_smooth_run_means, rs)) for i in range(3)) for v, rs in runs.items()}
     sec.add(Table([variant_column(), num("Runs"), *[num(m) for m in _SMOOTH_MEASURES]],
                   [[v, str(len(rs)), *[fmt_g(x, 3) for x in means[v]]] for v, rs in runs.items()],
-                  caption="Smoothness along the gradient, mean over recorded steps and seeds (lower is smoother)",
-                  notes=["loss range: max − min of L(w − ηg) over the walk; gradient change: its largest "
-                         "‖∇L(w − ηg) − ∇L(w)‖₂; β-smoothness: the largest ‖∇L(w − ηg) − ∇L(w)‖₂ / ‖ηg‖₂."]))
+                  caption=f"Smoothness {words}, mean over recorded steps and seeds (lower is smoother)",
+                  notes=[f"loss range: max − min of L({point}) over the walk; gradient change: its largest "
+                         f"‖∇L({point}) − ∇L(w)‖₂; β-smoothness: the largest ‖∇L({point}) − ∇L(w)‖₂ / ‖{step}‖₂."]))
     sec.readings = _smoothness_readings(ctx, runs, means)
     sec.add(Paragraph(phrasing.smoothness_text(sec.readings), "reading"))
     sec.add(*filter(None, [_cost_note(runs, "smoothness", "smoothness")]))
