@@ -14,10 +14,10 @@ import pytest
 from scipy import stats as sps
 
 from normlab.errors import ConfigError
-from normlab.experiments.stats import paired_comparison
+from normlab.experiments.stats import holm, paired_comparison
 from normlab.report.format import format_p, format_pp, join_names, join_words, p_words, plural
-from normlab.report.phrasing import comparison_sentence, difference_words, holm_sentence, short_verdict
-from normlab.report.readings import Reading, comparison_reading
+from normlab.report.phrasing import comparison_sentence, difference_words, short_verdict
+from normlab.report.readings import Reading, comparison_reading, family_readings
 from normlab.train.record import RunRecord
 
 A = [0.980, 0.982, 0.981, 0.979, 0.983]
@@ -110,11 +110,13 @@ def test_too_few_pairs_are_not_tested_and_unpaired_seeds_are_named():
     assert (one.verdict, one.n, one.numbers["seeds"], one.numbers["only_a"]) == ("not tested", 1, (0,), (1,))
     assert math.isnan(one.p) and not one.defined
     text = comparison_sentence(one)
-    assert "a comparison needs at least 2 paired seeds, and they share 1 (seed 0)" in text
+    assert text.startswith("Final validation accuracy of lenet5-bn against lenet5: not tested, too few seeds (n = 1; "
+                           "a paired test needs at least 3). On the one paired seed (seed 0) lenet5-bn − lenet5 is "
+                           "+1.00 pp: a direction, not a finding.")
     assert text.endswith("Unpaired seed excluded: 1 (lenet5 only).")
-    assert short_verdict(one) == "too few pairs"
+    assert short_verdict(one) == "not tested (too few seeds)"
     none = comparison_reading(paired_comparison([], runs([0.99])))
-    assert none.n == 0 and "they share none" in comparison_sentence(none)
+    assert none.n == 0 and "they share no paired seed" in comparison_sentence(none)
     a = runs(A) + runs([0.97], seeds=[10])
     b = runs(np.add(A, RAISE).tolist()) + runs([0.97, 0.96], seeds=[11, 12])
     r = comparison_reading(paired_comparison(a, b, a_name="lenet5", b_name="lenet5-bn"))
@@ -133,24 +135,64 @@ def test_identical_and_constant_differences_are_not_tested():
                                               "of 3 paired seeds")
 
 
-def test_holm_decides_where_the_family_is_large():
+def test_holm_decides_every_family_of_two_or_more():
     cmp = compare(A, RAISE, a_name="plain", b_name="bn")
     kept = comparison_reading(cmp, holm_p=0.004, tests=6)
     lost = comparison_reading(cmp, holm_p=0.2, tests=6)
-    assert kept.numbers["holm_significant"] and not lost.numbers["holm_significant"]
-    assert kept.significant and lost.significant  # the uncorrected verdict stays
-    assert holm_sentence(kept) == " After Holm's correction for the 6 comparisons of final accuracy, p = 0.004: still significant."
-    assert holm_sentence(lost).endswith("p = 0.2: no longer significant.")
-    assert (short_verdict(kept), short_verdict(lost)) == ("raised", "raised (not after Holm)")
-    # Without a correction there is nothing to add.
-    assert holm_sentence(comparison_reading(cmp)) == ""
+    assert kept.significant and kept.numbers["corrected"] and kept.numbers["holm_p"] == 0.004
+    # The adjusted p decides: significant alone, not after the correction.
+    assert lost.verdict == "no significant difference" and lost.numbers["uncorrected_significant"]
+    assert "Holm-adjusted over 6 comparisons p = 0.004" in comparison_sentence(kept)
+    assert comparison_sentence(lost).startswith("No significant difference after Holm's correction in final "
+                                                "validation accuracy between bn and plain: +0.30 pp")
+    assert "Holm-adjusted over 6 comparisons p = 0.2" in comparison_sentence(lost)
+    assert (short_verdict(kept), short_verdict(lost)) == ("raised", "not significant after Holm")
+    assert difference_words(lost).endswith(", Holm-adjusted over 6 tests p = 0.2): not significant after Holm's "
+                                           "correction")
+    # A family of two is corrected too: here the smaller p doubles past alpha (p = 0.047 each alone).
+    weak = [0.003, 0.001, 0.004, 0.0, 0.002]
+    family = [compare(A, RAISE), compare(A, weak), compare(A, weak[::-1])]
+    readings = family_readings(family[1:])
+    adjusted = holm([c.t_pvalue for c in family[1:]])
+    assert family[1].t_pvalue < 0.05 <= adjusted[0] and adjusted[0] == pytest.approx(2 * family[1].t_pvalue)
+    assert [r.numbers["holm_p"] for r in readings] == pytest.approx(adjusted)
+    assert [r.numbers["tests"] for r in readings] == [2, 2]
+    assert [r.verdict for r in readings] == ["no significant difference"] * 2
+    assert comparison_reading(family[1]).verdict == "significant difference"  # uncorrected, alone
+    assert [r.verdict for r in family_readings(family[:2])] == ["significant difference"] * 2  # step-down
+    # A family of one is its own correction, and says nothing of Holm.
+    alone = family_readings([family[1]])[0]
+    assert alone.significant and not alone.numbers["corrected"] and "Holm" not in comparison_sentence(alone)
+    # Untested comparisons are not counted in the family.
+    two = paired_comparison(runs(A[:2]), runs(np.add(A[:2], RAISE[:2]).tolist()))
+    mixed = family_readings([family[1], two])
+    assert mixed[0].numbers["tests"] == 1 and mixed[0].significant and mixed[1].verdict == "not tested"
+
+
+def test_two_seeds_whose_differences_share_a_sign_are_not_a_finding():
+    r = comparison_reading(paired_comparison(runs([0.980, 0.982]), runs([0.983, 0.986]), a_name="lenet5",
+                                             b_name="lenet5-bn"))
+    assert (r.verdict, r.n, r.numbers["why"], r.numbers["higher"], r.numbers["lower"]) == ("not tested", 2, "pairs", 2, 0)
+    assert math.isnan(r.p) and r.defined and r.effect == pytest.approx(0.0035)
+    text = comparison_sentence(r)
+    assert text.startswith("Final validation accuracy of lenet5-bn against lenet5: not tested, too few seeds (n = 2; "
+                           "a paired test needs at least 3). Lenet5-bn is higher on both seeds, by +0.35 pp on average")
+    assert text.endswith("a direction, not a finding.")
+    assert "significant" not in text and "raised" not in text
+    assert short_verdict(r) == "not tested (too few seeds)"
+    words = difference_words(r)
+    assert words.startswith("+0.35 pp (2 seeds, 95% CI ") and words.endswith(
+        "): not tested (too few seeds: n = 2), so direction only")
+    assert "p =" not in words
+    mixed = comparison_reading(paired_comparison(runs([0.980, 0.982]), runs([0.983, 0.981])))
+    assert mixed.verdict == "not tested" and "B is higher on 1 of 2 seeds" in comparison_sentence(mixed)
 
 
 def test_difference_words_say_whether_a_difference_is_significant():
     r = comparison_reading(compare(A, RAISE))
     assert difference_words(r) == f"+0.30 pp (5 seeds, 95% CI +0.20 to +0.40 pp, p {p_words(r.p)}): significant"
     one = comparison_reading(paired_comparison(runs([0.98]), runs([0.99])))
-    assert difference_words(one) == "+1.00 pp (1 seed): too few seeds for an interval, so direction only"
+    assert difference_words(one) == "+1.00 pp (1 seed): not tested (too few seeds: n = 1), so direction only"
     assert difference_words(None) == "no paired runs to compare"
 
 

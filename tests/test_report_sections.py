@@ -265,8 +265,10 @@ def test_a_difference_constant_up_to_float_noise_is_not_called_significant():
     (before,) = sec.readings
     assert before.verdict == "not tested" and np.isnan(before.p) and not before.significant
     assert sec.tables[0].column("paired t p") == ["—", "n/a"]
-    assert "So no placement differs significantly" in sec.paragraphs[-1].text
-    assert sec.summary == "Batch-norm placement: no placement differs significantly from lenet5-bn in final accuracy."
+    found = ("no placement was tested against lenet5-bn (identical differences on every seed), so its differences "
+             "are directions, not findings")
+    assert f"So {found}." in sec.paragraphs[-1].text and "differs significantly" not in sec.paragraphs[-1].text
+    assert sec.summary == f"Batch-norm placement: {found}."
 
 
 def _noisy_runs(delta: float, jitter: tuple[float, ...]) -> list[RunRecord]:
@@ -297,11 +299,15 @@ def test_noisy_bn_agrees_only_when_the_interval_lies_inside_the_equivalence_marg
     worse, text = _vs_bn(_noisy_runs(-0.01, (0.001, -0.001, 0.0)))
     assert (worse.verdict, worse.numbers["within"]) == ("disagree", False) and worse.effect == pytest.approx(-0.01)
     assert "noisy BN is significantly worse than BN (difference -1.00 pp" in text and "which does not agree" in text
-    # Two seeds with a wide spread: not significant, and the interval is far wider than the margin.
-    wide, text = _vs_bn(_noisy_runs(-0.001, (0.004, -0.004)))
-    assert (wide.verdict, wide.numbers["within"], wide.n) == ("undecided", False, 2)
+    # Three seeds with a wide spread: not significant, and the interval is far wider than the margin.
+    wide, text = _vs_bn(_noisy_runs(-0.001, (0.004, -0.004, 0.0)))
+    assert (wide.verdict, wide.numbers["within"], wide.n) == ("undecided", False, 3)
     assert wide.effect == pytest.approx(-0.001) and wide.interval[0] < -0.005
     assert "could not tell noisy BN and BN apart (difference -0.10 pp" in text
+    # Two seeds are too few to test at all: neither agreement nor disagreement.
+    two, text = _vs_bn(_noisy_runs(-0.001, (0.004, -0.004)))
+    assert (two.verdict, two.n) == ("not tested", 2) and np.isnan(two.p)
+    assert "noisy BN against lenet5-bn was not tested (n = 2; a paired test needs at least 3)" in text
     better, _ = _vs_bn(_noisy_runs(0.01, (0.001, -0.001, 0.0)))
     assert (better.verdict, better.numbers["within"]) == ("agree", False) and better.effect == pytest.approx(0.01)
 

@@ -80,6 +80,7 @@ def _meta(ctx: ReportContext) -> dict[str, str]:
     meta = {
         "Variants": variants,
         "Runs": f"{len(runs)} ({', '.join(statuses)})",
+        "Scale": phrasing.scale_text(ctx.scale),
         "Protocol": ", ".join(protocols([r for r in runs if isinstance(getattr(r, "config", None), dict)])) or NA,
         "Validation": ", ".join(labels.get(n, n) for n in names) or NA,
         "Target": f"{ctx.target * 100:g}%",
@@ -100,6 +101,7 @@ def build_report(
     db_path: str | Path | None = None,
     generated_at: float | None = None,
     sections: Sequence[SectionBuilder] = SECTIONS,
+    quick: bool | None = None,
 ) -> Report:
     """Build the report model of one study from its runs.
 
@@ -108,10 +110,12 @@ def build_report(
     sections come from ``sections`` (default :data:`~normlab.report.sections.SECTIONS`), each
     called with the :class:`~normlab.report.context.ReportContext`. Raises
     :class:`~normlab.errors.ConfigError` for no runs, runs of several studies, a bad target or
-    two sections with the same anchor.
+    two sections with the same anchor. ``quick`` says whether the study is a preset's ``--quick``
+    run, whose verdicts are then marked indicative only; None recognises it by its default name
+    (``blog-quick``; see :func:`~normlab.report.context.build_context`).
     """
     ctx = build_context(runs, target=target, study=study, confidence=confidence, alpha=alpha, db_path=db_path,
-                        generated_at=generated_at)
+                        generated_at=generated_at, quick=quick)
     built: list[Section] = []
     for make in sections:
         section = make(ctx)
@@ -123,6 +127,18 @@ def build_report(
         built.append(section)
     final = [r for r in ctx.readings if r.numbers["metric"] == "final"]
     headline, more, anchor = phrasing.headline(final, built, val_label=ctx.val_label, variant_lines=_variant_lines(ctx))
+    verdicts = [phrasing.comparison_sentence(r) for r in ctx.readings]
+    warnings = [phrasing.set_aside_warning(item) for item in ctx.set_aside]
+    if ctx.at_chance:
+        warnings.append(phrasing.at_chance_warning(ctx.at_chance, ctx.val_label))
+    if ctx.scale.quick:
+        # A --quick run's every verdict, wherever it is written, says it is indicative only.
+        headline, verdicts = [phrasing.indicative(line) for line in headline], [phrasing.indicative(v) for v in verdicts]
+        for section in built:
+            for paragraph in section.paragraphs:
+                if paragraph.kind in ("verdict", "reading"):
+                    paragraph.text = phrasing.indicative(paragraph.text)
+        warnings.insert(0, phrasing.quick_warning(ctx.scale))
     return Report(
         title=f"Study report: {ctx.study}",
         study=ctx.study,
@@ -132,14 +148,13 @@ def build_report(
         sections=built,
         summaries=ctx.summaries,
         comparisons=ctx.comparisons,
-        verdicts=[phrasing.comparison_sentence(r) for r in ctx.readings],
+        verdicts=verdicts,
         variant_colors=ctx.colors,
         meta=_meta(ctx),
         target=ctx.target,
         highlights=_highlights(ctx),
         adjusted_pvalues=ctx.adjusted_pvalues,
-        warnings=[phrasing.set_aside_warning(item) for item in ctx.set_aside]
-        + ([phrasing.at_chance_warning(ctx.at_chance, ctx.val_label)] if ctx.at_chance else []),
+        warnings=warnings,
         readings=ctx.readings,
     )
 
@@ -210,12 +225,14 @@ def write_report(
     study: str | None = None,
     target: float = stats.DEFAULT_TARGET,
     fmt: str = "html",
+    quick: bool | None = None,
 ) -> Path:
     """Build the report of ``study`` in the database at ``db_path`` and write it atomically to ``out_path``.
 
     ``fmt`` is ``"html"`` (a single self-contained file: inline figures, inline style, no network
     requests) or ``"md"`` (Markdown for terminals and CI logs). Returns ``out_path``. To keep the
-    built :class:`Report` as well, call :func:`load_report` and :func:`save_report`.
+    built :class:`Report` as well, call :func:`load_report` and :func:`save_report`. ``quick`` goes
+    to :func:`build_report`.
     """
     _check_format(fmt)
-    return save_report(load_report(db_path, study=study, target=target), out_path, fmt)
+    return save_report(load_report(db_path, study=study, target=target, quick=quick), out_path, fmt)

@@ -24,10 +24,11 @@ from normlab.experiments.stats import PairedComparison, VariantSummary
 from normlab.models.spec import model_options as parse_options
 from normlab.report.figures.base import shade, variant_color
 from normlab.report.format import finite, fmt_value
-from normlab.report.readings import Reading, comparison_reading
+from normlab.report.readings import Reading, family_readings
 
-__all__ = ["AtChance", "ReportContext", "SetAside", "VariantGrid", "build_context", "detect_grid", "diagnostic",
-           "epoch_series", "final_accuracy", "model_options", "norm_of", "run_config", "val_accuracy"]
+__all__ = ["AtChance", "ReportContext", "Scale", "SetAside", "VariantGrid", "build_context", "detect_grid",
+           "diagnostic", "epoch_series", "final_accuracy", "model_options", "norm_of", "run_config", "run_scale",
+           "val_accuracy"]
 
 BOOTSTRAP_RESAMPLES = stats.DEFAULT_N_RESAMPLES
 BOOTSTRAP_SEED = 0
@@ -39,9 +40,9 @@ PLAIN, BN = "lenet5", "lenet5-bn"
 #: learned something scores far above it. Such a run stays in the statistics: a setting under
 #: which a network does not learn (plain LeNet with sigmoids at SGD lr 0.1, say) is a result.
 CHANCE_MARGIN = 1.5
-#: With more comparisons of one metric than this, "significant" in the headline and the comparisons'
-#: short verdicts means significant after Holm's correction across them (see :func:`stats.holm`).
-MAX_UNCORRECTED_COMPARISONS = 3
+#: The suffix :func:`~normlab.experiments.presets.build_preset` gives a ``--quick`` study's default
+#: name (``blog-quick``): how a quick run is recognised when the caller does not say.
+QUICK_SUFFIX = "-quick"
 #: Settings a grid study sweeps, tried in this order (batch-size-scaled sweeps both batch size and
 #: learning rate together; the batch size is the one it is about).
 GRID_KEYS = ("batch_size", "lr", "protocol")
@@ -382,6 +383,71 @@ def _val_label(runs: Iterable[Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The scale of the runs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The scale the finished runs were made at, from their configs: what the page header shows,
+    and what decides whether a number can be set beside the post's.
+
+    Attributes:
+        datasets: The datasets trained on.
+        train_images: The training images of each configuration, ascending: the ``subset``, else
+            the training set less the held-out ``val_split`` (None where the dataset is unknown).
+        full_images: The size of the training set, when there is one known dataset.
+        epochs: The epochs each configuration trained, ascending.
+        protocols: The protocols, sorted.
+        seeds: The most finished seeds any variant has.
+        quick: Whether a preset ran with ``--quick`` (fewer seeds, epochs and images).
+    """
+
+    datasets: tuple[str, ...]
+    train_images: tuple[int | None, ...]
+    full_images: int | None
+    epochs: tuple[int, ...]
+    protocols: tuple[str, ...]
+    seeds: int
+    quick: bool = False
+
+    @property
+    def full(self) -> bool:
+        """Whether every run trained on the whole training set."""
+        return self.full_images is not None and self.train_images == (self.full_images,)
+
+
+def _train_size(dataset: Any) -> int | None:
+    from normlab.data.registry import get_dataset_spec
+
+    try:
+        return get_dataset_spec(dataset).train_size if isinstance(dataset, str) else None
+    except ConfigError:
+        return None
+
+
+def run_scale(runs: Iterable[Any], *, quick: bool = False) -> Scale:
+    """The :class:`Scale` of the finished runs (all runs when none finished)."""
+    runs = list(runs)
+    used = [r for r in runs if r.status == "done"] or runs
+    configs = [run_config(r) for r in used]
+    datasets = tuple(sorted({str(c.get("dataset", "?")) for c in configs}))
+    images = set()
+    for c in configs:
+        size = _train_size(c.get("dataset"))
+        subset, held = c.get("subset"), c.get("val_split") or 0
+        images.add(int(subset) if isinstance(subset, int) else size - int(held) if size is not None else None)
+    seeds: dict[str, set[int]] = {}
+    for r in used:
+        seeds.setdefault(r.variant, set()).add(int(r.seed))
+    return Scale(datasets, tuple(sorted(images, key=lambda n: (n is None, n or 0))),
+                 _train_size(datasets[0]) if len(datasets) == 1 else None,
+                 tuple(sorted({int(c["epochs"]) for c in configs if isinstance(c.get("epochs"), int)})),
+                 tuple(sorted({str(c.get("protocol", "?")) for c in configs})),
+                 max((len(s) for s in seeds.values()), default=0), quick)
+
+
+# --------------------------------------------------------------------------------------------
 # The context
 # --------------------------------------------------------------------------------------------
 
@@ -402,10 +468,11 @@ class ReportContext:
         summaries: :func:`~normlab.experiments.stats.summarize_variant` of each variant.
         pairs: ``(A, B)`` variant pairs compared, B against A.
         comparisons: Paired comparisons, ``final`` then ``best`` metric for each pair.
-        readings: The verdict of each comparison (:func:`~normlab.report.readings.comparison_reading`),
+        readings: The verdict of each comparison (:func:`~normlab.report.readings.family_readings`),
             same order; "significant" there is Holm-corrected when :meth:`corrected`.
         adjusted_pvalues: Holm-adjusted paired t-test p of each comparison, same order; the family
             is every comparison of the same metric (:func:`~normlab.experiments.stats.holm`).
+        scale: What the runs were made at (:class:`Scale`): dataset, images, epochs, quick mode.
         val_label: How validation is named in figures: ``"validation"`` or ``"validation (test set)"``.
         generated_at: Unix time the report was built.
         db_path: The database the runs came from, when known.
@@ -434,6 +501,7 @@ class ReportContext:
     grid: VariantGrid | None = None
     set_aside: list[SetAside] = field(default_factory=list)
     at_chance: list[AtChance] = field(default_factory=list)
+    scale: Scale = field(default_factory=lambda: Scale((), (), None, (), (), 0))
 
     @property
     def conf(self) -> str:
@@ -459,13 +527,12 @@ class ReportContext:
         return str(run_config(runs[0]).get("model", variant)) if runs else variant
 
     def n_tests(self, metric: str = "final") -> int:
-        """How many comparisons of ``metric`` the report makes (the size of a Holm family)."""
-        return sum(1 for c in self.comparisons if c.metric == metric)
+        """How many comparisons of ``metric`` were tested (the size of their Holm family)."""
+        return sum(1 for c in self.comparisons if c.metric == metric and c.tested)
 
     def corrected(self, metric: str = "final") -> bool:
-        """Whether "significant" means Holm-corrected for ``metric``: more than
-        :data:`MAX_UNCORRECTED_COMPARISONS` comparisons of it."""
-        return self.n_tests(metric) > MAX_UNCORRECTED_COMPARISONS
+        """Whether "significant" means Holm-corrected for ``metric``: two or more of its comparisons were tested."""
+        return self.n_tests(metric) >= 2
 
     def reading(self, cmp: PairedComparison) -> Reading:
         """The reading of one of the report's comparisons."""
@@ -477,10 +544,12 @@ class ReportContext:
 
 def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, study: str | None = None,
                   confidence: float = stats.DEFAULT_CONFIDENCE, alpha: float = 0.05,
-                  db_path: str | Path | None = None, generated_at: float | None = None) -> ReportContext:
+                  db_path: str | Path | None = None, generated_at: float | None = None,
+                  quick: bool | None = None) -> ReportContext:
     """Group and check one study's runs and compute its statistics (see :class:`ReportContext`).
 
-    Raises :class:`~normlab.errors.ConfigError` for no runs, runs of several studies, or a bad
+    ``quick`` says whether a preset ran with ``--quick``; None recognises it by the name such a
+    study gets by default (ending in :data:`QUICK_SUFFIX`). Raises :class:`~normlab.errors.ConfigError` for no runs, runs of several studies, or a bad
     target, confidence or alpha.
     """
     runs = list(runs)
@@ -502,14 +571,13 @@ def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, 
     comparisons = [stats.paired_comparison(by_variant[a], by_variant[b], metric, confidence=confidence,
                                            a_name=a, b_name=b)
                    for a, b in pairs for metric in stats.METRICS]
-    adjusted = [math.nan] * len(comparisons)
+    # Each metric's comparisons are one family: Holm's correction runs across them.
     readings: list[Reading] = [None] * len(comparisons)  # type: ignore[list-item]
     for metric in stats.METRICS:
         family = [i for i, c in enumerate(comparisons) if c.metric == metric]
-        for i, p in zip(family, stats.holm([comparisons[i].t_pvalue for i in family])):
-            adjusted[i] = p
-            readings[i] = comparison_reading(comparisons[i], alpha, holm_p=p,
-                                             tests=len(family) if len(family) > MAX_UNCORRECTED_COMPARISONS else 0)
+        for i, r in zip(family, family_readings([comparisons[i] for i in family], alpha)):
+            readings[i] = r
+    adjusted = [r.numbers["holm_p"] for r in readings]
     ctx = ReportContext(
         study=study, target=target, confidence=confidence, alpha=alpha, variants=variants, colors=colors,
         runs=by_variant, superseded=superseded, summaries=summaries, pairs=pairs, comparisons=comparisons,
@@ -517,4 +585,5 @@ def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, 
         generated_at=time.time() if generated_at is None else float(generated_at),
         db_path=Path(db_path) if db_path is not None else None, grid=grid, set_aside=set_aside)
     ctx.at_chance = _at_chance(ctx.all_runs)
+    ctx.scale = run_scale(ctx.all_runs, quick=study.endswith(QUICK_SUFFIX) if quick is None else bool(quick))
     return ctx

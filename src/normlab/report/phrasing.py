@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from normlab.experiments.stats import MIN_TEST_PAIRS
 from normlab.report.format import (
-    NA, finite, fmt_g, fmt_interval, fmt_pct, fmt_pp, format_p, format_pp, join_ints, join_names, join_words,
-    p_words, plural, ratio_text,
+    NA, finite, fmt_g, fmt_interval, fmt_pct, fmt_pp, fmt_seconds, format_p, format_pp, join_ints, join_names,
+    join_words, p_words, plural, ratio_text,
 )
 from normlab.report.readings import Reading
 
@@ -56,13 +57,40 @@ def _pp_number(fraction: float) -> str:
     return format_pp(fraction).removesuffix(" pp")
 
 
+def _untested_sentence(r: Reading, label: str, unpaired: str) -> str:
+    """A comparison no test was run on: too few pairs, or every difference the same."""
+    x, n, a, b = r.numbers, r.n, r.numbers["a"], r.numbers["b"]
+    if n == 0:
+        return f"Cannot compare {label} of {b} and {a}: they share no paired seed.{unpaired}"
+    if x["why"] == "equal":
+        if x["n_nonzero"] == 0:
+            return (f"No difference in {label} between {b} and {a}: identical results on all {n} paired seeds, so no "
+                    f"test applies.{unpaired}")
+        return (f"{b} {'raised' if r.effect > 0 else 'lowered'} {label} by {format_pp(abs(r.effect))} relative to {a} "
+                f"on every one of {n} paired seeds; with identical differences the t-test is undefined (Wilcoxon "
+                f"{format_p(x['wilcoxon_p'])}).{unpaired}")
+    if n == 1:
+        seen = f"on the one paired seed (seed {join_ints(x['seeds'])}) {b} − {a} is {format_pp(r.effect, signed=True)}"
+    else:
+        higher, lower = x["higher"], x["lower"]
+        side = (f"{b} is higher on {'both' if n == 2 else 'all'} seeds" if higher == n else
+                f"{b} is lower on {'both' if n == 2 else 'all'} seeds" if lower == n else
+                f"{b} is higher on {higher} of {n} seeds")
+        interval = (f", {x['confidence'] * 100:g}% CI {_pp_number(r.interval[0])} to {_pp_number(r.interval[1])}"
+                    if r.defined else "")
+        seen = f"{side}, by {format_pp(r.effect, signed=True)} on average{interval}"
+    return (f"{_cap(label)} of {b} against {a}: not tested, too few seeds (n = {n}; a paired test needs at least "
+            f"{MIN_TEST_PAIRS}). {_cap(seen)}: a direction, not a finding.{unpaired}")
+
+
 def comparison_sentence(r: Reading) -> str:
     """The verdict of a comparison of accuracy, B against A, with its numbers.
 
-    "raised" / "lowered" only for a significant difference; otherwise "No significant
-    difference". The mean difference and interval are in percentage points, followed by the
-    paired t-test and Wilcoxon p-values, ``d_z`` and the number of paired seeds; unpaired seeds
-    are named.
+    "raised" / "lowered" only for a significant difference (after Holm's correction in a family
+    of two or more tests, whose adjusted p is then given); otherwise "No significant
+    difference". With too few seeds, "not tested", and the direction as just that. The mean
+    difference and interval are in percentage points, followed by the paired t-test and Wilcoxon
+    p-values, ``d_z`` and the number of paired seeds; unpaired seeds are named.
     """
     x = r.numbers
     a, b, alpha, n = x["a"], x["b"], x["alpha"], r.n
@@ -70,26 +98,19 @@ def comparison_sentence(r: Reading) -> str:
     parts = [f"{join_ints(seeds)} ({name} only)" for seeds, name in ((x["only_a"], a), (x["only_b"], b)) if seeds]
     count = len(x["only_a"]) + len(x["only_b"])
     unpaired = f" Unpaired {'seed' if count == 1 else 'seeds'} excluded: {'; '.join(parts)}." if parts else ""
-    if n < 2:
-        shared = f"{n} (seed {join_ints(x['seeds'])})" if n else "none"
-        return (f"Cannot compare {label} of {b} and {a}: a comparison needs at least 2 paired seeds, and they share "
-                f"{shared}.{unpaired}")
-    if not math.isfinite(r.p):
-        # Zero variance in the differences: no test, so describe what happened on every seed.
-        if x["n_nonzero"] == 0:
-            return (f"No difference in {label} between {b} and {a}: identical results on all {n} paired seeds, so no "
-                    f"test applies.{unpaired}")
-        return (f"{b} {'raised' if r.effect > 0 else 'lowered'} {label} by {format_pp(abs(r.effect))} relative to {a} "
-                f"on every one of {n} paired seeds; with identical differences the t-test is undefined (Wilcoxon "
-                f"{format_p(x['wilcoxon_p'])}).{unpaired}")
+    if r.verdict == "not tested":
+        return _untested_sentence(r, label, unpaired)
     numbers = [f"{x['confidence'] * 100:g}% CI {_pp_number(r.interval[0])} to {_pp_number(r.interval[1])}",
                f"paired t-test {format_p(r.p, alpha)}"]
+    if x["corrected"]:
+        numbers.append(f"Holm-adjusted over {x['tests']} comparisons {format_p(x['holm_p'], alpha)}")
     if finite(x["wilcoxon_p"]):
         numbers.append(f"Wilcoxon {format_p(x['wilcoxon_p'], alpha)}")
     if not r.significant:
         numbers.append(plural(n, "seed"))
-        return (f"No significant difference in {label} between {b} and {a}: {format_pp(r.effect, signed=True)} "
-                f"({'; '.join(numbers)}).{unpaired}")
+        after = " after Holm's correction" if x["uncorrected_significant"] else ""
+        return (f"No significant difference{after} in {label} between {b} and {a}: "
+                f"{format_pp(r.effect, signed=True)} ({'; '.join(numbers)}).{unpaired}")
     if finite(x["d_z"]):
         numbers.append(f"d_z = {x['d_z']:.2f}")
     numbers.append(plural(n, "seed"))
@@ -105,37 +126,29 @@ def comparison_sentence(r: Reading) -> str:
     return text + unpaired
 
 
-def holm_sentence(r: Reading) -> str:
-    """After a significant verdict: what Holm's correction makes of it, where the correction decides."""
-    x = r.numbers
-    if not x["tests"] or not r.significant:
-        return ""
-    still = "still significant" if x["holm_significant"] else "no longer significant"
-    return (f" After Holm's correction for the {x['tests']} comparisons of {x['metric']} accuracy, p "
-            f"{p_words(x['holm_p'], x['alpha'])}: {still}.")
-
-
 def short_verdict(r: Reading) -> str:
-    """A comparison's verdict in a table cell: raised, lowered, "(not after Holm)", not significant."""
-    if r.n < 2:
-        return "too few pairs"
-    word = "raised" if r.effect > 0 else "lowered"
-    if r.numbers["holm_significant"]:
-        return word
-    return f"{word} (not after Holm)" if r.significant else "not significant"
+    """A comparison's verdict in a table cell: raised, lowered, not significant (after Holm), not tested."""
+    if r.verdict == "not tested":
+        return "not tested (too few seeds)" if r.numbers["why"] == "pairs" else "not tested (equal differences)"
+    if r.significant:
+        return "raised" if r.effect > 0 else "lowered"
+    return "not significant after Holm" if r.numbers["uncorrected_significant"] else "not significant"
 
 
 def comparisons_summary(readings: Sequence[Reading]) -> str:
     """How many of many comparisons are significant (after Holm's correction, where it decides)."""
     final = [r for r in readings if r.numbers["metric"] == "final"]
     best = [r for r in readings if r.numbers["metric"] == "best"]
-    sig = [r for r in final if r.numbers["holm_significant"]]
-    holm = " after Holm's correction" if final and final[0].numbers["tests"] else ""
+    sig = [r for r in final if r.significant]
+    holm = " after Holm's correction" if any(r.numbers["corrected"] for r in final) else ""
+    untested = sum(r.verdict == "not tested" for r in final)
+    raw = [sum(r.numbers["uncorrected_significant"] for r in rs) for rs in (final, best)]
     return (f"{len(sig)} of the {len(final)} comparisons of final accuracy {'is' if len(sig) == 1 else 'are'} "
             f"significant{holm}" + (f" ({join_names([r.subject for r in sig], 4)})" if sig else "")
-            + f", and {sum(r.numbers['holm_significant'] for r in best)} of {len(final)} of best accuracy"
-            + (f" ({sum(r.significant for r in final)} and {sum(r.significant for r in best)} without the "
-               "correction)" if holm else "")
+            + f", and {sum(r.significant for r in best)} of {len(final)} of best accuracy"
+            + (f" ({raw[0]} and {raw[1]} without the correction)" if holm else "")
+            + (f"; {untested} of them {'was' if untested == 1 else 'were'} not tested (too few seeds or identical "
+               "differences)" if untested else "")
             + (". The verdicts of the significant ones follow; the tables" if sig else ". The tables")
             + " list every comparison with a short verdict.")
 
@@ -144,16 +157,73 @@ def difference_words(r: Reading | None) -> str:
     """``"+0.31 pp (3 seeds, 95% CI -0.1 to +0.7 pp, p = 0.12): not significant"``."""
     if r is None or not finite(r.effect):
         return "no paired runs to compare"
-    ci = (f", {r.numbers['confidence'] * 100:g}% CI {fmt_interval(r.interval, pp=True)} pp, p {p_words(r.p)}"
-          if r.defined else "")
+    holm = (f", Holm-adjusted over {r.numbers['tests']} tests p {p_words(r.numbers['holm_p'])}"
+            if r.numbers.get("corrected") else "")
+    p = f", p {p_words(r.p)}{holm}" if finite(r.p) else ""
+    ci = f", {r.numbers['confidence'] * 100:g}% CI {fmt_interval(r.interval, pp=True)} pp{p}" if r.defined else ""
     return f"{fmt_pp(r.effect, unit=True)} ({plural(r.n, 'seed')}{ci}): {significance_words(r)}"
 
 
 def significance_words(r: Reading) -> str:
-    """Whether a difference is significant, in a word or two."""
-    if not r.defined:
-        return "too few seeds for an interval, so direction only"
-    return "significant" if r.significant else "not significant"
+    """Whether a difference is significant, in a few words: never a finding when no test was run."""
+    if r.verdict == "not tested" and r.numbers.get("why") == "equal":
+        return "not tested (identical differences on every seed)"
+    if r.verdict == "not tested" or not r.defined:
+        return f"not tested (too few seeds: n = {r.n}), so direction only"
+    words = "significant" if r.significant else "not significant"
+    return words + (" after Holm's correction" if r.numbers.get("corrected") else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Epochs to target
+# --------------------------------------------------------------------------------------------
+
+
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch{'' if n == 1 else 's'}"
+
+
+def _target_part(v: str, t: Any, goal: str) -> str:
+    diverged = f" ({t.n_diverged} diverged)" if t.n_diverged else ""
+    if t.n_reached == 0:
+        return f"no run of {v}{diverged} reached {goal} within {plural(t.last_epoch, 'epoch')}"
+    head = f"{t.n_reached} of {t.n_runs} runs of {v}{diverged} reached {goal}"
+    if not t.median_reached:
+        return (f"{head}: not reached by most runs, so the median is not reached within "
+                f"{plural(t.last_epoch, 'epoch')}")
+    censored = (f", counting the {t.n_not_reached} that did not as later than epoch {t.last_epoch}"
+                if t.n_not_reached else "")
+    return (f"{head}, after a median of {_epochs(t.median_epochs)} "
+            f"({fmt_seconds(t.median_seconds)} s{censored})")
+
+
+def target_text(targets: dict[str, Any], ranked: Sequence[str], target: float, *, listed: bool) -> str:
+    """The reading under the epochs-to-target table.
+
+    ``targets`` are the variants' :class:`~normlab.experiments.stats.TargetSummary` objects,
+    ``ranked`` those whose censored median is defined, fastest first
+    (:func:`~normlab.experiments.stats.rank_by_target`). ``listed`` names every variant;
+    otherwise the fastest is named, and the variants whose runs mostly did not reach the target.
+    """
+    goal = f"{target * 100:g}%"
+    if listed:
+        parts = [_target_part(v, t, goal) for v, t in targets.items()]
+        return _cap("; ".join(parts)) + "." if parts else ""
+    reached = [v for v, t in targets.items() if t.n_reached]
+    if not reached:
+        return f"No run of any of the {len(targets)} variants reached {goal}."
+    never = [v for v in targets if v not in reached]
+    most = [v for v in reached if v not in ranked]
+    rest = ((f" In {join_names(most)} half of the runs or more did not reach it (not reached)." if most else "")
+            + (f" No run reached it for {join_names(never)}." if never else ""))
+    if not ranked:
+        return (f"{len(reached)} of {len(targets)} variants had runs that reached {goal}, but none in more than half "
+                f"of its runs, so no variant has a median epochs to target.{rest}")
+    t = targets[ranked[0]]
+    return (f"{len(ranked)} of {len(targets)} variants reached {goal} in more than half of their runs; the fastest "
+            f"by the median (runs that did not reach it counted as later than the last epoch) is {ranked[0]}, after "
+            f"a median of {_epochs(t.median_epochs)} ({fmt_seconds(t.median_seconds)} s; {t.n_reached} of "
+            f"{t.n_runs} runs reached it).{rest}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,25 +255,26 @@ def headline(final: Sequence[Reading], sections: Sequence[Any], *, val_label: st
     if len(final) <= room:
         return (lead + [comparison_sentence(r) for r in final], f"The comparisons' details are in {where}." if where
                 else "", "comparisons" if where else "")
-    holm = bool(final[0].numbers["tests"])
-    significant = sorted((r for r in final if r.numbers["holm_significant"]), key=lambda r: -abs(r.effect))
+    holm = any(r.numbers["corrected"] for r in final)
+    significant = sorted((r for r in final if r.significant), key=lambda r: -abs(r.effect))
     corrected = " after Holm's correction" if holm else ""
-
-    def line(r: Reading) -> str:
-        if not holm:
-            return comparison_sentence(r)
-        return (f"{comparison_sentence(r)} Holm-adjusted p {p_words(r.numbers['holm_p'], r.numbers['alpha'])} over "
-                f"the {len(final)} comparisons of final accuracy.")
-
-    lines = lead + [line(r) for r in significant[:room]]
+    lines = lead + [comparison_sentence(r) for r in significant[:room]]
     if not significant:
+        tested = [r for r in final if r.verdict != "not tested"]
         largest = max((r for r in final if finite(r.effect)), key=lambda r: abs(r.effect), default=None)
-        text = (f"None of the {plural(len(final), 'paired comparison')} of final {val_label} accuracy shows a "
-                f"significant difference{corrected}")
+        if not tested:
+            text = (f"None of the {plural(len(final), 'paired comparison')} of final {val_label} accuracy was tested: "
+                    f"too few seeds (a paired test needs at least {MIN_TEST_PAIRS})")
+        else:
+            untested = len(final) - len(tested)
+            text = (f"None of the {plural(len(tested), 'tested paired comparison')} of final {val_label} accuracy "
+                    f"shows a significant difference{corrected}"
+                    + (f" ({untested} more not tested: too few seeds or identical differences)" if untested else ""))
         if largest is not None:
-            text += (f"; the largest mean difference is {fmt_pp(largest.effect, unit=True)} ({largest.subject}, "
-                     f"paired t-test p {p_words(largest.p)}"
-                     + (f", Holm-adjusted p {p_words(largest.numbers['holm_p'])}" if holm else "") + ")")
+            text += (f"; the largest mean difference is {fmt_pp(largest.effect, unit=True)} ({largest.subject}"
+                     + (f", paired t-test p {p_words(largest.p)}" if finite(largest.p) else "")
+                     + (f", Holm-adjusted p {p_words(largest.numbers['holm_p'])}" if holm and finite(largest.p)
+                        else "") + ")")
         lines.append(text + ".")
     if number is None:
         return lines, "", ""
@@ -257,25 +328,87 @@ def at_chance_warning(items: Sequence[Any], val_label: str) -> str:
 
 
 def post_position(r: Reading) -> str:
-    """Where the post's value lies against our interval: ``"inside"``, ``"ours above"``, ``"ours below"``."""
+    """Where the post's value lies against our interval: ``"inside"``, ``"ours above"``, ``"ours below"``,
+    or ``"not comparable"`` when the runs were not made at the post's scale."""
+    if r.verdict == "not comparable":
+        return "not comparable"
     if r.verdict == "not tested":
         return NA
     return "inside" if r.verdict == "agree" else f"ours {r.numbers['direction']}"
 
 
+def _settings(differences: Sequence[tuple[str, str, str]]) -> str:
+    return join_words([f"{name} {ours} (the post: {post})" for name, ours, post in differences])
+
+
 def post_text(readings: Sequence[Reading], conf: str) -> str:
-    """The reading under the table of the post's values beside ours."""
-    parts = []
+    """The reading under the table of the post's values beside ours.
+
+    A value whose runs differ from the post's in scale or settings (``numbers["differences"]``:
+    ``(setting, ours, the post's)``) is "not comparable at this scale", whatever its number; the
+    others are placed against our interval, each interval uncorrected for the others.
+    """
+    apart = [r for r in readings if r.verdict == "not comparable"]
+    parts, text = [], ""
+    if apart:
+        by: dict[tuple, list[str]] = {}
+        for r in apart:
+            by.setdefault(tuple(r.numbers["differences"]), []).append(f"{r.subject} at {r.numbers['epoch']}")
+        text = " ".join(f"Not comparable at this scale for {', '.join(where)}: these runs differ from the post's in "
+                        f"{_settings(diff)}, so the numbers are shown beside the post's, not compared with them."
+                        for diff, where in by.items())
     for direction in ("above", "below"):
         outside = [f"{r.subject} at {r.numbers['epoch']}" for r in readings
                    if r.verdict == "disagree" and r.numbers["direction"] == direction]
         if outside:
             parts.append(f"our mean is {direction} the post's value, which lies outside our {conf} interval, for "
                          + ", ".join(outside))
-    if not parts:
-        return f"Every value of the post lies inside our {conf} interval of the mean (or the interval is undefined)."
-    return (_cap("; ".join(parts)) + ". The post's numbers come from one run each, so they also carry one seed's "
-            "luck; read this as a check of the level, not a test.")
+    compared = [r for r in readings if r.verdict != "not comparable"]
+    if not compared:
+        tail = ""
+    elif not parts:
+        tail = (f"Every {'other ' if apart else ''}value of the post lies inside our {conf} interval of the mean (or "
+                "the interval is undefined).")
+    else:
+        tail = (_cap("; ".join(parts)) + ". The post's numbers come from one run each, so they also carry one seed's "
+                f"luck; read this as a check of the level (uncorrected: {plural(len(compared), 'interval')} "
+                "checked), not a test.")
+    return " ".join(t for t in (text, tail) if t)
+
+
+# --------------------------------------------------------------------------------------------
+# The scale of the runs
+# --------------------------------------------------------------------------------------------
+
+#: What a ``--quick`` preset's verdicts carry.
+INDICATIVE = "Indicative only (quick run)."
+
+
+def indicative(text: str) -> str:
+    """A verdict of a ``--quick`` run, marked as indicative only."""
+    return f"{text.rstrip()} {INDICATIVE}" if text.strip() else text
+
+
+def scale_text(scale: Any) -> str:
+    """The scale of the runs for the page header (a :class:`~normlab.report.context.Scale`):
+    ``"mnist, all 60,000 training images, 10 epochs, standard protocol, 5 seeds"``."""
+    full = scale.full_images
+    sizes = [f"{n:,}" if n is not None else "?" for n in scale.train_images]
+    if scale.full:
+        images = f"all {full:,} training images"
+    else:
+        images = f"{join_words(sizes, 'or')} {'of ' + format(full, ',') + ' ' if full else ''}training images"
+    epochs = "/".join(map(str, scale.epochs)) or "?"
+    text = (f"{', '.join(scale.datasets) or '?'}, {images}, {epochs} epoch{'' if scale.epochs == (1,) else 's'}, "
+            f"{'/'.join(scale.protocols) or '?'} protocol, up to {plural(scale.seeds, 'seed')} per variant")
+    return text + ("; a preset's --quick run: its verdicts are indicative only" if scale.quick else "")
+
+
+def quick_warning(scale: Any) -> str:
+    """The warning on top of a ``--quick`` preset's report."""
+    return (f"This study is a preset's --quick run ({scale_text(scale).split('; ')[0]}): it trades seeds, epochs and "
+            "images for time, so every verdict in it is indicative only. Run the preset without --quick for results "
+            "to rely on.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,7 +546,7 @@ def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, st
              for c in changes]
     text = f"{CLAIMS['batch-size']} Here the mean final accuracy is " + (join_words(parts) or "not available") + "."
     x = claim.numbers
-    if claim.verdict == "not tested":
+    if claim.verdict == "not tested" and x["why"] != "few":
         return text + {
             "models": " The study lacks a batch-norm or a group-norm model, so the comparison of the two is not made.",
             "sizes": f" {x.get('bn')} and {x.get('gn')} were not run at the same batch sizes and seeds, so their "
@@ -421,11 +554,15 @@ def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, st
             "seeds": " No seed has both models at both batch sizes, so their changes are not compared.",
         }[x["why"]], ""
     lost_more = claim.effect
-    if claim.verdict == "agree":
-        verdict = "this run agrees: batch norm loses significantly more than group norm at small batches"
+    after = " after Holm's correction" if x["corrected"] else ""
+    if claim.verdict == "not tested":
+        verdict = (f"with {plural(claim.n, 'seed')} the difference was not tested (a paired test needs at least "
+                   f"{MIN_TEST_PAIRS}), so this run neither agrees nor disagrees")
+    elif claim.verdict == "agree":
+        verdict = f"this run agrees: batch norm loses significantly more than group norm at small batches{after}"
     elif claim.verdict == "undecided":
-        sig = "not significant" if claim.defined else "too few seeds for an interval, so direction only"
-        verdict = f"the direction agrees (batch norm loses more than group norm), but the difference is {sig}"
+        verdict = ("the direction agrees (batch norm loses more than group norm), but the difference is not "
+                   f"significant{after}")
     else:
         verdict = "this run does not agree: batch norm does not lose more than group norm at small batches"
     compared = (f"batch norm lost {fmt_pp(lost_more, unit=True, signed=False)} more than group norm" if lost_more > 0
@@ -451,23 +588,33 @@ def placement_text(reference: str, readings: Sequence[Reading], any_before: bool
              for r in readings]
     text = f"{CLAIMS['placement']} Against {reference}: " + "; ".join(words) + "."
     sig = [r for r in readings if r.significant]
-    if not any_before:
-        text += " No variant puts batch norm before the activation."
+    untested = [r for r in readings if r.verdict == "not tested"]
+    why = join_words(list(dict.fromkeys(f"too few seeds, a paired test needs at least {MIN_TEST_PAIRS}"
+                                        if r.numbers["why"] == "pairs" else "identical differences on every seed"
+                                        for r in untested)), "or")
+    after = " after Holm's correction" if any(r.numbers["corrected"] for r in readings) else ""
+    rest = f" ({join_words([r.numbers['b'] for r in untested])} not tested: {why})" if untested else ""
+    if readings and len(untested) == len(readings):
+        found = f"no placement was tested against {reference} ({why}), so its differences are directions, not findings"
     elif sig:
-        text += f" So placement matters here for {join_words([r.numbers['b'] for r in sig])}."
+        found = f"placement matters here for {join_words([r.numbers['b'] for r in sig])}{after}{rest}"
     else:
-        text += " So no placement differs significantly from the post's in these runs."
+        found = f"no tested placement differs significantly from {reference} in final accuracy{after}{rest}"
+    text += " No variant puts batch norm before the activation." if not any_before else f" So {found}."
     if sig:
         summary = (f"Batch-norm placement: against {reference}, "
                    + "; ".join(f"{r.numbers['b']} differs by {difference_words(r)}" for r in sig)
-                   + "; the other placements do not differ significantly.")
+                   + f"; the other placements do not differ significantly{rest}.")
     else:
-        summary = f"Batch-norm placement: no placement differs significantly from {reference} in final accuracy."
+        summary = f"Batch-norm placement: {found}."
     return text, summary
 
 
 def _noisy_verdict(r: Reading) -> str:
     x = r.numbers
+    if r.verdict == "not tested":
+        return (f"noisy BN against {x['reference']} was not tested (n = {r.n}; a paired test needs at least "
+                f"{MIN_TEST_PAIRS}), so these runs neither agree nor disagree")
     if r.question == "noisy-vs-plain":
         return {"agree": "it is significantly better than no norm, which agrees",
                 "undecided": "it is ahead of no norm, but not significantly",
@@ -478,8 +625,10 @@ def _noisy_verdict(r: Reading) -> str:
     if r.verdict == "disagree":
         return f"noisy BN is significantly worse than BN ({numbers}), which does not agree"
     if r.verdict == "agree" and x["within"]:
+        label = (" (uncorrected: equivalence rests on the interval, which Holm's correction of the section's tests "
+                 "does not adjust)" if x["uncorrected"] else "")
         return (f"noisy BN and BN train equally well within the {band} equivalence margin ({numbers}, inside {band}), "
-                "which agrees")
+                f"which agrees{label}")
     if r.verdict == "agree":
         return (f"noisy BN is significantly better than BN ({numbers}): the noise did not hurt, which agrees with the "
                 "claim that stable distributions are not what makes batch norm work")
@@ -528,7 +677,9 @@ def eval_mode_text(gaps: Sequence[Reading], effect: Reading | None) -> tuple[str
         return (text + " Without a plain network under both protocols the eval-mode effect cannot be separated from "
                 "the protocol's other differences."), ""
     x, sig = effect.numbers, significance_words(effect)
-    change = ("lowered" if effect.effect < 0 else "raised") if sig == "significant" else "did not measurably change"
+    change = (("lowered" if effect.effect < 0 else "raised") if effect.significant else
+              "may have changed (too few seeds to test)" if effect.verdict == "not tested" else
+              "did not measurably change")
     gap = fmt_pp(effect.effect, unit=True) + (f" ({x['confidence'] * 100:g}% CI {fmt_interval(effect.interval, pp=True)} "
                                              f"pp, {sig})" if effect.defined else f" ({sig})")
     finding = (f"training in eval mode {change} {x['bn']}'s accuracy, and the post's BN advantage of "

@@ -608,6 +608,9 @@ def paired_differences_figure(
     fig = new_figure(7.8, max(2.1, 1.2 + step * len(rows)))
     ax = fig.subplots()
     x_lo, x_hi, outliers = _difference_view(rows)
+    # An interval running past the view is cut a little inside it, so its cap or arrow stays in the axes.
+    inset = 0.025 * (x_hi - x_lo)
+    cut_lo, cut_hi = x_lo + inset, x_hi - inset
     tick_labels = []
     for i, cmp in enumerate(rows):
         y = len(rows) - i
@@ -639,13 +642,12 @@ def paired_differences_figure(
             mean = cmp.mean_difference * 100
             size = 6 if not compact else 4.5
             if cmp.ci.defined:
-                lo, hi = max(cmp.ci.low * 100, x_lo), min(cmp.ci.high * 100, x_hi)
+                lo, hi = max(cmp.ci.low * 100, cut_lo), min(cmp.ci.high * 100, cut_hi)
                 ax.errorbar([mean], [y], xerr=[[mean - lo], [hi - mean]], fmt="D", color="#111111",
                             markersize=size, capsize=3 if compact else 4, linewidth=1.2, zorder=4)
-                for end, cut, marker in ((cmp.ci.low * 100, x_lo, "<"), (cmp.ci.high * 100, x_hi, ">")):
+                for end, cut, marker in ((cmp.ci.low * 100, cut_lo, "<"), (cmp.ci.high * 100, cut_hi, ">")):
                     if (end < cut) if marker == "<" else (end > cut):
-                        ax.plot([cut], [y], marker=marker, color="#111111", markersize=size, zorder=4,
-                                clip_on=False)
+                        ax.plot([cut], [y], marker=marker, color="#111111", markersize=size, zorder=4)
             else:
                 ax.plot([mean], [y], "D", color="#111111", markersize=size, zorder=4)
     ax.axvline(0.0, color="#666666", linestyle="--", linewidth=1.0, zorder=0)

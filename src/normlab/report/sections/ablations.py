@@ -35,7 +35,7 @@ from normlab.report.document import Column, Paragraph, Section, Table, num
 from normlab.report.figures.base import report_figure
 from normlab.report.figures.diagnostics import sweep_figure
 from normlab.report.format import NA, clipped_notes, finite, fmt_interval, fmt_p, fmt_pct, fmt_pp
-from normlab.report.readings import Reading, comparison_reading
+from normlab.report.readings import Reading, family_readings
 from normlab.report.sections.core import variant_column
 from normlab.report.sections.diagnostics import mean_drift
 
@@ -46,6 +46,9 @@ __all__ = ["EQUIVALENCE_MARGIN", "batch_size_section", "lr_section", "mode_bug_s
 #: difference in final accuracy lies within ±this (a fraction: 0.005 is ±0.5 pp). Failing to find a
 #: significant difference with a few seeds does not show that they are the same.
 EQUIVALENCE_MARGIN = 0.005
+#: The note under a table of one section's paired tests.
+HOLM_NOTE = ("Holm p: the paired t-test's p adjusted by Holm's step-down correction across the tests this section "
+             "makes together (its family), which the verdicts use; n/a where no test was run (fewer than 3 seeds).")
 
 
 def paired(a: dict[int, float], b: dict[int, float], ctx: ReportContext, a_name: str,
@@ -184,38 +187,50 @@ def _lr_rule(ctx: ReportContext, models: Any) -> str:
 
 
 def _batch_size_readings(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> tuple[list[Reading], Reading]:
-    """Each model's change from the largest to the smallest batch, and batch norm's change against group norm's."""
-    changes, drops = [], {}
+    """Each model's change from the largest to the smallest batch, and batch norm's change against group norm's.
+
+    The changes and the difference of batch norm's and group norm's are one family: Holm's
+    correction runs across all of them.
+    """
+    drops, cmps, extra = {}, [], []
     for m, by_bs in cells.items():
         small, large = min(by_bs), max(by_bs)
         cmp = paired(by_bs[large]["finals"], by_bs[small]["finals"], ctx, f"{m} bs={large}", f"{m} bs={small}")
         drops[m] = (small, large, cmp)
         if cmp is not None:
-            changes.append(comparison_reading(cmp, ctx.alpha, model=m, small=small, large=large,
-                                              mean_small=by_bs[small]["mean"], mean_large=by_bs[large]["mean"]))
+            cmps.append(cmp)
+            extra.append(dict(model=m, small=small, large=large, mean_small=by_bs[small]["mean"],
+                              mean_large=by_bs[large]["mean"]))
     bn = [m for m in cells if norm_of(m) == "batch"]
     gn = [m for m in cells if norm_of(m) == "group"]
-    if not bn or not gn:
-        return changes, Reading("batch-size", "not tested", numbers={"why": "models"})
-    b, g = bn[0], gn[0]
-    (sb, lb, cb), (sg, lg, cg) = drops[b], drops[g]
-    if cb is None or cg is None or (sb, lb) != (sg, lg):
-        return changes, Reading("batch-size", "not tested", numbers={"why": "sizes", "bn": b, "gn": g})
+    diff, why = None, "models"
+    if bn and gn:
+        b, g = bn[0], gn[0]
+        (sb, lb, cb), (sg, lg, cg) = drops[b], drops[g]
+        why = "sizes"
+        if cb is not None and cg is not None and (sb, lb) == (sg, lg):
+            def change(m: str) -> dict[int, float]:
+                small, large = cells[m][sb]["finals"], cells[m][lb]["finals"]
+                return {s: small[s] - large[s] for s in small if s in large}
 
-    def change(m: str) -> dict[int, float]:
-        small, large = cells[m][sb]["finals"], cells[m][lb]["finals"]
-        return {s: small[s] - large[s] for s in small if s in large}
-
-    # Per seed, each model's change from the large to the small batch, paired by seed: group norm's
-    # change minus batch norm's, so positive means batch norm lost more going to small batches.
-    diff = paired(change(b), change(g), ctx, f"{b} change", f"{g} change")
+            # Per seed, each model's change from the large to the small batch, paired by seed: group norm's
+            # change minus batch norm's, so positive means batch norm lost more going to small batches.
+            diff, why = paired(change(b), change(g), ctx, f"{b} change", f"{g} change"), "seeds"
+    readings = family_readings(cmps + ([diff] if diff is not None else []), ctx.alpha,
+                               numbers=extra + ([{}] if diff is not None else []))
+    changes = readings[:len(cmps)]
     if diff is None:
-        return changes, Reading("batch-size", "not tested", numbers={"why": "seeds"})
-    d = comparison_reading(diff, ctx.alpha)
-    verdict = ("agree" if d.significant else "undecided") if d.effect > 0 else "disagree"
-    return changes, Reading("batch-size", verdict, f"{g} − {b}", d.effect, d.interval, d.p, d.n,
-                            {"bn": b, "gn": g, "small": sb, "large": lb, "bn_change": cb.mean_difference,
-                             "gn_change": cg.mean_difference, "confidence": ctx.confidence})
+        return changes, Reading("batch-size", "not tested",
+                                numbers={"why": why, **({"bn": bn[0], "gn": gn[0]} if why == "sizes" else {})})
+    d = readings[-1]
+    x = {"bn": b, "gn": g, "small": sb, "large": lb, "bn_change": cb.mean_difference, "gn_change": cg.mean_difference,
+         "confidence": ctx.confidence, "holm_p": d.numbers["holm_p"], "corrected": d.numbers["corrected"],
+         "tests": d.numbers["tests"]}
+    if d.numbers["why"] == "pairs":
+        verdict, x["why"] = "not tested", "few"
+    else:  # identical differences on every seed have no test, but a direction
+        verdict = ("agree" if d.significant else "undecided") if d.effect > 0 else "disagree"
+    return changes, Reading("batch-size", verdict, f"{g} − {b}", d.effect, d.interval, d.p, d.n, x)
 
 
 def batch_size_section(ctx: ReportContext) -> Section | None:
@@ -258,43 +273,49 @@ def placement_section(ctx: ReportContext) -> Section | None:
     sec.add(f"Batch-norm variants differing in where the layer sits: after the activation (the post) or before it "
             f"(Ioffe & Szegedy, section 3.2, normalise Wx + b), and in the convolutional layers only (the post) or "
             f"also in the hidden fully-connected layers. Each is compared seed by seed with {reference}.")
-    rows = []
     ref = ctx.seed_finals(reference)
+    cmps = {v: c for v in info if v != reference and (c := paired(ref, ctx.seed_finals(v), ctx, reference, v))}
+    # Every placement against the reference is one family, Holm-corrected together.
+    sec.readings = family_readings(list(cmps.values()), ctx.alpha, question="placement",
+                                   numbers=[{"position": info[v][0], "layers": info[v][1]} for v in cmps])
+    found = dict(zip(cmps, sec.readings))
+    rows = []
     for v, (pos, where) in info.items():
-        s = ctx.summaries[v].final
-        cmp = None if v == reference else paired(ref, ctx.seed_finals(v), ctx, reference, v)
-        if cmp is not None:
-            sec.readings.append(comparison_reading(cmp, ctx.alpha, question="placement", position=pos, layers=where))
+        s, cmp, r = ctx.summaries[v].final, cmps.get(v), found.get(v)
         rows.append([v, pos or NA, "conv + fc" if where == "all" else "conv", fmt_pct(s.mean), fmt_interval(s.t_ci),
-                     *([fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True), fmt_p(cmp.t_pvalue)] if cmp
-                       else ["—"] * 3)])
+                     *([fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True), fmt_p(cmp.t_pvalue),
+                        fmt_p(r.numbers["holm_p"])] if cmp else ["—"] * 4)])
     conf = ctx.conf
     sec.add(Table([variant_column(), "Position", Column("Layers", nowrap=True), num("mean final (%)"),
                    num(f"{conf} t-interval (%)"), num(f"− {reference} (pp)"), num(f"{conf} CI (pp)"),
-                   num("paired t p")], rows, caption="Final validation accuracy by batch-norm placement",
-                  notes=clipped_notes(rows)))
+                   num("paired t p"), num("Holm p")], rows, caption="Final validation accuracy by batch-norm placement",
+                  notes=clipped_notes(rows) + [HOLM_NOTE]))
     text, sec.summary = phrasing.placement_text(reference, sec.readings,
                                                 any(pos == "before" for pos, _ in info.values()))
     sec.add(Paragraph(text, "reading"))
     return sec
 
 
-def _noisy_claim(cmp: PairedComparison, role: str, alpha: float) -> Reading:
+def _noisy_claim(r: Reading, role: str) -> Reading:
     """Noisy BN against BN: equivalent within the margin, better, worse, or not told apart; against
-    no norm: better or not."""
-    r = comparison_reading(cmp, alpha)
+    no norm: better or not. ``r`` is the comparison's reading (Holm-corrected in its family)."""
+    base = {"reference": r.numbers["a"], "confidence": r.numbers["confidence"]}
+    question = "noisy-vs-plain" if role == "no norm" else "noisy-vs-bn"
+    if r.verdict == "not tested":
+        return Reading(question, "not tested", r.numbers["b"], r.effect, r.interval, r.p, r.n,
+                       {**base, "margin": EQUIVALENCE_MARGIN, "within": False, "uncorrected": False})
     if role == "no norm":
         verdict = ("agree" if r.significant else "undecided") if r.effect > 0 else "disagree"
-        return Reading("noisy-vs-plain", verdict, r.numbers["b"], r.effect, r.interval, r.p, r.n,
-                       {"reference": r.numbers["a"], "confidence": cmp.confidence})
+        return Reading(question, verdict, r.numbers["b"], r.effect, r.interval, r.p, r.n, base)
     within = r.defined and -EQUIVALENCE_MARGIN <= r.interval[0] and r.interval[1] <= EQUIVALENCE_MARGIN
     if r.significant and r.effect < 0 and not within:
         verdict = "disagree"
     else:
         verdict = "agree" if within or r.significant else "undecided"
-    return Reading("noisy-vs-bn", verdict, r.numbers["b"], r.effect, r.interval, r.p, r.n,
-                   {"reference": r.numbers["a"], "confidence": cmp.confidence, "margin": EQUIVALENCE_MARGIN,
-                    "within": within})
+    # Equivalence rests on the interval, which Holm's correction of the family's p-values leaves as it is.
+    return Reading(question, verdict, r.numbers["b"], r.effect, r.interval, r.p, r.n,
+                   {**base, "margin": EQUIVALENCE_MARGIN, "within": within,
+                    "uncorrected": within and not r.significant and r.numbers["tests"] >= 2})
 
 
 def noisy_bn_section(ctx: ReportContext) -> Section | None:
@@ -310,20 +331,24 @@ def noisy_bn_section(ctx: ReportContext) -> Section | None:
             "noise whose mean and scale change at every step (per unit μ ~ U(−0.5, 0.5), σ ~ U(1, 1.25); per sample "
             "m ~ U(μ ± 0.1), s ~ N(σ, 0.1); a ← s·a + m), injecting the distribution shift batch norm is said to "
             "remove. In evaluation it is plain batch norm.")
-    rows, comparisons, claims = [], [], []
+    cmps, roles = [], []
     for v in noisy:
         for other, role in [(o, "batch norm") for o in bn[:1]] + [(o, "no norm") for o in plain[:1]]:
             cmp = paired(ctx.seed_finals(other), ctx.seed_finals(v), ctx, other, v)
-            if cmp is None:
-                continue
-            rows.append([f"{v} − {other}", str(cmp.n_pairs), fmt_pct(cmp.mean_b), fmt_pct(cmp.mean_a),
-                         fmt_pp(cmp.mean_difference), fmt_interval(cmp.ci, pp=True), fmt_p(cmp.t_pvalue)])
-            comparisons.append(comparison_reading(cmp, ctx.alpha, role=role))
-            claims.append(_noisy_claim(cmp, role, ctx.alpha))
+            if cmp is not None:
+                cmps.append(cmp)
+                roles.append(role)
+    # Every comparison the section makes is one family, Holm-corrected together.
+    comparisons = family_readings(cmps, ctx.alpha, numbers=[{"role": role} for role in roles])
+    claims = [_noisy_claim(r, role) for r, role in zip(comparisons, roles)]
+    rows = [[f"{c.b_name} − {c.a_name}", str(c.n_pairs), fmt_pct(c.mean_b), fmt_pct(c.mean_a),
+             fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue), fmt_p(r.numbers["holm_p"])]
+            for c, r in zip(cmps, comparisons)]
     if rows:
         sec.add(Table(["Comparison", num("Pairs"), num("mean noisy (%)"), num("mean other (%)"),
-                       num("difference (pp)"), num(f"{ctx.conf} CI (pp)"), num("paired t p")], rows,
-                      caption="Final validation accuracy: noisy batch norm against the others, seed by seed"))
+                       num("difference (pp)"), num(f"{ctx.conf} CI (pp)"), num("paired t p"), num("Holm p")], rows,
+                      caption="Final validation accuracy: noisy batch norm against the others, seed by seed",
+                      notes=[HOLM_NOTE]))
     sec.readings = claims + comparisons
     text, sec.summary = phrasing.noisy_text(comparisons, claims, ctx.conf)
     drift = mean_drift(ctx, [bn[0], noisy[0]]) if bn else None
@@ -356,16 +381,9 @@ def mode_bug_section(ctx: ReportContext) -> Section | None:
             "those other differences; subtracting it from batch norm's gap estimates what the eval-mode training "
             "did, assuming the other differences affect both networks alike.")
     finals = {m: {p: ctx.seed_finals(protocols[p][0]) for p in ("blog", "standard")} for m, protocols in models.items()}
-    gaps, rows = [], []
-    for m, protocols in models.items():
-        cmp = paired(finals[m]["standard"], finals[m]["blog"], ctx, protocols["standard"][0], protocols["blog"][0])
-        if cmp is not None:
-            gaps.append(comparison_reading(cmp, ctx.alpha, model=m))
-            rows.append([m, str(cmp.n_pairs), fmt_pct(cmp.mean_a), fmt_pct(cmp.mean_b), fmt_pp(cmp.mean_difference),
-                         fmt_interval(cmp.ci, pp=True), fmt_p(cmp.t_pvalue)])
-    sec.add(Table([Column("Model"), num("Pairs"), num("standard (%)"), num("blog (%)"),
-                   num("blog − standard (pp)"), num(f"{conf} CI (pp)"), num("paired t p")], rows,
-                  caption="Final validation accuracy under the two protocols, seed by seed"))
+    gap_cmps = {m: c for m, protocols in models.items()
+                if (c := paired(finals[m]["standard"], finals[m]["blog"], ctx, protocols["standard"][0],
+                                protocols["blog"][0]))}
     bn = [m for m in models if norm_of(m) in ("batch", "noisy-batch")]
     plain = [m for m in models if norm_of(m) == "none"]
 
@@ -378,14 +396,23 @@ def mode_bug_section(ctx: ReportContext) -> Section | None:
         seeds = set(b) & set(p)
         return float(np.mean([b[s] - p[s] for s in seeds])) if seeds else math.nan
 
-    effect = None
-    if bn and plain:
-        did = paired(gap(plain[0]), gap(bn[0]), ctx, f"{plain[0]} gap", f"{bn[0]} gap")
-        if did is not None:
-            effect = comparison_reading(did, ctx.alpha, question="eval-mode", bn=bn[0], advantage_blog=advantage("blog"),
-                                        advantage_standard=advantage("standard"))
-    elif not plain:
+    did = paired(gap(plain[0]), gap(bn[0]), ctx, f"{plain[0]} gap", f"{bn[0]} gap") if bn and plain else None
+    # Each model's gap and the difference of the gaps are one family, Holm-corrected together.
+    readings = family_readings(
+        [*gap_cmps.values(), *([did] if did else [])], ctx.alpha, question=["comparison"] * len(gap_cmps)
+        + ["eval-mode"] * bool(did), numbers=[{"model": m} for m in gap_cmps]
+        + ([{"bn": bn[0], "advantage_blog": advantage("blog"), "advantage_standard": advantage("standard")}]
+           if did else []))
+    gaps, effect = readings[:len(gap_cmps)], (readings[-1] if did else None)
+    if not plain:
         effect = Reading("eval-mode", "not tested", numbers={"why": "no plain"})
+    rows = [[m, str(c.n_pairs), fmt_pct(c.mean_a), fmt_pct(c.mean_b), fmt_pp(c.mean_difference),
+             fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue), fmt_p(r.numbers["holm_p"])]
+            for (m, c), r in zip(gap_cmps.items(), gaps)]
+    sec.add(Table([Column("Model"), num("Pairs"), num("standard (%)"), num("blog (%)"),
+                   num("blog − standard (pp)"), num(f"{conf} CI (pp)"), num("paired t p"), num("Holm p")], rows,
+                  caption="Final validation accuracy under the two protocols, seed by seed",
+                  notes=[HOLM_NOTE + " The family also holds the difference of the two gaps."]))
     sec.readings = gaps + ([effect] if effect is not None else [])
     text, sec.summary = phrasing.eval_mode_text(gaps, effect)
     sec.add(Paragraph(text, "reading"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from normlab.experiments import stats
 from normlab.report.context import (
-    BN, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CHANCE_MARGIN, MAX_UNCORRECTED_COMPARISONS, PLAIN, ReportContext,
+    BN, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CHANCE_MARGIN, PLAIN, ReportContext,
     val_accuracy,
 )
 from normlab.report.document import Column, Paragraph, Section, Table, num
@@ -190,10 +191,16 @@ def methods_section(ctx: ReportContext) -> Section:
                   "paired t-test p-values of all comparisons of the same metric (final, best) are also adjusted "
                   "with Holm's step-down correction (sorted ascending, the i-th of m p-values is multiplied by "
                   "m − i + 1, then made non-decreasing; this bounds the chance of any false positive among them "
-                  f"by α). With more than {MAX_UNCORRECTED_COMPARISONS} comparisons of a metric, the headline and "
-                  "the comparisons' short verdicts call a difference significant only when its Holm-adjusted p "
-                  f"< {alpha} (and the interval excludes zero); the verdict sentences give the uncorrected "
-                  "test and say what the correction makes of it.", lead="Comparisons."),
+                  f"by α). Whenever two or more comparisons of a metric were tested, every verdict on them uses "
+                  f"its Holm-adjusted p (significant only when it is < {alpha} and the interval excludes zero), and "
+                  "says so with the adjusted p. The ablation sections correct their own families the same way: "
+                  "placement (each placement against the reference), noisy batch norm (noisy BN against batch norm "
+                  "and against no norm), the eval-mode bug (each model's blog − standard gap and their difference) "
+                  "and the batch-size sweep (each model's change and batch norm's against group norm's); a verdict "
+                  "left uncorrected in such a family is labelled “uncorrected”. With fewer than "
+                  f"{stats.MIN_TEST_PAIRS} paired seeds no test is run: two seeds give the t-test one degree of "
+                  "freedom and the Wilcoxon test a smallest p of 0.5, so such a comparison reads “not "
+                  "tested”, and Hedges' g_z (whose exact correction is 0 there) is n/a.", lead="Comparisons."),
         Paragraph("The headline leads with the reading of the section that answers the study's question, where "
                   "there is one (the learning-rate, batch-size, placement, noisy-BN and eval-mode sections). It "
                   f"then lists every verdict on final accuracy when there are at most {MAX_HEADLINE_VERDICTS} "
@@ -201,8 +208,13 @@ def methods_section(ctx: ReportContext) -> Section:
                   f"as fit in {MAX_HEADLINE_VERDICTS} lines, and says how many more the comparisons section holds.",
                   lead="Headline."),
         Paragraph(f"Epochs to target is the first epoch whose {ctx.val_label} accuracy reaches "
-                  f"{ctx.target * 100:g}%; time to target adds the wall-clock seconds of the epochs up to it.",
-                  lead="Target."),
+                  f"{ctx.target * 100:g}%; time to target adds the wall-clock seconds of the epochs up to it. A run "
+                  "that never reaches it is censored (it would reach it, if ever, after its last epoch) and counts "
+                  "in the median as later than every run that did: the median is defined only when more than half "
+                  "of the runs reached the target (the Kaplan-Meier median, as every run is censored at the same "
+                  "last epoch), and is “not reached” otherwise; the mean only when every run reached it. "
+                  "The fastest variant is the one with the lowest such median (ties: more runs reached, then less "
+                  "time).", lead="Target."),
         Paragraph("Accuracies are in percent with two decimals, differences in percentage points (pp), times in "
                   "seconds.", lead="Units."),
     ])

@@ -14,10 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from normlab.experiments import stats
-from normlab.post import POST_REPORTED
+from normlab.post import POST_REPORTED, POST_SETTINGS
 from normlab.report import phrasing
 from normlab.report.context import (
-    BN, BOOTSTRAP_RESAMPLES, MAX_UNCORRECTED_COMPARISONS, PLAIN, ReportContext, epoch_series, norm_of, run_config,
+    BN, BOOTSTRAP_RESAMPLES, PLAIN, ReportContext, epoch_series, norm_of, run_config,
     val_accuracy,
 )
 from normlab.report.document import Column, Paragraph, Section, Table, num
@@ -27,13 +27,13 @@ from normlab.report.figures.study import (
     paired_differences_figure, variant_curves_figure,
 )
 from normlab.report.format import (
-    NA, clipped_notes, finite, fmt_interval, fmt_mean_sd, fmt_num, fmt_p, fmt_pct, fmt_pp, fmt_seconds, fmt_values,
-    join_ints, join_names, plural,
+    NA, clipped_notes, finite, fmt_interval, fmt_mean_sd, fmt_num, fmt_p, fmt_pct, fmt_pp, fmt_seconds, fmt_value,
+    fmt_values, join_ints, join_names, plural,
 )
 from normlab.report.readings import Reading
 
-__all__ = ["comparisons_section", "curves_section", "distribution_section", "overview_section", "post_section",
-           "statistics_section", "test_section"]
+__all__ = ["comparisons_section", "curves_section", "distribution_section", "overview_section", "post_differences",
+           "post_section", "statistics_section", "test_section"]
 
 #: With more variants than this, the per-variant curve figures become grids of small panels.
 MAX_SEPARATE_CURVE_FIGURES = 4
@@ -324,31 +324,9 @@ def distribution_section(ctx: ReportContext) -> Section | None:
 
 
 def _target_reading(ctx: ReportContext) -> str:
-    target = f"{ctx.target * 100:g}%"
-    parts, reached, never = [], [], []
-    for v in ctx.variants:
-        t = ctx.summaries[v].target
-        if t.n_runs == 0:
-            continue
-        if t.n_reached == 0:
-            never.append(v)
-            parts.append(f"no run of {v} reached {target}")
-        else:
-            reached.append(v)
-            epochs = f"{t.median_epochs:g}"
-            diverged = f" ({t.n_diverged} diverged)" if t.n_diverged else ""
-            parts.append(f"{t.n_reached} of {t.n_runs} runs of {v}{diverged} reached {target}, after a median of "
-                         f"{epochs} epoch{'' if epochs == '1' else 's'} ({fmt_seconds(t.median_seconds)} s)")
-    if len(parts) <= MAX_LISTED_VARIANTS:
-        return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
-    if not reached:
-        return f"No run of any of the {len(never)} variants reached {target}."
-    fastest = min(reached, key=lambda v: (ctx.summaries[v].target.median_epochs, ctx.summaries[v].target.median_seconds))
-    t = ctx.summaries[fastest].target
-    text = (f"{len(reached)} of {len(reached) + len(never)} variants had runs that reached {target}; the fastest, "
-            f"{fastest}, after a median of {t.median_epochs:g} epoch{'' if t.median_epochs == 1 else 's'} "
-            f"({fmt_seconds(t.median_seconds)} s).")
-    return text + (f" No run reached it for {join_names(never)}." if never else "")
+    targets = {v: ctx.summaries[v].target for v in ctx.variants if ctx.summaries[v].target.n_runs}
+    return phrasing.target_text(targets, stats.rank_by_target(targets), ctx.target,
+                                listed=len(targets) <= MAX_LISTED_VARIANTS)
 
 
 def statistics_section(ctx: ReportContext) -> Section:
@@ -385,9 +363,12 @@ def statistics_section(ctx: ReportContext) -> Section:
     for v in ctx.variants:
         t = ctx.summaries[v].target
         reached_epochs = [e for e in t.epochs if e is not None]
+        later = f"> {t.last_epoch}"
+        span = (f"{min(reached_epochs)}–{later if t.n_not_reached else max(reached_epochs)}" if reached_epochs
+                else later if t.n_runs else NA)
         trows.append([v, f"{t.n_reached} of {t.n_runs}" + (f" ({t.n_diverged} diverged)" if t.n_diverged else ""),
-                      fmt_num(t.median_epochs), fmt_num(t.mean_epochs, 2),
-                      f"{min(reached_epochs)}–{max(reached_epochs)}" if reached_epochs else NA,
+                      fmt_num(t.median_epochs) if t.median_reached or not t.n_runs else f"not reached ({later})",
+                      fmt_num(t.mean_epochs, 2), span,
                       fmt_seconds(t.median_seconds), fmt_seconds(t.mean_seconds)])
     sec.add(Table(
         [variant_column(), num(f"Reached {target}"), num("median epochs"), num("mean epochs"), num("range (epochs)"),
@@ -395,9 +376,11 @@ def statistics_section(ctx: ReportContext) -> Section:
         trows, caption=f"Epochs and time to reach {target} {ctx.val_label} accuracy",
         notes=[f"Epochs to target: the first epoch (1-based) whose {ctx.val_label} accuracy is at least {target}. "
                "Time to target: wall-clock seconds of the epochs up to and including it (training and evaluation). "
-               "Medians and means are over the runs that reached the target; \"k of n\" says how many did. A "
-               "diverged run counts among the n as a run that did not reach the target (unlike the accuracy "
-               "statistics above, which leave it out); failed runs are left out of both."]))
+               "\"k of n\" says how many runs reached it. A run that did not is censored: it counts in the median "
+               "as later than the last epoch (\"> E\"), so the median is \"not reached\" unless more than half "
+               "of the runs reached the target, and the means are given only when all did. A diverged run counts "
+               "among the n as a run that did not reach the target (unlike the accuracy statistics above, which "
+               "leave it out); failed runs are left out of both."]))
     sec.add(Paragraph(_target_reading(ctx), "reading"))
     return sec
 
@@ -464,18 +447,19 @@ def comparisons_section(ctx: ReportContext) -> Section | None:
                 "seed: differences are B − A on the same seed.")
     sec.add(f"A verdict says \"raised\" or \"lowered\" only when the paired t-test gives p < {ctx.alpha:g} and the "
             f"{conf} t-interval of the mean difference excludes zero; otherwise it says there is no significant "
-            "difference. The Wilcoxon signed-rank test is a rank-based cross-check; d_z is the mean difference "
-            "divided by the sd of the differences, g_z its small-sample-corrected version. \"Holm p\" is the paired "
-            "t-test's p adjusted by Holm's step-down correction across all comparisons of the same metric"
-            + (f"; with {ctx.n_tests('final')} comparisons (more than {MAX_UNCORRECTED_COMPARISONS}) a difference "
-               f"counts as significant in the headline and the short verdicts only when its Holm p < {ctx.alpha:g}"
-               if ctx.corrected("final") else
-               f"; with at most {MAX_UNCORRECTED_COMPARISONS} comparisons the uncorrected tests decide") + ".")
+            f"difference. With fewer than {stats.MIN_TEST_PAIRS} paired seeds no test is run (with two, the t-test has "
+            "one degree of freedom and the Wilcoxon test cannot go below p = 0.5), and the verdict says \"not "
+            "tested\". The Wilcoxon signed-rank test is a rank-based cross-check; d_z is the mean difference divided "
+            "by the sd of the differences, g_z its small-sample-corrected version (n/a with fewer than 3 pairs). "
+            "\"Holm p\" is the paired t-test's p adjusted by Holm's step-down correction across the tested "
+            "comparisons of the same metric, one family per metric"
+            + (f"; with {ctx.n_tests('final')} tested comparisons of final accuracy, a difference counts as "
+               f"significant only when its Holm p < {ctx.alpha:g}" if ctx.corrected("final") else
+               "; with a single tested comparison it is the paired t-test's own p") + ".")
     final = [c for c in ctx.comparisons if c.metric == "final"]
     if len(ctx.pairs) <= MAX_SEPARATE_CURVE_FIGURES:
         for r in ctx.readings:
-            sec.add(Paragraph(phrasing.comparison_sentence(r) + phrasing.holm_sentence(r),
-                              "verdict" if r.numbers["metric"] == "final" else "text"))
+            sec.add(Paragraph(phrasing.comparison_sentence(r), "verdict" if r.numbers["metric"] == "final" else "text"))
         rows = [[f"{c.b_name} − {c.a_name}", c.metric, str(c.n_pairs), fmt_pct(c.mean_a), fmt_pct(c.mean_b),
                  fmt_pp(c.mean_difference), fmt_interval(c.ci, pp=True), fmt_p(c.t_pvalue),
                  fmt_p(r.numbers["holm_p"]), fmt_p(c.wilcoxon_pvalue), fmt_num(c.cohens_dz, 2), fmt_num(c.hedges_gz, 2)]
@@ -488,15 +472,15 @@ def comparisons_section(ctx: ReportContext) -> Section | None:
     else:
         sec.add(Paragraph(phrasing.comparisons_summary(ctx.readings), "reading"))
         for r in ctx.readings:
-            if r.numbers["metric"] == "final" and r.numbers["holm_significant"]:
-                sec.add(Paragraph(phrasing.comparison_sentence(r) + phrasing.holm_sentence(r), "verdict"))
-        expected = len(final) * ctx.alpha
+            if r.numbers["metric"] == "final" and r.significant:
+                sec.add(Paragraph(phrasing.comparison_sentence(r), "verdict"))
+        expected = ctx.n_tests("final") * ctx.alpha
         if expected >= 0.5:
-            sec.add(Paragraph(f"With {len(final)} tests at α = {ctx.alpha:g}, about {expected:.1f} would come out "
+            sec.add(Paragraph(f"With {ctx.n_tests('final')} tests at α = {ctx.alpha:g}, about {expected:.1f} would come out "
                               "significant by chance even if no model made a difference. Holm's step-down correction "
                               "(column \"Holm p\") keeps the chance of even one such false positive among them at "
-                              f"most α = {ctx.alpha:g}, at the price of missing small effects; a short verdict \"(not "
-                              "after Holm)\" marks a difference significant only without it.", "note"))
+                              f"most α = {ctx.alpha:g}, at the price of missing small effects; a short verdict that names "
+                              "Holm marks a difference significant only without it.", "note"))
         _comparison_tables(ctx, sec)
     if any(c.n_pairs for c in final):
         labels = groups = None
@@ -521,40 +505,70 @@ def comparisons_section(ctx: ReportContext) -> Section | None:
 # --------------------------------------------------------------------------------------------
 
 
+def post_differences(runs: Sequence[Any], *, final: bool) -> list[tuple[str, str, str]]:
+    """How the runs differ from the post's run: ``(setting, ours, the post's)``, empty at the post's scale.
+
+    The post trained on all of MNIST's 60,000 training images under its own protocol (blog),
+    with :data:`~normlab.post.POST_SETTINGS`; its epoch-10 value needs 10 epochs too (``final``),
+    its epoch-1 value does not.
+    """
+    configs = [run_config(r) for r in runs]
+    wanted = {k: v for k, v in POST_SETTINGS.items() if final or k != "epochs"}
+    wanted.update(protocol="blog", subset=None, val_split=0)
+    out = []
+    for key, post in wanted.items():
+        ours = sorted({fmt_value(c.get(key)) for c in configs})
+        if ours != [fmt_value(post)]:
+            name = {"subset": "training images", "val_split": "held-out images", "batch_size": "batch size",
+                    "lr": "learning rate"}.get(key, key)
+            shown = [o if o != "null" else "all" for o in ours]
+            out.append((name, "/".join(shown), "all" if post is None else fmt_value(post)))
+    return out
+
+
 def post_section(ctx: ReportContext) -> Section | None:
-    """The post's reported values beside ours (only for lenet5 / lenet5-bn)."""
-    variants = [v for v in ctx.variants if v in POST_REPORTED and ctx.done(v)]
+    """The post's reported values beside ours (only for lenet5 / lenet5-bn, only on MNIST, which the post used).
+
+    A value is compared with the post's only when the runs were made at the post's scale
+    (:func:`post_differences`); otherwise its reading is "not comparable", with the numbers.
+    """
+    done = {v: [r for r in ctx.done(v) if run_config(r).get("dataset") == POST_SETTINGS["dataset"]]
+            for v in ctx.variants if v in POST_REPORTED}
+    variants = [v for v, rs in done.items() if rs]
     if not variants:
         return None
     conf = ctx.conf
     sec = Section("Compared with the blog post", "post")
-    used = protocols([r for v in variants for r in ctx.done(v)])
-    vals = sorted({getattr(r, "val_split_name", None) or "?" for v in variants for r in ctx.done(v)})
+    used = protocols([r for v in variants for r in done[v]])
+    vals = sorted({getattr(r, "val_split_name", None) or "?" for v in variants for r in done[v]})
     where = " and ".join("a held-out split" if n == "val" else "the test set" if n == "test" else n for n in vals)
     sec.add("The post reports a single run per model under its own procedure (the blog protocol: no shuffling, softmax "
-            "fed to the loss, the test set used as validation), read off its text and figures. Ours: the mean over "
-            f"seeds under the {', '.join(used)} protocol, validated on {where}.")
-    rows, notes = [], ["The post gives approximate values (\u201cabout 93%\u201d); the numeric column is the value its "
+            "fed to the loss, the test set used as validation, all 60,000 training images, 10 epochs), read off its "
+            f"text and figures. Ours: the mean over seeds under the {', '.join(used)} protocol, validated on {where}. "
+            "A value is set against ours only when these runs were made at the post's scale and settings; otherwise "
+            "the table shows both and says “not comparable”.")
+    rows, notes = [], ["The post gives approximate values (“about 93%”); the numeric column is the value its "
                        "words name."]
     for v in variants:
-        done, post = ctx.done(v), POST_REPORTED[v]
-        n_epochs = max(len(val_accuracy(r)) for r in done)
+        post = POST_REPORTED[v]
+        n_epochs = max(len(val_accuracy(r)) for r in done[v])
         last = "epoch 10" if n_epochs == 10 else f"last epoch ({n_epochs})"
-        if n_epochs != 10 and not any(n.startswith("The post trained") for n in notes):
-            notes.append(f"The post trained 10 epochs and these runs {n_epochs}, so \u201clast epoch\u201d sets our "
-                         f"epoch {n_epochs} beside the post's epoch 10.")
         for label, index, post_text, post_value in (("epoch 1", 0, post["epoch1"], post["epoch1_value"]),
                                                     (last, -1, post["final"], post["final_value"])):
-            values = [a[index] for a in (val_accuracy(r) for r in done) if a and math.isfinite(a[index])]
+            values = [a[index] for a in (val_accuracy(r) for r in done[v]) if a and math.isfinite(a[index])]
             mean, lo, hi = stats.mean_ci(values, ctx.confidence) if values else (math.nan,) * 3
-            if not (finite(lo) and finite(hi)):
+            differences = post_differences(done[v], final=index == -1)
+            if differences:
+                verdict, direction = "not comparable", ""
+            elif not (finite(lo) and finite(hi)):
                 verdict, direction = "not tested", ""
             else:
                 # Said from our side: "above" means the post's value is below our interval.
                 verdict = "agree" if lo <= post_value <= hi else "disagree"
                 direction = "above" if post_value < lo else "below"
             r = Reading("post-level", verdict, v, mean - post_value, (lo, hi), n=len(values),
-                        numbers={"epoch": label, "post": post_value, "mean": mean, "direction": direction})
+                        numbers={"epoch": label, "post": post_value, "mean": mean, "direction": direction,
+                                 "differences": differences})
             sec.readings.append(r)
             rows.append([v, label, post_text, fmt_pct(post_value), fmt_pct(mean), fmt_interval((lo, hi)),
                          str(len(values)), fmt_pp(mean - post_value), phrasing.post_position(r)])
