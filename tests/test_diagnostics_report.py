@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_record
-from normlab.report.sections.diagnostics import normalised_inputs
+from normlab.report.sections.diagnostics import normalised_inputs, optimizer_name
 from normlab.train import TrainConfig
 
 LAYERS = ("act1", "act2", "act3", "act4")
@@ -133,6 +133,12 @@ def _smoothness(direction: str | None, scales: list[float], reach: float | None 
 def _smooth_section(direction, scales, reach=None, **config):
     runs = _runs({"lenet5": {}, "lenet5-bn": {}}, diagnostic=_smoothness(direction, scales, reach), **config)
     return _section(runs, "smoothness")
+
+
+def test_optimizer_name():
+    assert optimizer_name({"optimizer": "adam"}) == "Adam"
+    assert optimizer_name({"optimizer": "sgd", "momentum": 0.9}) == "SGD with momentum 0.9"
+    assert optimizer_name({"optimizer": "sgd", "momentum": 0.0}) == "plain SGD"
 
 
 def test_smoothness_says_it_walked_along_adams_update():

@@ -237,9 +237,9 @@ PRESETS: dict[str, Preset] = {
         "noisy-bn", "plain, batch norm and noisy batch norm (Santurkar et al. 2018, Algorithm 1), and batch norm "
                     "before the activation for the activation reading; records activations and smoothness (along "
                     "the optimizer's update); 5 seeds x 10 epochs, an estimated 20 min on 2 cores (--quick: about "
-                    "1.5 min)",
+                    "1 min)",
         _noisy_bn, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
-        full_time="about 20 min", quick_time="about 1.5 min"),
+        full_time="about 20 min", quick_time="about 1 min"),
     "mode-bug": Preset(
         "mode-bug", "lenet5-bn (and lenet5 as a control) under the post's protocol vs the standard one: what "
                     "training in eval mode did to the post's result; 5 seeds x 10 epochs, an estimated 15 min on 2 cores "

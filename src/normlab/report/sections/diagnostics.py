@@ -32,7 +32,8 @@ from normlab.report.format import finite, fmt_g, join_words, plural
 from normlab.report.readings import Reading
 from normlab.report.sections.core import variant_column
 
-__all__ = ["activations_section", "grad_norms_section", "mean_drift", "normalised_inputs", "smoothness_section"]
+__all__ = ["activations_section", "grad_norms_section", "mean_drift", "normalised_inputs", "optimizer_name",
+           "smoothness_section"]
 
 _SMOOTH_MEASURES = ("loss range", "gradient change", "β-smoothness")
 
@@ -300,7 +301,8 @@ def _smoothness_readings(ctx: ReportContext, runs: dict[str, list[Any]],
     return out
 
 
-def _optimizer_name(cfg: dict) -> str:
+def optimizer_name(cfg: dict) -> str:
+    """A run config's optimizer in words: ``Adam``, ``SGD with momentum 0.9``, ``plain SGD``."""
     name = str(cfg.get("optimizer", "?"))
     if name == "sgd":
         momentum = cfg.get("momentum", 0)
@@ -314,7 +316,7 @@ def _walk(runs: dict[str, list[Any]]) -> dict[str, Any]:
     settings = [diagnostic(r, "smoothness").get("settings") or {} for rs in runs.values() for r in rs]
     directions = sorted({s.get("direction", "gradient") for s in settings})
     scales = [float(x) for x in settings[0].get("scales") or []]
-    optimizers = list(dict.fromkeys(_optimizer_name(run_config(r)) for rs in runs.values() for r in rs))
+    optimizers = list(dict.fromkeys(optimizer_name(run_config(r)) for rs in runs.values() for r in rs))
     reach = []
     for rs in runs.values():
         for r in rs:
