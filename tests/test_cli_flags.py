@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from normlab.cli import _all_parsers, build_parser, main, typed_options
+from normlab.errors import ConfigError
 
 
 def test_no_parser_accepts_abbreviations():
@@ -185,3 +186,24 @@ def test_predict_help_describes_the_image_limits(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert f"any size up to {MAX_PIXELS:,} pixels" in " ".join(capsys.readouterr().out.split())
+
+
+def test_smoothness_direction_goes_with_recording_smoothness(capsys):
+    from normlab.cli.study import build_spec
+
+    parser = build_parser()
+
+    def spec(argv):
+        args = parser.parse_args(argv)
+        args.typed = typed_options(parser, argv)
+        return build_spec(args)
+
+    assert main(["train", "--smoothness-direction", "gradient", "--out", "/nonexistent/x"]) == 2
+    assert "--record-smoothness" in capsys.readouterr().err
+    base = spec(["study", "--record-smoothness", "5", "--smoothness-direction", "gradient"]).base
+    assert base.diagnostics["smoothness"] == {"every": 5, "direction": "gradient"}
+    # A preset that records smoothness keeps its schedule and takes the typed direction.
+    preset = spec(["study", "--preset", "noisy-bn", "--smoothness-direction", "gradient"]).base
+    assert preset.diagnostics["smoothness"]["direction"] == "gradient" and "every" in preset.diagnostics["smoothness"]
+    with pytest.raises(ConfigError, match="does not record smoothness"):
+        spec(["study", "--preset", "blog", "--smoothness-direction", "gradient"])

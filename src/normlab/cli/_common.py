@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 
 from normlab.diagnostics import DEFAULT_EVERY, DESCRIPTIONS
+from normlab.errors import ConfigError
 from normlab.train.config import TrainConfig, field_types
 
 
@@ -69,6 +70,10 @@ def add_train_args(parser: argparse.ArgumentParser, *, omit: tuple[str, ...] = (
                        default=None, metavar="EVERY",
                        help=f"record {what} every EVERY steps and at step 0 (EVERY defaults to "
                             f"{DEFAULT_EVERY[name]}; 0 switches it off, e.g. a preset's) (default: off)")
+    d.add_argument("--smoothness-direction", choices=("update", "gradient"), default=None,
+                   help="walk along the optimizer's own update (0.25-2x its length) or along the gradient "
+                        "(0.5-4x the learning rate, as Santurkar et al. with SGD); with --record-smoothness or "
+                        "a preset that records it (default: update)")
 
 
 def _every(text: str) -> int:
@@ -88,6 +93,11 @@ def diagnostics_from_args(args: argparse.Namespace) -> dict:
         every = getattr(args, f"record_{name}", None)
         if every:
             out[name] = {"every": every}
+    direction = getattr(args, "smoothness_direction", None)
+    if direction:
+        if "smoothness" not in out and not getattr(args, "preset", None):
+            raise ConfigError("--smoothness-direction goes with --record-smoothness (or a preset that records it)")
+        out.setdefault("smoothness", {})["direction"] = direction  # a preset fills in the schedule
     return out
 
 

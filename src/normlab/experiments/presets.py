@@ -309,11 +309,16 @@ def build_preset(
             merged = dict(base.diagnostics)
             for measurement, settings in value.items():
                 if f"record_{measurement}" not in explicit:
-                    merged[measurement] = settings
+                    # The preset's schedule, with what the user typed for it (--smoothness-direction).
+                    merged[measurement] = {**settings, **merged.get(measurement, {})}
             fields["diagnostics"] = merged
         elif key not in explicit:
             fields[key] = value
     study_base = base.replace(**fields)
+    unscheduled = sorted(m for m, s in study_base.diagnostics.items() if "every" not in s)
+    if unscheduled:  # e.g. --smoothness-direction for a preset that does not record smoothness
+        raise ConfigError(f"preset {preset_name!r} does not record {', '.join(unscheduled)}; add "
+                          f"--record-{unscheduled[0].replace('_', '-')} to record it")
 
     chosen = _select(grid.variants, variants, preset_name) if variants else grid.variants
     for variant in chosen:
