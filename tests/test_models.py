@@ -16,6 +16,7 @@ from normlab.models import (
     LeNet5,
     LeNetConfig,
     apply_blog_init,
+    apply_init,
     create_model,
     create_norm_layer,
     default_num_groups,
@@ -139,6 +140,78 @@ def test_the_model_is_made_of_plain_pytorch_layers_in_the_drawn_order(pool, cls)
 
 
 # --------------------------------------------------------------------------------------------
+# Sigmoid and d2l's BNLeNet (Dive into Deep Learning, "Batch Normalization")
+# --------------------------------------------------------------------------------------------
+
+
+def d2l_lenet(bn: bool) -> nn.Sequential:
+    """d2l's BNLeNet (bn=True) and its LeNet without BN, written out with sizes instead of Lazy layers."""
+    def norm(cls, width):
+        return [cls(width)] if bn else []
+
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), *norm(nn.BatchNorm2d, 6), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(6, 16, 5), *norm(nn.BatchNorm2d, 16), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+        nn.Linear(256, 120), *norm(nn.BatchNorm1d, 120), nn.Sigmoid(),
+        nn.Linear(120, 84), *norm(nn.BatchNorm1d, 84), nn.Sigmoid(), nn.Linear(84, 10))
+
+
+@pytest.mark.parametrize("name,bn", [("lenet5-d2l", False), ("lenet5-d2l-bn", True)])
+def test_the_d2l_models_compute_what_d2ls_sequential_network_does(name, bn):
+    torch.manual_seed(1)
+    ours = create_model(name, input_size=28)
+    theirs = d2l_lenet(bn)
+    # Both register their layers in forward order, so the state dicts line up entry by entry.
+    theirs.load_state_dict(dict(zip(theirs.state_dict(), ours.state_dict().values())))
+    x = images(16, 28, seed=2)
+    for training in (True, False):
+        ours.train(training)
+        theirs.train(training)
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-6, rtol=1e-6)
+    for key, value in zip(ours.state_dict(), theirs.state_dict().values()):  # running statistics too
+        torch.testing.assert_close(ours.state_dict()[key], value, atol=0, rtol=0, msg=key)
+
+
+def test_sigmoid_changes_the_activations_only_not_the_state_dict():
+    for spec in ("lenet5", "lenet5-bn", "lenet5-bn-before-all"):
+        sigmoid = create_model(f"{spec}:activation=sigmoid")
+        assert [k for k in sigmoid.state_dict()] == [k for k in create_model(spec).state_dict()]
+        assert all(type(act) is nn.Sigmoid for act in sigmoid.nonlinearities().values())
+    assert "activation='sigmoid'" in repr(create_model("lenet5-d2l"))
+
+
+def test_d2l_registry_entries():
+    assert model_options("lenet5-d2l") == model_options("lenet5:activation=sigmoid")
+    assert model_options("lenet5-d2l-bn") == model_options(
+        "lenet5:activation=sigmoid,norm=batch,norm_position=before,norm_in=all")
+    assert "d2l" in model_description("lenet5-d2l-bn") and "BNLeNet" in model_description("lenet5-d2l-bn")
+
+
+def test_d2l_init_is_xavier_weights_with_pytorchs_default_biases():
+    torch.manual_seed(5)
+    default = create_model("lenet5-d2l-bn")
+    torch.manual_seed(5)
+    model = create_model("lenet5-d2l-bn")
+    torch.manual_seed(6)
+    assert apply_init(model, "d2l") is model
+    torch.manual_seed(6)
+    layers = ("conv1", "conv2", "linear1", "linear2", "linear3")
+    for name in layers:  # d2l.init_cnn: xavier_uniform_ on each Conv2d and Linear weight, in module order
+        nn.init.xavier_uniform_(getattr(default, name).weight)
+    for key, value in default.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    torch.manual_seed(5)
+    untouched = create_model("lenet5-d2l-bn")
+    for name in layers:
+        assert torch.equal(getattr(model, name).bias, getattr(untouched, name).bias)  # not 0.01
+    torch.manual_seed(7)
+    blog = apply_init(create_model("lenet5-d2l-bn"), "blog")
+    assert all(torch.all(getattr(blog, name).bias == 0.01) for name in layers)
+    with pytest.raises(ConfigError, match="init 'he' is not valid; choose one of: blog, d2l"):
+        apply_init(model, "he")
+
+
+# --------------------------------------------------------------------------------------------
 # Every option combination
 # --------------------------------------------------------------------------------------------
 
@@ -147,7 +220,7 @@ COMBINATIONS = list(
         ["none", "batch", "group", "layer", "instance"],
         ["after", "before"],
         ["conv", "all"],
-        ["tanh", "relu"],
+        ["tanh", "relu", "sigmoid"],
         ["avg", "max"],
         ["logits", "softmax"],
     )
@@ -600,7 +673,7 @@ def test_specs_names_and_options_need_no_torch():
 
     proc = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["batch {'pool': 'max'} 9 noisy-batch int", "ConfigError", "False False"]
+    assert proc.stdout.splitlines() == ["batch {'pool': 'max'} 11 noisy-batch int", "ConfigError", "False False"]
 
 
 def test_the_spec_knows_every_norm_the_factory_builds():

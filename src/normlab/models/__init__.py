@@ -21,7 +21,8 @@ from normlab.models.spec import (ACTIVATIONS, HEADS, NORM_IN, NORM_POSITIONS, PO
 
 # PEP 562: the torch parts load on first use, so that naming and checking models costs no torch.
 __getattr__, __dir__, _torch_names = lazy_exports(__name__, {
-    "normlab.models.lenet": "LeNet5 apply_blog_init create_model init_weights_blog",
+    "normlab.models.lenet": "INITS LeNet5 apply_blog_init apply_init create_model init_weights_blog "
+                            "init_weights_d2l",
     "normlab.models.norm": "GroupNorm GroupNorm1 create_norm_layer default_num_groups get_norm_layer "
                            "register_norm_layer",
 }, globals())

@@ -42,7 +42,8 @@ from normlab.errors import ConfigError
 from normlab.models.norm import create_norm_layer
 from normlab.models.spec import LeNetConfig, model_config
 
-__all__ = ["LeNet5", "create_model", "init_weights_blog", "apply_blog_init"]
+__all__ = ["INITS", "LeNet5", "create_model", "init_weights_blog", "init_weights_d2l", "apply_blog_init",
+           "apply_init"]
 
 
 class LeNet5(nn.Module):
@@ -55,7 +56,7 @@ class LeNet5(nn.Module):
         LeNet5(norm="batch", head="softmax")       # the post's LeNet5_BatchNorm, verbatim
         LeNet5(LeNetConfig(norm="group"), activation="relu")
 
-    Weights use PyTorch's default initialisation; :func:`apply_blog_init` applies the post's.
+    Weights use PyTorch's default initialisation; :func:`apply_init` applies the post's or d2l's.
     The input may be ``(N, C, S, S)``, ``(N, S, S)`` when ``C == 1``, or flat ``(N, C*S*S)``
     (the post reshapes with ``view(-1, 1, 32, 32)``); any other shape raises ConfigError rather
     than being silently reinterpreted as a different batch.
@@ -73,7 +74,7 @@ class LeNet5(nn.Module):
         c = config
 
         pool = nn.AvgPool2d if c.pool == "avg" else nn.MaxPool2d
-        act = nn.Tanh if c.activation == "tanh" else nn.ReLU
+        act = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}[c.activation]
         norm_widths: dict[int, tuple[int, str]] = {}
         if c.norm != "none":
             norm_widths = {1: (6, "2d"), 2: (16, "2d")}
@@ -168,7 +169,7 @@ def create_model(name_or_spec: str, **overrides: Any) -> LeNet5:
 
     ``overrides`` are :class:`~normlab.models.spec.LeNetConfig` options and win over the spec's;
     for example ``create_model("lenet5-bn", head="softmax")`` is the post's ``LeNet5_BatchNorm``.
-    Weights use PyTorch's default initialisation (see :func:`apply_blog_init`).
+    Weights use PyTorch's default initialisation (see :func:`apply_init`).
     """
     return LeNet5(model_config(name_or_spec, **overrides))
 
@@ -191,4 +192,26 @@ def apply_blog_init(model: nn.Module) -> nn.Module:
     Draws from torch's global generator: seed it (``torch.manual_seed``) for reproducibility.
     """
     model.apply(init_weights_blog)
+    return model
+
+
+def init_weights_d2l(module: nn.Module) -> None:
+    """d2l's ``init_cnn`` for one module (use with ``model.apply``): Xavier-uniform weights for every
+    ``nn.Conv2d`` and ``nn.Linear``; their biases keep PyTorch's default uniform initialisation."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+
+
+#: The initialisations a run may ask for (``TrainConfig.init``), by name.
+INITS = {"blog": init_weights_blog, "d2l": init_weights_d2l}
+
+
+def apply_init(model: nn.Module, name: str) -> nn.Module:
+    """Apply the initialisation ``name`` (a key of :data:`INITS`) to every submodule; returns ``model``.
+
+    Draws from torch's global generator: seed it (``torch.manual_seed``) for reproducibility.
+    """
+    if name not in INITS:
+        raise ConfigError(f"init {name!r} is not valid; choose one of: {', '.join(INITS)}")
+    model.apply(INITS[name])
     return model

@@ -7,6 +7,7 @@ optionally followed by overrides::
     lenet5:norm=group
     lenet5-bn:norm_position=before,norm_in=all
     lenet5:activation=relu,pool=max,input_size=28
+    lenet5-d2l-bn
 
 Options resolve in this order, later winning: :class:`LeNetConfig` defaults, the entry, the
 spec's overrides, keyword overrides. Entries leave ``head`` at its default (``"logits"``): the
@@ -33,7 +34,7 @@ __all__ = ["ACTIVATIONS", "HEADS", "NORM_IN", "NORM_POSITIONS", "POOLS", "LeNetC
 
 NORM_POSITIONS = ("after", "before")
 NORM_IN = ("conv", "all")
-ACTIVATIONS = ("tanh", "relu")
+ACTIVATIONS = ("tanh", "relu", "sigmoid")
 POOLS = ("avg", "max")
 HEADS = ("logits", "softmax")
 
@@ -93,7 +94,8 @@ class LeNetConfig:
             Ioffe & Szegedy (2015, section 3.2).
         norm_in: ``"conv"``: normalise the two convolutional layers only (the post);
             ``"all"``: also the hidden fully-connected layers ``linear1`` and ``linear2``.
-        activation: ``"tanh"`` (the post) or ``"relu"``.
+        activation: ``"tanh"`` (the post), ``"relu"`` or ``"sigmoid"`` (the logistic function, as in
+            d2l's LeNet and BNLeNet).
         pool: ``"avg"`` (the post) or ``"max"``; both 2x2 with stride 2.
         head: ``"logits"``: return raw scores, for ``nn.CrossEntropyLoss``; ``"softmax"``:
             return probabilities, as the post does (its loss then applies a second softmax).
@@ -301,3 +303,8 @@ register_model("lenet5-bn-before-all", norm="batch", norm_position="before", nor
                description="batch norm before the activation, in the conv and hidden fully-connected layers")
 register_model("lenet5-noisy-bn", norm="noisy-batch",
                description="lenet5-bn with Santurkar et al.'s noisy batch norm (Algorithm 1) in the conv layers")
+register_model("lenet5-d2l", activation="sigmoid",
+               description="d2l's LeNet (Dive into Deep Learning, 'Batch Normalization'): sigmoid, average "
+                           "pooling, no normalisation")
+register_model("lenet5-d2l-bn", activation="sigmoid", norm="batch", norm_position="before", norm_in="all",
+               description="d2l's BNLeNet: lenet5-d2l with batch norm before the sigmoid in all four hidden layers")
