@@ -334,7 +334,7 @@ def test_html_post_values_beside_ours(page, report):
     # (tests/test_report_trust.py compares runs at the post's scale).
     post = {(r.subject, r.numbers["epoch"]): r for r in report.section("post").readings}
     assert {r.verdict for r in post.values()} == {"not comparable"} and all(r.n == 3 for r in post.values())
-    assert ("training images", "2048", "all") in post[("lenet5-bn", "epoch 1")].numbers["differences"]
+    assert ("training images", "2,048", "all") in post[("lenet5-bn", "epoch 1")].numbers["differences"]
     assert ("epochs", "4", "10") in post[("lenet5-bn", "last epoch (4)")].numbers["differences"]
     assert ("epochs", "4", "10") not in post[("lenet5-bn", "epoch 1")].numbers["differences"]
     assert post[("lenet5-bn", "epoch 1")].effect == pytest.approx(0.96 - 0.95, abs=1e-4)

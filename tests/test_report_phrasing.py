@@ -176,7 +176,7 @@ def test_two_seeds_whose_differences_share_a_sign_are_not_a_finding():
     assert math.isnan(r.p) and r.defined and r.effect == pytest.approx(0.0035)
     text = comparison_sentence(r)
     assert text.startswith("Final validation accuracy of lenet5-bn against lenet5: not tested, too few seeds (n = 2; "
-                           "a paired test needs at least 3). Lenet5-bn is higher on both seeds, by +0.35 pp on average")
+                           "a paired test needs at least 3). On both seeds lenet5-bn is higher, by +0.35 pp on average")
     assert text.endswith("a direction, not a finding.")
     assert "significant" not in text and "raised" not in text
     assert short_verdict(r) == "not tested (too few seeds)"
@@ -185,7 +185,7 @@ def test_two_seeds_whose_differences_share_a_sign_are_not_a_finding():
         "): not tested (too few seeds: n = 2), so direction only")
     assert "p =" not in words
     mixed = comparison_reading(paired_comparison(runs([0.980, 0.982]), runs([0.983, 0.981])))
-    assert mixed.verdict == "not tested" and "B is higher on 1 of 2 seeds" in comparison_sentence(mixed)
+    assert mixed.verdict == "not tested" and "On 1 of 2 seeds B is higher" in comparison_sentence(mixed)
 
 
 def test_difference_words_say_whether_a_difference_is_significant():

@@ -149,6 +149,20 @@ def test_noisy_bn_is_one_family():
     assert sec.tables[0].column("Holm p") == [f"{r.numbers['holm_p']:.2g}" for r in comparisons]
 
 
+def test_an_equivalence_read_from_the_uncorrected_interval_says_so():
+    # Noisy BN within ±0.02 pp of BN on every seed, far ahead of no norm: equivalent by the 95% CI, which Holm's
+    # correction of the section's two tests leaves as it is.
+    noisy = [0.985 + n for n in NOISE]
+    report = _report(_study({"lenet5": _shifted(noisy, [-0.01, -0.012, -0.009, -0.011, -0.0095]),
+                             "lenet5-noisy-bn": noisy,
+                             "lenet5-bn": _shifted(noisy, [0.0002, -0.0001, 0.0, 0.0001, -0.0002])}))
+    sec = report.section("noisy-bn")
+    equal = next(r for r in sec.readings if r.question == "noisy-vs-bn")
+    assert (equal.verdict, equal.numbers["within"], equal.numbers["uncorrected"]) == ("agree", True, True)
+    assert "train equally well within the ±0.5 pp equivalence margin" in sec.paragraphs[-1].text
+    assert "which agrees (uncorrected: equivalence rests on the interval" in sec.paragraphs[-1].text
+
+
 def test_the_eval_mode_bug_is_one_family():
     gap_plain = [-0.001, 0.0, -0.002, 0.001, -0.001]
     gap_bn = [-0.006, -0.004, -0.007, -0.005, -0.003]
@@ -220,14 +234,14 @@ def test_the_post_is_compared_only_at_its_scale():
     small = _report(_post_runs(protocol="blog", subset=2000))
     readings = small.section("post").readings
     assert {r.verdict for r in readings} == {"not comparable"}
-    assert readings[1].numbers["differences"] == [("training images", "2000", "all")]
+    assert readings[1].numbers["differences"] == [("training images", "2,000", "all")]
     table = small.section("post").tables[0]
     assert set(table.column("Post vs our interval")) == {"not comparable"}
     assert table.column("ours: mean (%)")[2] == "96.03"
     text = small.section("post").paragraphs[-1].text
     assert text.startswith("Not comparable at this scale for lenet5 at epoch 1, lenet5 at epoch 10, lenet5-bn at "
                            "epoch 1, lenet5-bn at epoch 10: these runs differ from the post's in training images "
-                           "2000 (the post: all)")
+                           "2,000 (the post: all)")
     assert "below" not in text and "above" not in text
     # The standard protocol is not the post's either; fewer epochs matter for the last epoch only.
     standard = _report(_post_runs())
@@ -255,6 +269,8 @@ def test_a_quick_run_says_its_verdicts_are_indicative_only():
         for p in sec.paragraphs:
             if p.kind in ("verdict", "reading"):
                 assert p.text.endswith("Indicative only (quick run)."), (sec.anchor, p.text)
+    best = [p for p in report.section("comparisons").paragraphs if "best validation accuracy" in p.text]
+    assert best and all(p.text.endswith("Indicative only (quick run).") for p in best)
     assert report.readings[0].verdict == "significant difference"  # the reading itself is unchanged
     # Said explicitly, either way, whatever the study's name.
     assert not any("quick" in w for w in _report(runs, quick=False).warnings)

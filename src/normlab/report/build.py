@@ -133,10 +133,12 @@ def build_report(
         warnings.append(phrasing.at_chance_warning(ctx.at_chance, ctx.val_label))
     if ctx.scale.quick:
         # A --quick run's every verdict, wherever it is written, says it is indicative only.
-        headline, verdicts = [phrasing.indicative(line) for line in headline], [phrasing.indicative(v) for v in verdicts]
+        sentences = set(verdicts)
+        headline = [phrasing.indicative(line) for line in headline]
+        verdicts = [phrasing.indicative(v) for v in verdicts]
         for section in built:
             for paragraph in section.paragraphs:
-                if paragraph.kind in ("verdict", "reading"):
+                if paragraph.kind in ("verdict", "reading") or paragraph.text in sentences:
                     paragraph.text = phrasing.indicative(paragraph.text)
         warnings.insert(0, phrasing.quick_warning(ctx.scale))
     return Report(

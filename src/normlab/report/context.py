@@ -549,8 +549,8 @@ def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, 
     """Group and check one study's runs and compute its statistics (see :class:`ReportContext`).
 
     ``quick`` says whether a preset ran with ``--quick``; None recognises it by the name such a
-    study gets by default (ending in :data:`QUICK_SUFFIX`). Raises :class:`~normlab.errors.ConfigError` for no runs, runs of several studies, or a bad
-    target, confidence or alpha.
+    study gets by default (ending in :data:`QUICK_SUFFIX`). Raises :class:`~normlab.errors.ConfigError`
+    for no runs, runs of several studies, or a bad target, confidence or alpha.
     """
     runs = list(runs)
     if not runs:

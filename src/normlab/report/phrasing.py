@@ -70,17 +70,17 @@ def _untested_sentence(r: Reading, label: str, unpaired: str) -> str:
                 f"on every one of {n} paired seeds; with identical differences the t-test is undefined (Wilcoxon "
                 f"{format_p(x['wilcoxon_p'])}).{unpaired}")
     if n == 1:
-        seen = f"on the one paired seed (seed {join_ints(x['seeds'])}) {b} − {a} is {format_pp(r.effect, signed=True)}"
+        seen = f"On the one paired seed (seed {join_ints(x['seeds'])}) {b} − {a} is {format_pp(r.effect, signed=True)}"
     else:
         higher, lower = x["higher"], x["lower"]
-        side = (f"{b} is higher on {'both' if n == 2 else 'all'} seeds" if higher == n else
-                f"{b} is lower on {'both' if n == 2 else 'all'} seeds" if lower == n else
-                f"{b} is higher on {higher} of {n} seeds")
+        every = "both" if n == 2 else "all"
+        side = (f"On {every} seeds {b} is higher" if higher == n else f"On {every} seeds {b} is lower" if lower == n
+                else f"On {higher} of {n} seeds {b} is higher")
         interval = (f", {x['confidence'] * 100:g}% CI {_pp_number(r.interval[0])} to {_pp_number(r.interval[1])}"
                     if r.defined else "")
         seen = f"{side}, by {format_pp(r.effect, signed=True)} on average{interval}"
     return (f"{_cap(label)} of {b} against {a}: not tested, too few seeds (n = {n}; a paired test needs at least "
-            f"{MIN_TEST_PAIRS}). {_cap(seen)}: a direction, not a finding.{unpaired}")
+            f"{MIN_TEST_PAIRS}). {seen}: a direction, not a finding.{unpaired}")
 
 
 def comparison_sentence(r: Reading) -> str:

@@ -521,7 +521,7 @@ def post_differences(runs: Sequence[Any], *, final: bool) -> list[tuple[str, str
         if ours != [fmt_value(post)]:
             name = {"subset": "training images", "val_split": "held-out images", "batch_size": "batch size",
                     "lr": "learning rate"}.get(key, key)
-            shown = [o if o != "null" else "all" for o in ours]
+            shown = ["all" if o == "null" else f"{int(o):,}" if o.isdigit() else o for o in ours]
             out.append((name, "/".join(shown), "all" if post is None else fmt_value(post)))
     return out
 
