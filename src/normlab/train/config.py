@@ -28,6 +28,7 @@ PROTOCOL_NAMES = ("standard", "blog")
 OPTIMIZERS = ("adam", "sgd")
 TRANSFORM_NAMES = ("resize32", "pad32", "none")  # normlab.data.transforms.TRANSFORMS (a test keeps them equal)
 HEADS = ("logits", "softmax")
+INIT_NAMES = ("blog", "d2l")  # normlab.models.lenet.INITS (a test keeps them equal)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -109,6 +110,9 @@ class TrainConfig:
     head: str | None = option(None, "output head: logits, or softmax probabilities fed to the cross-entropy (the "
                                     "post's bug)", choices=HEADS,
                               default_help="the protocol's: softmax for blog, logits for standard")
+    init: str = option("blog", "initial weights: blog, the post's (Xavier-uniform weights, biases 0.01); d2l, Dive "
+                               "into Deep Learning's init_cnn (Xavier-uniform weights, PyTorch's default biases)",
+                       choices=INIT_NAMES, added_later=True)
     accelerate: bool = option(True, "use normlab's CPU fast path: C convolution kernels, fast pooling, eval-BN "
                                     "after pool, fused Adam; off: plain PyTorch", added_later=True)
     diagnostics: dict[str, Any] = option(

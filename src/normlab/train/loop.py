@@ -368,17 +368,17 @@ def _end(callbacks: Sequence[Callback], result: RunRecord) -> None:
 
 
 def build_model(config: TrainConfig) -> nn.Module:
-    """Create the config's model and give it the post's initial weights, seeded by ``config.seed``.
+    """Create the config's model with its initial weights (``config.init``: the post's or d2l's), seeded by
+    ``config.seed``.
 
     Norm layers draw no random numbers, so for one seed the plain and BN networks start from
     the same convolution and linear weights: a paired comparison is not the luck of one draw.
     """
-    from normlab.models import apply_blog_init, create_model
+    from normlab.models import apply_init, create_model
 
     torch.manual_seed(config.seed)
     model = create_model(config.model, head=config.resolved_head, input_size=input_size_for(config.transform))
-    apply_blog_init(model)
-    return model
+    return apply_init(model, config.init)
 
 
 def make_loaders(config: TrainConfig, splits, device: torch.device) -> dict[str, Any]:
