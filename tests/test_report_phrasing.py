@@ -176,23 +176,26 @@ def test_two_seeds_whose_differences_share_a_sign_are_not_a_finding():
     assert math.isnan(r.p) and r.defined and r.effect == pytest.approx(0.0035)
     text = comparison_sentence(r)
     assert text.startswith("Final validation accuracy of lenet5-bn against lenet5: not tested, too few seeds (n = 2; "
-                           "a paired test needs at least 3). On both seeds lenet5-bn is higher, by +0.35 pp on average")
+                           "a paired test needs at least 3). On both seeds lenet5-bn is higher; mean difference +0.35 pp, 95% CI ")
     assert text.endswith("a direction, not a finding.")
     assert "significant" not in text and "raised" not in text
     assert short_verdict(r) == "not tested (too few seeds)"
     words = difference_words(r)
     assert words.startswith("+0.35 pp (2 seeds, 95% CI ") and words.endswith(
-        "): not tested (too few seeds: n = 2), so direction only")
+        "): not tested with 2 seeds, so direction only")
     assert "p =" not in words
     mixed = comparison_reading(paired_comparison(runs([0.980, 0.982]), runs([0.983, 0.981])))
-    assert mixed.verdict == "not tested" and "On 1 of 2 seeds B is higher" in comparison_sentence(mixed)
+    assert mixed.verdict == "not tested"
+    assert "Of 2 seeds, B is higher on 1 and lower on 1; mean difference" in comparison_sentence(mixed)
+    same = comparison_reading(paired_comparison(runs([0.980, 0.982]), runs([0.980, 0.982])))
+    assert "On both seeds B and A are equal; mean difference 0.00 pp" in comparison_sentence(same)
 
 
 def test_difference_words_say_whether_a_difference_is_significant():
     r = comparison_reading(compare(A, RAISE))
     assert difference_words(r) == f"+0.30 pp (5 seeds, 95% CI +0.20 to +0.40 pp, p {p_words(r.p)}): significant"
     one = comparison_reading(paired_comparison(runs([0.98]), runs([0.99])))
-    assert difference_words(one) == "+1.00 pp (1 seed): not tested (too few seeds: n = 1), so direction only"
+    assert difference_words(one) == "+1.00 pp (1 seed): not tested with 1 seed, so direction only"
     assert difference_words(None) == "no paired runs to compare"
 
 

@@ -73,12 +73,13 @@ def _untested_sentence(r: Reading, label: str, unpaired: str) -> str:
         seen = f"On the one paired seed (seed {join_ints(x['seeds'])}) {b} − {a} is {format_pp(r.effect, signed=True)}"
     else:
         higher, lower = x["higher"], x["lower"]
-        every = "both" if n == 2 else "all"
+        every = "both" if n == 2 else f"all {n}"
         side = (f"On {every} seeds {b} is higher" if higher == n else f"On {every} seeds {b} is lower" if lower == n
-                else f"On {higher} of {n} seeds {b} is higher")
+                else f"On {every} seeds {b} and {a} are equal" if higher == lower == 0
+                else f"Of {n} seeds, {b} is higher on {higher} and lower on {lower}")
         interval = (f", {x['confidence'] * 100:g}% CI {_pp_number(r.interval[0])} to {_pp_number(r.interval[1])}"
                     if r.defined else "")
-        seen = f"{side}, by {format_pp(r.effect, signed=True)} on average{interval}"
+        seen = f"{side}; mean difference {format_pp(r.effect, signed=True)}{interval}"
     return (f"{_cap(label)} of {b} against {a}: not tested, too few seeds (n = {n}; a paired test needs at least "
             f"{MIN_TEST_PAIRS}). {seen}: a direction, not a finding.{unpaired}")
 
@@ -167,9 +168,9 @@ def difference_words(r: Reading | None) -> str:
 def significance_words(r: Reading) -> str:
     """Whether a difference is significant, in a few words: never a finding when no test was run."""
     if r.verdict == "not tested" and r.numbers.get("why") == "equal":
-        return "not tested (identical differences on every seed)"
+        return "not tested: identical differences on every seed"
     if r.verdict == "not tested" or not r.defined:
-        return f"not tested (too few seeds: n = {r.n}), so direction only"
+        return f"not tested with {plural(r.n, 'seed')}, so direction only"
     words = "significant" if r.significant else "not significant"
     return words + (" after Holm's correction" if r.numbers.get("corrected") else "")
 
@@ -556,8 +557,8 @@ def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, st
     lost_more = claim.effect
     after = " after Holm's correction" if x["corrected"] else ""
     if claim.verdict == "not tested":
-        verdict = (f"with {plural(claim.n, 'seed')} the difference was not tested (a paired test needs at least "
-                   f"{MIN_TEST_PAIRS}), so this run neither agrees nor disagrees")
+        verdict = (f"a direction only: with {plural(claim.n, 'seed')} the difference was not tested (a paired test "
+                   f"needs at least {MIN_TEST_PAIRS}), and this run neither agrees nor disagrees")
     elif claim.verdict == "agree":
         verdict = f"this run agrees: batch norm loses significantly more than group norm at small batches{after}"
     elif claim.verdict == "undecided":
@@ -677,14 +678,15 @@ def eval_mode_text(gaps: Sequence[Reading], effect: Reading | None) -> tuple[str
         return (text + " Without a plain network under both protocols the eval-mode effect cannot be separated from "
                 "the protocol's other differences."), ""
     x, sig = effect.numbers, significance_words(effect)
-    change = (("lowered" if effect.effect < 0 else "raised") if effect.significant else
-              "may have changed (too few seeds to test)" if effect.verdict == "not tested" else
-              "did not measurably change")
     gap = fmt_pp(effect.effect, unit=True) + (f" ({x['confidence'] * 100:g}% CI {fmt_interval(effect.interval, pp=True)} "
                                              f"pp, {sig})" if effect.defined else f" ({sig})")
-    finding = (f"training in eval mode {change} {x['bn']}'s accuracy, and the post's BN advantage of "
-               f"{fmt_pp(x['advantage_blog'], unit=True)} under its protocol is "
-               f"{fmt_pp(x['advantage_standard'], unit=True)} under the standard one")
+    if effect.verdict == "not tested":
+        change = f"these runs cannot tell whether training in eval mode changed {x['bn']}'s accuracy"
+    else:
+        verb = ("lowered" if effect.effect < 0 else "raised") if effect.significant else "did not measurably change"
+        change = f"training in eval mode {verb} {x['bn']}'s accuracy"
+    finding = (f"{change}, and the post's BN advantage of {fmt_pp(x['advantage_blog'], unit=True)} under its protocol "
+               f"is {fmt_pp(x['advantage_standard'], unit=True)} under the standard one")
     return (text + f" Batch norm's gap minus the plain network's is {gap}: {finding}.",
             f"The post's eval-mode bug: batch norm's blog − standard gap minus the plain network's is {gap}, so "
             f"{finding}.")
