@@ -335,4 +335,4 @@ def build_preset(
     seed_list = parse_seeds(seeds) if seeds is not None else list(range(grid.seeds))
     default_name = f"{preset_name}-quick" if quick else preset_name
     return StudySpec(name=name or default_name, variants=list(chosen), seeds=seed_list, base=study_base,
-                     preset=preset_name)
+                     preset=preset_name, quick=quick)

@@ -70,6 +70,7 @@ class StudySpec:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     base: TrainConfig = field(default_factory=TrainConfig)
     preset: str | None = None  # the preset that built it, for the report's sections
+    quick: bool = False  # the preset's --quick grid: the report marks its verdicts indicative only
 
     def configs(self) -> list[tuple[Variant, int, TrainConfig]]:
         """Every (variant, seed, config) of the grid, variants outermost.
@@ -361,6 +362,7 @@ def run_study(spec: StudySpec, out_dir: str | Path, *, engine: Callable[..., lis
         check_data([c for _, _, c in pending], data_dir, keep=engine is run_local and workers <= 1)
         start = time.perf_counter()
         with ResultsDB(db_path) as db:
+            db.set_study_info(spec.name, {"preset": spec.preset, "quick": spec.quick})
             outcomes = _run_tasks(db, spec.name, tasks, variants, engine, workers, progress, on_event, on_epoch)
     return StudyOutcome(db_path=db_path, progress=progress, seconds=time.perf_counter() - start,
                         outcomes=outcomes, workers=workers)

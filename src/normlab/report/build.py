@@ -192,6 +192,8 @@ def load_report(
         elif study not in studies:
             raise ConfigError(f"no study {study!r} in {path}; studies there: {', '.join(studies)}")
         runs = db.list_runs(study, full=True)
+        if kwargs.get("quick") is None:  # the study's own record of a --quick grid, when it has one
+            kwargs["quick"] = db.study_info(study).get("quick")
     if not runs:
         raise ConfigError(f"study {study!r} in {path} has no runs")
     return build_report(runs, target=target, study=study, db_path=path, **kwargs)

@@ -447,6 +447,23 @@ class ResultsDB:
             lines = [line for row in rows for line in row.splitlines() if not line.startswith("***")]
             raise self._damaged(f"PRAGMA quick_check: {'; '.join(lines[:5])}")
 
+    def set_study_info(self, study: str, info: dict[str, Any]) -> None:
+        """Keep what describes ``study`` as a whole (its preset, whether it was a ``--quick`` grid)
+        in the ``meta`` table, as JSON under ``study:<name>``; replaces what was there."""
+        text = json.dumps(info, sort_keys=True)
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"study:{study}", text))
+
+    def study_info(self, study: str) -> dict[str, Any]:
+        """What :meth:`set_study_info` kept for ``study``; empty when nothing was (older databases)."""
+        with self._reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"study:{study}",)).fetchone()
+        try:
+            info = json.loads(row[0]) if row else {}
+        except ValueError:
+            raise self._damaged(f"meta entry study:{study} is not JSON") from None
+        return info if isinstance(info, dict) else {}
+
     def status_by_hash(self, study: str) -> dict[str, str]:
         """``config_hash -> status`` for every run of ``study``."""
         with self._reading() as conn:
