@@ -22,7 +22,7 @@ from normlab.errors import ConfigError
 from normlab.experiments import stats
 from normlab.experiments.stats import PairedComparison, VariantSummary
 from normlab.models.spec import model_options as parse_options
-from normlab.report.figures.base import shade, variant_color
+from normlab.report.figures.base import shade, val_label, variant_color
 from normlab.report.format import finite, fmt_value
 from normlab.report.readings import Reading, family_readings
 
@@ -378,8 +378,9 @@ def _variant_order(runs: Sequence[Any]) -> list[str]:
 
 
 def _val_label(runs: Iterable[Any]) -> str:
-    names = {getattr(r, "val_split_name", None) for r in runs if r.status == "done"} - {None}
-    return "validation (test set)" if names == {"test"} else "validation"
+    done = [r for r in runs if r.status == "done"]
+    names = {getattr(r, "val_split_name", None) for r in done} - {None}
+    return val_label(names == {"test"}, {run_config(r).get("dataset") for r in done})
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,7 +474,7 @@ class ReportContext:
         adjusted_pvalues: Holm-adjusted paired t-test p of each comparison, same order; the family
             is every comparison of the same metric (:func:`~normlab.experiments.stats.holm`).
         scale: What the runs were made at (:class:`Scale`): dataset, images, epochs, quick mode.
-        val_label: How validation is named in figures: ``"validation"`` or ``"validation (test set)"``.
+        val_label: How validation is named in figures and captions, with the dataset (``figures.base.val_label``).
         generated_at: Unix time the report was built.
         db_path: The database the runs came from, when known.
         grid: The :class:`VariantGrid` when the variants form a model x learning rate or model x

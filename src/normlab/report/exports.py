@@ -15,23 +15,27 @@ from pathlib import Path
 
 from normlab.experiments.compare import CompareResult
 from normlab.fileio import atomic_write_text, ensure_dir, json_dumps
-from normlab.post import POST_REPORTED
+from normlab.post import POST_REPORTED, POST_SETTINGS
 from normlab.train.record import RunRecord
 
 
+def _dataset(result: CompareResult) -> str:
+    return next((str(r.config.get("dataset")) for r in result.results.values()), POST_SETTINGS["dataset"])
+
+
 def comparison_table(result: CompareResult) -> list[dict[str, str]]:
-    """Rows of the printed table: each model's accuracy after epoch 1 and the last epoch, beside the post's."""
+    """Rows of the printed table: each model's accuracy after epoch 1 and the last epoch, on its dataset,
+    beside the post's on MNIST (the post's numbers are MNIST's, so another dataset gets no post columns)."""
+    on_post_data = _dataset(result) == POST_SETTINGS["dataset"]
     rows = []
     for name, run in result.results.items():
         post = POST_REPORTED.get(name, {})
-        rows.append({
-            "model": name,
-            "epoch 1": f"{run.val_accuracy[0] * 100:.2f}%" if run.val_accuracy else "-",
-            "post, epoch 1": post.get("epoch1", "-"),
-            "last epoch": f"{run.val_accuracy[-1] * 100:.2f}% ({len(run.val_accuracy)})" if run.val_accuracy else "-",
-            "post, epoch 10": post.get("final", "-"),
-            "status": run.status,
-        })
+        row = {"model": name, "dataset": str(run.config.get("dataset")),
+               "epoch 1": f"{run.val_accuracy[0] * 100:.2f}%" if run.val_accuracy else "-",
+               "post, epoch 1": post.get("epoch1", "-"),
+               "last epoch": f"{run.val_accuracy[-1] * 100:.2f}% ({len(run.val_accuracy)})" if run.val_accuracy else "-",
+               "post, epoch 10": post.get("final", "-"), "status": run.status}
+        rows.append(row if on_post_data else {k: v for k, v in row.items() if not k.startswith("post")})
     return rows
 
 
@@ -56,16 +60,16 @@ def write_compare_outputs(out_dir: str | Path, result: CompareResult) -> list[Pa
     names the models that an earlier call had finished.
     """
     from normlab.report.figures import accuracy_figure, loss_figure, save_figure, val_accuracy_figure
+    from normlab.report.figures.base import val_label
 
     out = ensure_dir(out_dir)
     written = []
     runs = result.results
-    val_label = next((r.val_split_name for r in runs.values()), "test")
-    val_label = "validation" if val_label == "val" else "validation (test set)"
+    label = val_label(next((r.val_split_name for r in runs.values()), "test") != "val", [_dataset(result)])
     for name, run in runs.items():
-        written.append(save_figure(accuracy_figure(name, run.train_accuracy, run.val_accuracy, val_label=val_label),
+        written.append(save_figure(accuracy_figure(name, run.train_accuracy, run.val_accuracy, val_label=label),
                                    out / f"accuracy_{name}.png"))
-    written.append(save_figure(val_accuracy_figure({n: r.val_accuracy for n, r in runs.items()}, val_label=val_label),
+    written.append(save_figure(val_accuracy_figure({n: r.val_accuracy for n, r in runs.items()}, val_label=label),
                                out / "val_accuracy.png"))
     written.append(save_figure(loss_figure({n: r.train_loss_per_batch for n, r in runs.items()},
                                            {n: r.val_loss_per_batch for n, r in runs.items()}),
@@ -74,7 +78,7 @@ def write_compare_outputs(out_dir: str | Path, result: CompareResult) -> list[Pa
         "environment": environment(result),
         "seconds": result.seconds,
         "workers": result.workers,
-        "post_reported": POST_REPORTED,
+        "post_reported": POST_REPORTED if _dataset(result) == POST_SETTINGS["dataset"] else None,
         "runs": {n: {**r.to_dict(), "log_dict": r.log_dict()} for n, r in runs.items()},
         "errors": result.errors,
         "skipped": result.skipped,

@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from matplotlib.figure import Figure
 
 from normlab.report.document import ReportFigure, png_size
 
 __all__ = ["FIGURE_DPI", "MAX_FIGURE_HEIGHT", "MAX_FIGURE_WIDTH", "PALETTE", "figure_png", "new_figure",
-           "plain_log_ticks", "report_figure", "save_figure", "shade", "style_axes", "styled", "variant_color"]
+           "plain_log_ticks", "report_figure", "save_figure", "shade", "style_axes", "styled", "val_label",
+           "variant_color"]
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 #: Resolution of the embedded PNGs; CSS shows them at 96 px per inch, so they stay sharp on HiDPI screens.
@@ -50,6 +51,16 @@ def styled(func):
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def val_label(on_test: bool, datasets: Iterable[Any]) -> str:
+    """How titles and captions name the validation split, with the dataset beside the numbers:
+    ``"validation (mnist test set)"``, ``"validation (mnist)"`` for a held-out split; without the
+    dataset when the runs trained on several, or name none."""
+    datasets = set(datasets)
+    dataset = str(datasets.pop()) if len(datasets) == 1 and None not in datasets else ""
+    where = " ".join(filter(None, (dataset, "test set" if on_test else "")))
+    return f"validation ({where})" if where else "validation"
 
 
 def variant_color(index: int) -> str:
