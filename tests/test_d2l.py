@@ -107,6 +107,25 @@ def test_an_accelerated_sigmoid_model_computes_what_the_plain_one_does(spec, mod
         torch.testing.assert_close(param.grad, plain_params[key].grad, atol=1e-5, rtol=1e-4, msg=key)
 
 
+def test_training_a_sigmoid_model_accelerated_and_plain_agree(fashion_dir, threads):
+    from normlab.data import load_splits
+    from normlab.train import train
+
+    threads(1)
+    splits = load_splits("fashion-mnist", transform="none", subset=512)
+    splits.test = splits.test.subset(512)
+    config = TrainConfig(model="lenet5-d2l-bn", dataset="fashion-mnist", transform="none", init="d2l", optimizer="sgd",
+                         momentum=0.0, lr=0.1, batch_size=128, epochs=1, device="cpu")
+    fast = train(config, splits=splits, progress=False)
+    plain = train(config.replace(accelerate=False), splits=splits, progress=False)
+    if kernels.load() is not None:
+        assert fast.environment["conv"] == ["conv1", "conv2"]
+    assert plain.environment["accelerated"] is False
+    torch.testing.assert_close(torch.tensor(fast.train_loss_per_batch), torch.tensor(plain.train_loss_per_batch),
+                               atol=1e-5, rtol=1e-5)
+    assert abs(fast.val_accuracy[0] - plain.val_accuracy[0]) <= 2 / 512
+
+
 # --------------------------------------------------------------------------------------------
 # The d2l preset
 # --------------------------------------------------------------------------------------------
