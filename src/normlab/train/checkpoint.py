@@ -1,9 +1,10 @@
 """Checkpoints: written atomically at every epoch end, loaded without running code.
 
 A checkpoint holds everything needed to resume with results identical (on the CPU) to a run
-that was never stopped: model and optimizer state, the RNG states (global torch RNG and the
-loader's shuffling generator), the model's train/eval mode (the ``blog`` protocol trains in
-eval mode from epoch 2 on), the finished epochs' metrics and the config.
+that was never stopped: model and optimizer state, the learning-rate scheduler's state (None
+under a constant rate), the RNG states (global torch RNG and the loader's shuffling generator),
+the model's train/eval mode (the ``blog`` protocol trains in eval mode from epoch 2 on), the
+finished epochs' metrics and the config.
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ def _validate(path: Path, payload: dict[str, Any]) -> None:
         raise bad("optimizer", "an optimizer state dict (with 'state' and 'param_groups')", optimizer)
 
     _validate_rng(path, payload["rng"], bad)
+
+    scheduler = payload.get("scheduler")
+    if scheduler is not None and not (
+            isinstance(scheduler, dict) and _is_int(scheduler.get("last_epoch")) and scheduler["last_epoch"] >= 0
+            and isinstance(scheduler.get("base_lrs"), list)
+            and all(_is_number(lr) and math.isfinite(lr) for lr in scheduler["base_lrs"])):
+        raise bad("scheduler", "a learning-rate scheduler's state dict ('last_epoch' an integer >= 0, 'base_lrs' a "
+                  "list of numbers) or None", scheduler)
 
     result = payload["result"]
     if not isinstance(result, dict):

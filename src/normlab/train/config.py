@@ -29,6 +29,7 @@ OPTIMIZERS = ("adam", "sgd")
 TRANSFORM_NAMES = ("resize32", "pad32", "none")  # normlab.data.transforms.TRANSFORMS (a test keeps them equal)
 HEADS = ("logits", "softmax")
 INIT_NAMES = ("blog", "d2l")  # normlab.models.lenet.INITS (a test keeps them equal)
+LR_SCHEDULES = ("constant", "cosine", "onecycle")  # built by normlab.train.loop.build_scheduler
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -92,6 +93,11 @@ class TrainConfig:
     lr: float = option(1e-3, "learning rate, per step of batch-size images")
     momentum: float = option(0.9, "momentum, in [0, 1) (sgd only)")
     weight_decay: float = option(0.0, "L2 penalty added to the gradient, >= 0")
+    lr_schedule: str = option(
+        "constant", "learning-rate schedule, stepped every batch: constant keeps --lr; cosine anneals it to 0 over the "
+                    "run; onecycle rises from --lr/25 to --lr over the first 30 percent of the steps, then anneals to "
+                    "--lr/250000 (torch's CosineAnnealingLR and OneCycleLR; momentum is not cycled)",
+        choices=LR_SCHEDULES, added_later=True)
     epochs: int = option(10, "epochs")
     batch_size: int = option(64, "batch size")
     # The initial weights and the data order each draw from their own stream of this seed.
@@ -178,13 +184,16 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that define the run's numbers: everything but where, how fast and how long it runs.
 
-        A checkpoint may be resumed with a different ``epochs``, ``device``, ``threads`` or
-        ``accelerate`` (which, like the device, changes numbers only by float rounding), never
-        with a different model, data or optimisation setting.
+        A checkpoint may be resumed with a different ``epochs`` (under a constant learning rate:
+        a schedule spans the run's steps, so another length changes every later rate), ``device``,
+        ``threads`` or ``accelerate`` (which, like the device, changes numbers only by float
+        rounding), never with a different model, data or optimisation setting.
         """
         data = self.to_dict()
-        for key in ("epochs", "device", "threads", "eval_batch_size", "accelerate"):
+        for key in ("device", "threads", "eval_batch_size", "accelerate"):
             data.pop(key)
+        if self.lr_schedule == "constant":
+            data.pop("epochs")
         return data
 
     def config_hash(self) -> str:

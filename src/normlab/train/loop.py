@@ -75,6 +75,26 @@ def build_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
                             weight_decay=config.weight_decay, fused_adam=config.accelerate)
 
 
+def build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule ``config.lr_schedule`` names, over the run's ``epochs x steps_per_epoch``
+    optimizer steps and stepped after each; None for ``constant``, which leaves the rate at ``config.lr``.
+
+    ``cosine`` is torch's ``CosineAnnealingLR`` from ``config.lr`` to 0; ``onecycle`` is torch's
+    ``OneCycleLR`` with ``config.lr`` as its peak and torch's defaults otherwise (30% of the steps
+    rising from lr/25, cosine annealing, down to lr/25/1e4 by the last step).
+    """
+    total = config.epochs * steps_per_epoch
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if config.lr_schedule == "onecycle":
+        # The rate only: cycling momentum would switch momentum on for SGD at momentum 0 and move Adam's beta1,
+        # which the config would then not describe.
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+                                                   cycle_momentum=False)
+    return None
+
+
 @dataclass
 class EvalResult:
     """One pass over a dataset in eval mode."""
@@ -204,8 +224,10 @@ def _diverged(loss: float, epoch: int, batch: int) -> DivergenceError:
 
 def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, loader, *, epoch: int,
                     step: int = 0, callbacks: Sequence[Callback] = (), progress: bool | None = None,
-                    desc: str = "") -> tuple[torch.Tensor, int, int]:
+                    desc: str = "", scheduler=None) -> tuple[torch.Tensor, int, int]:
     """Train one epoch; return (per-batch losses on the host, correct predictions, images seen).
+
+    ``scheduler``, a learning-rate scheduler, is stepped after every optimizer step.
 
     Raises :class:`DivergenceError` naming the epoch and batch of the first NaN or inf loss.
     """
@@ -227,6 +249,8 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn:
             raise _diverged(loss.item(), epoch, batch + 1)
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         loss = loss.detach()
         device_losses[batch] = loss
         correct += (out.detach().argmax(1) == y).sum()
@@ -271,14 +295,16 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, t
         epochs: int, protocol: Protocol, result: RunRecord, train_eval_loader=None, test_loader=None,
         val_loss_batch_size: int | None = None, callbacks: Sequence[Callback] = (), progress: bool | None = None,
         checkpoint_path: str | Path | None = None, checkpoint_extra: dict[str, Any] | None = None,
-        state: RunState | None = None, num_classes: int | None = None) -> RunRecord:
+        state: RunState | None = None, num_classes: int | None = None, scheduler=None) -> RunRecord:
     """Train ``model`` for ``epochs`` epochs under ``protocol`` and fill ``result``.
 
     ``train_eval_loader`` is the full-training-set pass the ``blog`` protocol makes after each
     epoch. ``val_loss_batch_size`` logs validation losses per batch of that size, whatever
     ``val_loader``'s batch size (see :func:`evaluate`). ``test_loader``, given when a held-out
     validation split exists, is evaluated once at the end with the weights of the best
-    validation epoch. ``state`` resumes from a checkpoint.
+    validation epoch. ``state`` resumes from a checkpoint. ``scheduler`` (:func:`build_scheduler`)
+    is stepped after every batch, checkpointed, and the rate each epoch starts at is recorded in
+    ``result.diagnostics["learning_rate"]["epoch_start"]``.
 
     A run diverges at the first NaN or infinite training loss (the epoch and batch are named)
     and, given ``num_classes`` (a cross-entropy loss over that many classes), at the first epoch
@@ -302,9 +328,11 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, t
             start = time.perf_counter()
             if not protocol.mode_bug:
                 model.train()
+            start_lr = optimizer.param_groups[0]["lr"]
             losses, correct, seen = train_one_epoch(model, optimizer, loss_fn, train_loader, epoch=epoch,
                                                     step=(epoch - 1) * steps_per_epoch, callbacks=callbacks,
-                                                    progress=progress, desc=f"epoch {epoch}/{epochs}")
+                                                    progress=progress, desc=f"epoch {epoch}/{epochs}",
+                                                    scheduler=scheduler)
             train_time = time.perf_counter() - start
             if num_classes is not None and len(losses):
                 # The first step's loss is the untrained network's; a resumed run has it stored.
@@ -327,6 +355,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, t
             result.epoch_seconds.append(elapsed)
             result.train_seconds.append(train_time)
             result.images_per_second.append(seen / train_time if train_time > 0 else float("nan"))
+            if scheduler is not None:
+                result.diagnostics.setdefault("learning_rate", {"epoch_start": []})["epoch_start"].append(start_lr)
             if test_loader is not None and val.accuracy > state.best_accuracy:
                 state.best_accuracy = val.accuracy
                 state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -338,6 +368,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, t
                 save_checkpoint(checkpoint_path, {
                     **(checkpoint_extra or {}), "epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "training_mode": model.training,
+                    "scheduler": None if scheduler is None else scheduler.state_dict(),
                     "rng": _rng_payload(train_loader), "result": result.to_dict(),
                     "best_state": state.best_state, "best_accuracy": state.best_accuracy})
     except DivergenceError as exc:
@@ -451,11 +482,13 @@ def train(config: TrainConfig, *, splits=None, data_dir: str | Path | None = Non
     environment = accelerate(model, enabled=config.accelerate)  # the CPU fast path (normlab.fast)
     optimizer = build_optimizer(config, model.parameters())
     loaders = make_loaders(config, splits, device)
+    # Built before a resume loads the optimizer's state, which then overwrites the rate it sets.
+    scheduler = build_scheduler(config, optimizer, len(loaders["train"]))
     result = RunRecord(config=config.to_dict(), device=str(device), host=socket.gethostname(),
                        val_split_name="val" if splits.val is not None else "test")
     state = None
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = _resume(checkpoint_path, config, model, optimizer, loaders["train"], device)
+        state = _resume(checkpoint_path, config, model, optimizer, loaders["train"], device, scheduler)
         result = state.result
     # What ran goes with the numbers, since it changes them in the last bits (this process's, on resume).
     result.environment = {**environment, "fused_adam": bool(optimizer.param_groups[0].get("fused"))}
@@ -466,10 +499,10 @@ def train(config: TrainConfig, *, splits=None, data_dir: str | Path | None = Non
     return fit(model, optimizer, loss_fn, loaders["train"], loaders["val"], epochs=config.epochs, protocol=protocol,
                result=result, train_eval_loader=loaders["train_eval"], val_loss_batch_size=config.batch_size,
                test_loader=loaders["test"], callbacks=callbacks, progress=progress, checkpoint_path=checkpoint_path,
-               checkpoint_extra=extra, state=state, num_classes=splits.train.num_classes)
+               checkpoint_extra=extra, state=state, num_classes=splits.train.num_classes, scheduler=scheduler)
 
 
-def _resume(path, config: TrainConfig, model, optimizer, train_loader, device) -> RunState:
+def _resume(path, config: TrainConfig, model, optimizer, train_loader, device, scheduler=None) -> RunState:
     payload = load_checkpoint(path)
     saved = TrainConfig.from_dict(payload["config"])
     check_compatible(path, saved.identity(), config.identity())
@@ -481,6 +514,8 @@ def _resume(path, config: TrainConfig, model, optimizer, train_loader, device) -
             group["fused"] = optimizer.defaults.get("fused")
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit model {config.model!r}: {exc}") from exc
+    if scheduler is not None:
+        _load_scheduler(path, config, scheduler, payload.get("scheduler"))
     model.train(bool(payload.get("training_mode", True)))
     _restore_rng(payload["rng"], train_loader)
     result = RunRecord.from_dict(payload["result"])
@@ -491,3 +526,18 @@ def _resume(path, config: TrainConfig, model, optimizer, train_loader, device) -
     return RunState(epoch=int(payload["epoch"]), result=result,
                     best_state=None if best is None else {k: v.to(device) for k, v in best.items()},
                     best_accuracy=float(payload.get("best_accuracy", -1.0)))
+
+
+def _load_scheduler(path, config: TrainConfig, scheduler, saved: dict[str, Any] | None) -> None:
+    if saved is None:
+        raise CheckpointError(f"checkpoint {path} lacks its 'scheduler' entry, which the {config.lr_schedule!r} "
+                              "schedule needs to resume")
+    # The schedule's own settings (how many steps it spans, from and to which rate) must be this run's; only
+    # how far it has gone comes from the checkpoint.
+    settings = ("T_max", "eta_min", "total_steps", "base_lrs")
+    expected = {k: getattr(scheduler, k) for k in settings if hasattr(scheduler, k)}
+    scheduler.load_state_dict(saved)
+    differ = [f"{k} {getattr(scheduler, k, None)!r} vs {v!r}" for k, v in expected.items()
+              if getattr(scheduler, k, None) != v]
+    if differ:
+        raise CheckpointError(f"checkpoint {path} was written for another schedule: {'; '.join(differ)} (this run's)")
