@@ -19,7 +19,8 @@ from normlab._lazy import lazy_exports
 # PEP 562: the registry and the file checks (which the report and the command line use) come
 # without torch; the datasets and the loader import it when first used.
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "normlab.data.datasets": "SPLITS DataSplits ImageDataset channel_stats load_dataset load_splits",
+    "normlab.data.datasets": "INPUT_NORMS SPLITS DataSplits ImageDataset channel_stats fit_input_norm load_dataset "
+                             "load_splits",
     "normlab.data.download": "ENV_VAR DownloadConfig FileCheck cache_dir check_file data_directory download_file "
                              "resolve_files verify_files",
     "normlab.data.idx": "IDX_DTYPES read_decompressed read_idx read_idx_bytes read_mnist_pair write_idx",

@@ -23,11 +23,15 @@ from normlab.data.idx import check_pair, parse_idx_content, read_decompressed
 from normlab.data.registry import DatasetSpec, get_dataset_spec
 from normlab.data.transforms import get_transform, output_size
 from normlab.errors import ConfigError, DownloadError, IDXFormatError
+from normlab.normalize import MinMaxScaler, StandardScaler
 
-__all__ = ["SPLITS", "ImageDataset", "DataSplits", "load_splits", "load_dataset", "channel_stats"]
+__all__ = ["INPUT_NORMS", "SPLITS", "ImageDataset", "DataSplits", "load_splits", "load_dataset", "channel_stats",
+           "fit_input_norm"]
 
 #: The split names an :class:`ImageDataset` may carry.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The input normalisations :func:`fit_input_norm` fits: pixel values, min-max to [0, 1], z-scores.
+INPUT_NORMS: tuple[str, ...] = ("raw", "minmax", "zscore")
 
 # Images per transformed chunk (8 MB of float32 at 32 x 32): larger ones only raise the peak memory.
 _CHUNK = 2048
@@ -39,7 +43,8 @@ class ImageDataset(torch.utils.data.Dataset):
 
     ``images`` is a uint8 tensor N x H x W (N x 1 x H x W is squeezed), ``labels`` an integer
     tensor N. ``transform`` is one of :data:`normlab.data.transforms.TRANSFORMS`; with ``mean``
-    and ``std`` set, transformed images are standardised as ``(x - mean) / std``. Indexing gives
+    and ``std`` set, transformed images are scaled as ``(x - mean) / std`` (every input
+    normalisation is such a map: :func:`fit_input_norm`). Indexing gives
     one transformed sample, for ``torch.utils.data``; :class:`~normlab.data.loader.BatchLoader`
     is the fast way.
     """
@@ -200,15 +205,74 @@ class ImageDataset(torch.utils.data.Dataset):
 
 @dataclass
 class DataSplits:
-    """The train, validation (optional) and test splits of a dataset."""
+    """The train, validation (optional) and test splits of a dataset, and the input normalisation
+    they carry (None: the transform's output as it is, the pixels / 255)."""
 
     train: ImageDataset
     val: ImageDataset | None
     test: ImageDataset
+    input_norm: str | None = None
 
     def __iter__(self):
         """Iterate over the splits that exist, train first."""
         return iter(s for s in (self.train, self.val, self.test) if s is not None)
+
+    def scaled(self, input_norm: str) -> DataSplits:
+        """These splits under ``input_norm`` (one of :data:`INPUT_NORMS`), fitted on the training
+        split alone (:func:`fit_input_norm`) and applied to every split; ``self`` when they carry it
+        already. The raw images are shared, so runs with different settings can share one load.
+        """
+        if input_norm == self.input_norm:
+            return self
+        mean, std = fit_input_norm(self.train, input_norm)
+        return DataSplits(*(s if s is None else dataclasses.replace(s, mean=mean, std=std)
+                            for s in (self.train, self.val, self.test)), input_norm=input_norm)
+
+
+def fit_input_norm(train: ImageDataset, input_norm: str, *, chunk: int = _CHUNK) -> tuple[float | None, float | None]:
+    """The ``(mean, std)`` of :class:`ImageDataset` that give the input normalisation ``input_norm``,
+    fitted on ``train``.
+
+    A dataset feeds the network ``(x - mean) / std`` of its transform's output x (the pixels / 255,
+    resized or padded), so each setting is one affine map of x, the same for every split:
+
+    - ``raw``: ``(0, 1/255)``, the pixel values 0-255 (to float32 rounding: 1/255 has no exact
+      float, so 255 may come out one float32 step off).
+    - ``minmax``: a :class:`~normlab.normalize.MinMaxScaler` fitted on the training split's raw
+      pixels maps their range [lo, hi] to [0, 1]: ``(lo / 255, (hi - lo) / 255)``, and
+      ``(None, None)`` (x itself, exactly ``ToTensor()``'s x/255) when lo = 0 and hi = 255, as in
+      MNIST and Fashion-MNIST, whose first training image alone spans 0-255. The pixels give the
+      range, not the transformed images: bilinear resizing blends neighbours, so few images keep a
+      pure 0 or 255 through resize32, and a range read after it would change with the subset.
+    - ``zscore``: a :class:`~normlab.normalize.StandardScaler` fitted on the transformed training
+      images: their mean and population standard deviation.
+
+    The scalers see ``chunk`` images at a time (memory: one chunk in float64), always the same
+    chunks, so the result is exactly reproducible. Training images without spread are a
+    :class:`ConfigError`, as is an unknown name.
+    """
+    if input_norm not in INPUT_NORMS:
+        raise ConfigError(f"unknown input_norm {input_norm!r}; valid: {', '.join(INPUT_NORMS)}")
+    if input_norm == "raw":
+        return 0.0, 1 / 255
+    if len(train) == 0:
+        raise ConfigError(f"cannot fit input_norm {input_norm!r} on an empty training split")
+    if input_norm == "minmax":
+        scaler = MinMaxScaler(axis=(0, 2, 3))
+        for start in range(0, len(train), chunk):
+            scaler.partial_fit(train.images[start : start + chunk, None])
+        lo, hi = float(scaler.data_min_[0]), float(scaler.data_max_[0])
+        if lo == hi:
+            raise ConfigError(f"cannot min-max scale {train.name}: every training pixel is {lo:g} (input_norm 'raw' "
+                              "keeps the pixel values)")
+        return (None, None) if (lo, hi) == (0, 255) else (lo / 255, (hi - lo) / 255)
+    scaler = StandardScaler(axis=(0, 2, 3))
+    transform = get_transform(train.transform)  # the transform alone: train may carry another setting's scaling
+    for start in range(0, len(train), chunk):
+        scaler.partial_fit(transform(train.images[start : start + chunk]))
+    if not scaler.var_[0] > 0:
+        raise ConfigError(f"cannot standardise {train.name}: the transformed training images have zero variance")
+    return float(scaler.mean_[0]), float(scaler.scale_[0])
 
 
 def _load_file(spec: DatasetSpec, key: str, path: Path, verify: bool) -> np.ndarray:
@@ -258,8 +322,8 @@ def _as_count(value, what: str) -> int:
 
 
 def load_splits(name: str | DatasetSpec = "mnist", *, transform: str = "resize32", val_split: int = 0,
-                standardize: bool = False, subset: int | None = None, data_dir: str | os.PathLike | None = None,
-                download: bool | None = None, verify: bool = True,
+                input_norm: str = "minmax", standardize: bool = False, subset: int | None = None,
+                data_dir: str | os.PathLike | None = None, download: bool | None = None, verify: bool = True,
                 download_config: DownloadConfig | None = None) -> DataSplits:
     """Load a dataset's train, validation and test splits.
 
@@ -269,12 +333,16 @@ def load_splits(name: str | DatasetSpec = "mnist", *, transform: str = "resize32
     ``val_split=N`` holds out the LAST ``N`` training images as the ``val`` split.
     ``subset=N`` then keeps the first ``N`` of the remaining training images; the validation
     and test splits are unaffected, so a quick run on a subset is still evaluated on the same
-    held-out images as a full one. ``standardize=True`` computes the mean and standard
-    deviation of the transformed training split (after hold-out and subset, so nothing of
-    the validation or test data leaks in) and applies them to every split.
+    held-out images as a full one. ``input_norm`` (:func:`fit_input_norm`) is fitted on the
+    training split after hold-out and subset, so nothing of the validation or test data leaks
+    in, and applied to every split. ``standardize=True`` is its old spelling of ``"zscore"``.
     """
     spec = get_dataset_spec(name)
     get_transform(transform)  # fail on a bad name before reading anything
+    if input_norm not in INPUT_NORMS:
+        raise ConfigError(f"unknown input_norm {input_norm!r}; valid: {', '.join(INPUT_NORMS)}")
+    if standardize and input_norm == "raw":
+        raise ConfigError("standardize=True is input_norm='zscore' (its old spelling); it contradicts input_norm='raw'")
     val_split = _as_count(val_split, "val_split")
     if subset is not None:
         subset = _as_count(subset, "subset")
@@ -292,35 +360,18 @@ def load_splits(name: str | DatasetSpec = "mnist", *, transform: str = "resize32
     train = ImageDataset(train_x[: subset or keep], train_y[: subset or keep], "train", **common)
     val = ImageDataset(train_x[keep:], train_y[keep:], "val", **common) if val_split else None
     test = ImageDataset(test_x, test_y, "test", **common)
-    if standardize:
-        (mean,), (std,) = channel_stats(train, chunk=_CHUNK)
-        if not std > 0:
-            raise ConfigError(f"cannot standardise {spec.name}: the transformed training images have zero variance")
-        train, val, test = (s if s is None else dataclasses.replace(s, mean=mean, std=std) for s in (train, val, test))
-    return DataSplits(train=train, val=val, test=test)
+    return DataSplits(train=train, val=val, test=test).scaled("zscore" if standardize else input_norm)
 
 
 def load_dataset(name: str | DatasetSpec = "mnist", split: str = "train", **kwargs) -> ImageDataset:
     """Load one split; takes the keyword arguments of :func:`load_splits`.
 
-    The test split alone (without standardisation) reads only the test files.
+    The training files are read for every split: the input normalisation is fitted on them.
     """
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     if split == "val" and not kwargs.get("val_split"):
         raise ConfigError("split 'val' needs val_split > 0 (the number of held-out images)")
-    if split == "test" and not kwargs.get("standardize"):
-        unknown = set(kwargs) - {"transform", "val_split", "subset", "data_dir", "download", "verify",
-                                 "download_config", "standardize"}
-        if unknown:
-            raise TypeError(f"load_dataset() got unexpected keyword arguments: {sorted(unknown)}")
-        spec = get_dataset_spec(name)
-        transform = kwargs.get("transform", "resize32")
-        get_transform(transform)
-        paths = resolve_files(spec, kwargs.get("data_dir"), download=kwargs.get("download"),
-                              config=kwargs.get("download_config"))
-        images, labels = _load_tensors(spec, paths, ("test",), kwargs.get("verify", True))["test"]
-        return ImageDataset(images, labels, "test", transform=transform, name=spec.name, class_names=spec.class_names)
     return getattr(load_splits(name, **kwargs), split)
 
 

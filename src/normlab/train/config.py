@@ -29,6 +29,7 @@ OPTIMIZERS = ("adam", "sgd")
 TRANSFORM_NAMES = ("resize32", "pad32", "none")  # normlab.data.transforms.TRANSFORMS (a test keeps them equal)
 HEADS = ("logits", "softmax")
 INIT_NAMES = ("blog", "d2l")  # normlab.models.lenet.INITS (a test keeps them equal)
+INPUT_NORM_NAMES = ("raw", "minmax", "zscore")  # normlab.data.datasets.INPUT_NORMS (a test keeps them equal)
 LR_SCHEDULES = ("constant", "cosine", "onecycle")  # built by normlab.train.loop.build_scheduler
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -104,7 +105,14 @@ class TrainConfig:
     seed: int = option(0, "seed for weights and data order")
     transform: str = option("resize32", "input transform: resize32 as the post, pad32 as LeCun, none keeps 28x28",
                             choices=TRANSFORM_NAMES)
-    standardize: bool = option(False, "z-score inputs with the training split's mean and std")
+    # One setting, two spellings: standardize=True, kept for old configs and databases, is input_norm
+    # zscore, and the two always agree (__post_init__, replace).
+    standardize: bool = option(False, "the old spelling of --input-norm zscore")
+    input_norm: str = option("minmax", "input scaling, fitted on the training split: raw keeps the pixel values "
+                                       "0-255; minmax maps the pixels' range to [0, 1] (x/255 on MNIST and "
+                                       "Fashion-MNIST, as the post's ToTensor); zscore subtracts the transformed "
+                                       "images' mean and divides by their std", choices=INPUT_NORM_NAMES,
+                             added_later=True)
     val_split: int = option(0, "hold out the last N training images for validation; test is then evaluated once "
                                "at the end", default_help="0, the post's protocol: test serves as validation")
     subset: int | None = option(None, "train on the first N training images", default_help="all")
@@ -126,6 +134,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+        if self.standardize:
+            self.input_norm = "zscore"
+        self.standardize = self.input_norm == "zscore"
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field of a wrong type or out of range."""
@@ -153,6 +164,9 @@ class TrainConfig:
         for name in ("subset", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer or None, got {getattr(self, name)!r}")
+        if self.standardize and self.input_norm == "raw":
+            raise ConfigError("standardize=True is input_norm='zscore' (its old spelling); it contradicts "
+                              "input_norm='raw'")
         if not all(isinstance(key, str) for key in self.diagnostics):
             raise ConfigError(f"diagnostics must map measurement names to settings, got {self.diagnostics!r}")
 
@@ -179,6 +193,12 @@ class TrainConfig:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")
+        # standardize and input_norm are one setting: changing one changes the other with it.
+        if "input_norm" in changes and "standardize" not in changes:
+            changes["standardize"] = changes["input_norm"] == "zscore"
+        elif "standardize" in changes and "input_norm" not in changes:
+            keep = "minmax" if self.input_norm == "zscore" else self.input_norm
+            changes["input_norm"] = "zscore" if changes["standardize"] else keep
         return dataclasses.replace(self, **changes)
 
     def identity(self) -> dict[str, Any]:
@@ -203,6 +223,8 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             if f.metadata["added_later"] and data[f.name] == f.default:
                 del data[f.name]
+        if data.get("input_norm") == "zscore":  # hashed before input_norm existed as standardize=True, still there
+            del data["input_norm"]
         payload = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

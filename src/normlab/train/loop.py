@@ -439,11 +439,11 @@ def make_loaders(config: TrainConfig, splits, device: torch.device) -> dict[str,
 
 
 def load_data(config: TrainConfig, data_dir: str | Path | None = None):
-    """Load the config's dataset splits (val hold-out, subset, transform, standardisation)."""
+    """Load the config's dataset splits (val hold-out, subset, transform, input normalisation)."""
     from normlab.data import load_splits
 
     return load_splits(config.dataset, transform=config.transform, val_split=config.val_split,
-                       standardize=config.standardize, subset=config.subset, data_dir=data_dir)
+                       input_norm=config.input_norm, subset=config.subset, data_dir=data_dir)
 
 
 def train(config: TrainConfig, *, splits=None, data_dir: str | Path | None = None,
@@ -451,7 +451,8 @@ def train(config: TrainConfig, *, splits=None, data_dir: str | Path | None = Non
           progress: bool | None = None) -> RunRecord:
     """Run one training job described by ``config`` and return its :class:`RunRecord`.
 
-    ``splits`` lets a caller (a study) load the data once and share it between runs.
+    ``splits`` lets a caller (a study) load the data once and share it between runs; they are
+    scaled as ``config.input_norm`` says, whatever input normalisation they carry.
     With ``checkpoint_path`` a checkpoint is written atomically at every epoch end; with
     ``resume=True`` an existing checkpoint there is continued, giving on the CPU the same numbers
     as a run that was never stopped. The config's names are checked first
@@ -477,6 +478,8 @@ def train(config: TrainConfig, *, splits=None, data_dir: str | Path | None = Non
     protocol = get_protocol(config.protocol)
     if splits is None:
         splits = load_data(config, data_dir)
+    # Shared splits may carry another run's input normalisation; the raw images are the same.
+    splits = splits.scaled(config.input_norm)
     seed_everything(config.seed)
     model = build_model(config).to(device)
     environment = accelerate(model, enabled=config.accelerate)  # the CPU fast path (normlab.fast)
