@@ -206,7 +206,7 @@ def test_one_variant_headline_summarises_it():
     report = build_report([r for r in fake_runs() if r.variant == "lenet5"], target=0.98)
     finals = [c[-1] for c in CURVES["lenet5"].values()]
     assert report.comparisons == [] and report.readings == []
-    assert report.headline[0].startswith(f"lenet5: final validation (test set) accuracy {pct(np.mean(finals))}%")
+    assert report.headline[0].startswith(f"lenet5: final validation (mnist test set) accuracy {pct(np.mean(finals))}%")
     assert "comparisons" not in [s.anchor for s in report.sections]
 
 
@@ -828,7 +828,7 @@ def test_batch_size_grid_of_28_variants(bs_grid_report):
     assert set(table.column("paired t p")) == set(table.column("Holm p")) == {"n/a"}
     final = [r for r in report.readings if r.numbers["metric"] == "final"]
     assert all(r.verdict == "not tested" and r.numbers["why"] == "pairs" for r in final)
-    assert report.headline[-1].startswith("None of the 21 paired comparisons of final validation (test set) accuracy "
+    assert report.headline[-1].startswith("None of the 21 paired comparisons of final validation (mnist test set) accuracy "
                                           "was tested: too few seeds (a paired test needs at least 3)")
     assert "significant" not in report.headline[-1]
     assert set(table.column("Verdict")) == {"not tested (too few seeds)"}
@@ -1068,7 +1068,7 @@ def test_holm_decides_the_headline_with_more_than_three_comparisons():
     reading = report.readings[report.comparisons.index(batch)]
     assert reading.verdict == "no significant difference" and reading.numbers["uncorrected_significant"]
     assert reading.numbers["holm_p"] == pytest.approx(adjusted[final.index(batch)]) and reading.numbers["tests"] == 4
-    assert report.headline[0].startswith("None of the 4 tested paired comparisons of final validation (test set) "
+    assert report.headline[0].startswith("None of the 4 tested paired comparisons of final validation (mnist test set) "
                                           "accuracy shows a significant difference after Holm's correction")
     verdicts = [p.text for p in report.section("comparisons").paragraphs if p.kind == "verdict"]
     text = next(v for v in verdicts if "between lenet5:norm=batch and" in v)
