@@ -172,12 +172,16 @@ def test_commands_leave_out_the_flags_of_fields_they_set_another_way():
     assert {"--seed", "--model"} <= train.keys()
 
 
-def test_study_target_default_is_the_statistics_default():
+def test_study_target_default_is_the_datasets_from_the_statistics():
     from normlab.experiments import stats
 
-    # The same object, not an equal literal: the default is written in one place.
-    assert _options("study")["--target"].default is stats.DEFAULT_TARGET
-    assert _options("report")["--target"].default is stats.DEFAULT_TARGET
+    # No literal: without --target the report takes the dataset's target from the statistics,
+    # and the help lists those same values.
+    for command in ("study", "report"):
+        option = _options(command)["--target"]
+        assert option.default is None
+        for dataset, target in stats.DATASET_TARGETS.items():
+            assert f"{target:g} for {dataset}" in option.help
 
 
 def test_predict_help_describes_the_image_limits(capsys):

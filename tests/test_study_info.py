@@ -10,10 +10,10 @@ from normlab.report import load_report
 from normlab.train.record import RunRecord
 
 
-def _add_runs(db: ResultsDB, study: str) -> None:
+def _add_runs(db: ResultsDB, study: str, dataset: str = "mnist") -> None:
     for variant, base in (("lenet5", 0.95), ("lenet5-bn", 0.96)):
         for seed in range(3):
-            config = {"model": variant, "dataset": "mnist", "protocol": "standard", "seed": seed, "epochs": 2,
+            config = {"model": variant, "dataset": dataset, "protocol": "standard", "seed": seed, "epochs": 2,
                       "subset": 1000}
             run_id = db.start_run(study=study, variant=variant, seed=seed, config=config,
                                   config_hash=f"{variant}-{seed}")
@@ -44,3 +44,23 @@ def test_a_quick_study_with_its_own_name_is_reported_as_quick(tmp_path):
     full = load_report(tmp_path, study="my-full")
     assert any("indicative only" in w.lower() for w in quick.warnings)
     assert not any("indicative only" in w.lower() for w in full.warnings)
+
+
+def test_the_default_target_is_the_datasets(tmp_path):
+    from normlab.experiments.stats import DATASET_TARGETS, DEFAULT_TARGET, default_target
+
+    assert default_target(["mnist", "mnist"]) == DATASET_TARGETS["mnist"] == DEFAULT_TARGET
+    assert default_target(["fashion-mnist"]) == DATASET_TARGETS["fashion-mnist"] < DEFAULT_TARGET
+    assert default_target(["mnist", "fashion-mnist"]) == DEFAULT_TARGET  # mixed: no one dataset's
+    with ResultsDB(tmp_path / "normlab.db") as db:
+        _add_runs(db, "m")
+    assert load_report(tmp_path).target == DATASET_TARGETS["mnist"]
+    assert load_report(tmp_path, target=0.9).target == 0.9
+
+
+def test_a_fashion_mnist_study_reads_epochs_to_target_at_its_own_target(tmp_path):
+    from normlab.experiments.stats import DATASET_TARGETS
+
+    with ResultsDB(tmp_path / "normlab.db") as db:
+        _add_runs(db, "f", dataset="fashion-mnist")
+    assert load_report(tmp_path).target == DATASET_TARGETS["fashion-mnist"]

@@ -12,7 +12,12 @@ import dataclasses
 
 from normlab.diagnostics import DEFAULT_EVERY, DESCRIPTIONS
 from normlab.errors import ConfigError
+from normlab.experiments.stats.records import DATASET_TARGETS
 from normlab.train.config import TrainConfig, field_types
+
+
+#: The end of --target's help text: the default is the dataset's own target.
+TARGET_DEFAULTS = "(default: the dataset's: " + ", ".join(f"{v:g} for {k}" for k, v in DATASET_TARGETS.items()) + ")"
 
 
 def positive_int(text: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from normlab.experiments.stats import DEFAULT_TARGET
+from normlab.cli._common import TARGET_DEFAULTS
 
 
 def register(subparsers) -> None:
@@ -25,8 +25,8 @@ def register(subparsers) -> None:
                    help="study name inside the database (default: the only study there)")
     p.add_argument("--format", dest="fmt", choices=("html", "md"), default="html",
                    help="html: one self-contained page; md: Markdown for terminals and CI logs (default: %(default)s)")
-    p.add_argument("--target", type=float, default=DEFAULT_TARGET,
-                   help="accuracy target (a fraction) for epochs- and time-to-target (default: %(default)s)")
+    p.add_argument("--target", type=float, default=None,
+                   help=f"accuracy target (a fraction) for epochs- and time-to-target {TARGET_DEFAULTS}")
     p.set_defaults(func=run)
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from normlab.cli._common import add_train_args, config_from_args, positive_int, run_line
+from normlab.cli._common import TARGET_DEFAULTS, add_train_args, config_from_args, positive_int, run_line
 from normlab.errors import ConfigError
 from normlab.experiments.engines.local import default_workers
-from normlab.experiments.stats import DEFAULT_TARGET
 from normlab.experiments.study import StudySpec, Variant, parse_seeds, run_study
 
 
@@ -38,8 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="where runs execute (default: %(default)s)")
     p.add_argument("--address", default=None, help="Ray cluster address, or 'auto' (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each Ray task asks for (default: %(default)s)")
-    p.add_argument("--target", type=float, default=DEFAULT_TARGET,
-                   help="accuracy target (a fraction) for epochs-to-target in the report (default: %(default)s)")
+    p.add_argument("--target", type=float, default=None,
+                   help=f"accuracy target (a fraction) for epochs-to-target in the report {TARGET_DEFAULTS}")
     p.add_argument("--no-report", action="store_true", help="skip writing OUT/report.html (default: write it)")
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="also write TensorBoard event files, one run folder per (variant, seed) (needs normlab[tensorboard])")

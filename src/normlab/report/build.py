@@ -94,7 +94,7 @@ def _meta(ctx: ReportContext) -> dict[str, str]:
 def build_report(
     runs: Sequence[Any],
     *,
-    target: float = stats.DEFAULT_TARGET,
+    target: float | None = None,
     study: str | None = None,
     confidence: float = stats.DEFAULT_CONFIDENCE,
     alpha: float = 0.05,
@@ -168,7 +168,7 @@ def _check_format(fmt: str) -> str:
 
 
 def load_report(
-    db_path: str | Path, *, study: str | None = None, target: float = stats.DEFAULT_TARGET, **kwargs: Any
+    db_path: str | Path, *, study: str | None = None, target: float | None = None, **kwargs: Any
 ) -> Report:
     """Read one study from a results database (the ``.db`` or its folder) and build its report.
 
@@ -227,7 +227,7 @@ def write_report(
     out_path: str | Path,
     *,
     study: str | None = None,
-    target: float = stats.DEFAULT_TARGET,
+    target: float | None = None,
     fmt: str = "html",
     quick: bool | None = None,
 ) -> Path:

@@ -543,7 +543,7 @@ class ReportContext:
         raise KeyError(f"{cmp.b_name} − {cmp.a_name} ({cmp.metric}) is not one of the report's comparisons")
 
 
-def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, study: str | None = None,
+def build_context(runs: Sequence[Any], *, target: float | None = None, study: str | None = None,
                   confidence: float = stats.DEFAULT_CONFIDENCE, alpha: float = 0.05,
                   db_path: str | Path | None = None, generated_at: float | None = None,
                   quick: bool | None = None) -> ReportContext:
@@ -560,6 +560,8 @@ def build_context(runs: Sequence[Any], *, target: float = stats.DEFAULT_TARGET, 
     if len(names) > 1:
         raise ConfigError(f"the runs belong to several studies ({', '.join(names)}); report one study at a time")
     study = study or names[0] or "default"
+    if target is None:  # the dataset's own target (98% for MNIST), see stats.DATASET_TARGETS
+        target = stats.default_target((getattr(r, "config", None) or {}).get("dataset", "mnist") for r in runs)
     target = stats.check_target(target)
     chosen, superseded, set_aside = _dedupe(runs)
     variants = _variant_order(list(chosen.values()))

@@ -46,6 +46,7 @@ from normlab.experiments.stats.records import (
     BOOTSTRAP_METHODS,
     DEFAULT_CONFIDENCE,
     DEFAULT_N_RESAMPLES,
+    DATASET_TARGETS,
     DEFAULT_TARGET,
     METRICS,
     MIN_TEST_PAIRS,
@@ -58,6 +59,7 @@ from normlab.experiments.stats.records import (
     VariantSummary,
     check_run,
     check_target,
+    default_target,
     join_ints,
 )
 from normlab.experiments.stats.summary import epochs_to_target, rank_by_target, summarize_variant, time_to_target
@@ -66,6 +68,7 @@ __all__ = [
     "BOOTSTRAP_METHODS",
     "DEFAULT_CONFIDENCE",
     "DEFAULT_N_RESAMPLES",
+    "DATASET_TARGETS",
     "DEFAULT_TARGET",
     "METRICS",
     "MIN_TEST_PAIRS",
@@ -79,6 +82,7 @@ __all__ = [
     "bootstrap_ci",
     "check_run",
     "check_target",
+    "default_target",
     "curve_band",
     "epochs_to_target",
     "holm",
