@@ -383,3 +383,33 @@ def test_predict_command_takes_the_folder(checkpoint, tmp_path, capsys):
     (keyed / "notes.pt").write_text("not a checkpoint")
     assert main(["predict", "--checkpoint", str(keyed.parent), "--model", "lenet5-bn", str(image)]) == 0
     assert capsys.readouterr().out.startswith(f"{image}: ")
+
+
+def test_fashion_mnist_images_are_fitted_to_fill_the_frame_and_named():
+    """Fashion-MNIST's articles fill their 28x28 frame; fitting them into MNIST's 20x20 box would
+    show the model a shrunken image."""
+    from normlab.predict import fit_digit, fit_object
+
+    rng = np.random.default_rng(0)
+    article = np.zeros((28, 28), dtype=np.uint8)
+    article[2:26, 6:22] = rng.integers(120, 255, size=(24, 16), dtype=np.uint8)  # a tall item, as a dress
+    framed = fit_object(np.kron(article, np.ones((5, 5), dtype=np.uint8)))  # a 140x140 photo of it
+    rows = np.flatnonzero((framed > 30).any(axis=1))
+    assert rows[-1] - rows[0] + 1 >= 27  # the longer side fills the frame again
+    digit_rows = np.flatnonzero((fit_digit(article) > 30).any(axis=1))
+    assert digit_rows[-1] - digit_rows[0] + 1 <= 21  # MNIST's way would shrink it to 20 pixels
+
+
+def test_predict_names_fashion_mnist_classes(tmp_path):
+    import torch.nn as nn
+
+    path = tmp_path / "item.png"
+    Image.fromarray(np.full((28, 28), 200, dtype=np.uint8) * (np.indices((28, 28))[0] % 3 == 0)).save(path)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.arange(10.0))  # always class 9
+    [p] = predict_files(model, [path], transform="none", dataset="fashion-mnist")
+    assert (p.label, p.name) == (9, "Ankle boot")
+    [p] = predict_files(model, [path], transform="none", dataset="mnist")
+    assert (p.label, p.name) == (9, "9")

@@ -1,9 +1,10 @@
-"""Inference on image files: convert a photo or scan of a digit the MNIST way, then classify it.
+"""Inference on image files: convert a photo or scan the way the model's dataset was made, then classify it.
 
 MNIST's own preparation (LeCun et al.): the digit is fitted into a 20x20 box keeping its aspect
 ratio, with antialiasing, then placed in a 28x28 field so that its centre of mass is at the
-centre. After that the model's input transform (resize32, pad32 or none) and standardisation
-apply, exactly as in training.
+centre. Fashion-MNIST's (Xiao et al.): the article is trimmed and resized so that its longer
+side fills the 28x28 frame, centred. After that the model's input transform (resize32, pad32 or
+none) and standardisation apply, exactly as in training.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Prediction:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     warning: str | None = None
+    name: str | None = None  # the class's name in the dataset (Fashion-MNIST's "Sneaker"; MNIST's "7")
 
 
 def to_grayscale(image, *, invert: bool = False) -> tuple[np.ndarray, list[str]]:
@@ -143,6 +145,30 @@ def fit_digit(gray: np.ndarray) -> np.ndarray:
     return field_.clip(0, 255).round().astype(np.uint8)
 
 
+#: Datasets whose images fill their frame (the object trimmed and scaled to 28 pixels on its longer
+#: side) rather than being fitted into 20x20 and centred by mass as MNIST's digits are.
+FRAMED_DATASETS = ("fashion-mnist",)
+
+
+def fit_object(gray: np.ndarray) -> np.ndarray:
+    """Fit the object in ``gray`` (uint8, light on dark) the Fashion-MNIST way: trimmed, its longer
+    side scaled to 28 pixels, centred in 28x28."""
+    from PIL import Image
+
+    mask = gray > max(int(gray.max(initial=0)) * 0.2, 1.0)  # as fit_digit: faint texture is not the object
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return np.zeros((28, 28), dtype=np.uint8)
+    crop = gray[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+    h, w = crop.shape
+    new_h, new_w = max(1, round(h * 28 / max(h, w))), max(1, round(w * 28 / max(h, w)))
+    patch = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).resize((new_w, new_h), Image.LANCZOS))
+    out = np.zeros((28, 28), dtype=np.uint8)
+    top, left = (28 - new_h) // 2, (28 - new_w) // 2
+    out[top: top + new_h, left: left + new_w] = patch
+    return out
+
+
 @dataclass
 class DigitImage:
     """An image file read the MNIST way: the 28x28 array, notes on how, and a warning if blank."""
@@ -152,8 +178,11 @@ class DigitImage:
     warning: str | None = None
 
 
-def read_digit(path: str | Path, *, invert: bool = False) -> DigitImage:
+def read_digit(path: str | Path, *, invert: bool = False, framed: bool = False) -> DigitImage:
     """Read ``path`` (PNG, JPEG, any size up to :data:`MAX_PIXELS`) into a :class:`DigitImage`.
+
+    ``framed=True`` fits the image as Fashion-MNIST's articles (:func:`fit_object`), else as
+    MNIST's digits (:func:`fit_digit`).
 
     The EXIF orientation is applied, as image viewers do. A nearly constant image (grey levels
     spanning fewer than :data:`BLANK_RANGE`) gets a warning. A file that is missing, not an image
@@ -193,7 +222,7 @@ def read_digit(path: str | Path, *, invert: bool = False) -> DigitImage:
     if spread < BLANK_RANGE:
         warning = (f"{path}: the image is nearly blank (its grey levels span {spread} of 255, a digit needs "
                    f"at least {BLANK_RANGE}): there is no digit to classify")
-    return DigitImage(fit_digit(gray), notes, warning)
+    return DigitImage(fit_object(gray) if framed else fit_digit(gray), notes, warning)
 
 
 def load_image(path: str | Path, *, invert: bool = False) -> np.ndarray:
@@ -203,21 +232,27 @@ def load_image(path: str | Path, *, invert: bool = False) -> np.ndarray:
 
 @torch.no_grad()
 def predict_files(model: torch.nn.Module, paths: Sequence[str | Path], *, transform: str, head: str = "logits",
-                  mean: float | None = None, std: float | None = None, invert: bool = False) -> list[Prediction]:
+                  mean: float | None = None, std: float | None = None, invert: bool = False,
+                  dataset: str = "mnist") -> list[Prediction]:
     """Classify each file. A file that cannot be read gets an error entry; the others are still predicted.
+
+    ``dataset`` is the one the model was trained on: it decides how an image is fitted into 28x28
+    (:data:`FRAMED_DATASETS`) and the class names.
 
     ``head`` is the model's output head: ``softmax`` models (the post's) already return
     probabilities, ``logits`` models get one softmax here. A blank image keeps its label but
     gets a warning; probabilities that are not finite (a broken checkpoint) get a warning and
     no label.
     """
+    from normlab.data.registry import get_dataset_spec
     from normlab.data.transforms import get_transform
 
+    names = get_dataset_spec(dataset).class_names
     predictions: list[Prediction] = []
     arrays, ok = [], []
     for path in paths:
         try:
-            digit = read_digit(path, invert=invert)
+            digit = read_digit(path, invert=invert, framed=dataset in FRAMED_DATASETS)
         except ImageReadError as exc:
             predictions.append(Prediction(str(path), None, None, error=str(exc)))
             continue
@@ -242,6 +277,7 @@ def predict_files(model: torch.nn.Module, paths: Sequence[str | Path], *, transf
                                   "is no prediction: the checkpoint's weights are broken")
             continue
         prediction.label = int(p.argmax())
+        prediction.name = names[prediction.label] if prediction.label < len(names) else None
     return predictions
 
 
