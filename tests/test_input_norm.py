@@ -209,3 +209,157 @@ def test_train_scales_shared_splits_as_its_config_says(small_splits):
     assert shared.val_accuracy == own.val_accuracy and shared.train_loss == own.train_loss
     minmax = train(config.replace(input_norm="minmax"), splits=small_splits, progress=False)
     assert minmax.train_loss != own.train_loss  # the setting reached the network
+
+
+# --------------------------------------------------------------------------------------------
+# The preset
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_preset_crosses_settings_models_and_datasets():
+    from normlab.experiments.presets import PRESETS, build_preset
+
+    for quick in (False, True):
+        spec = build_preset("input-norm", base=TrainConfig(), quick=quick)
+        grid = spec.configs()
+        cells = {(c.dataset, c.model, c.input_norm) for v, s, c in grid}
+        assert cells == {(d, m, n) for d in ("mnist", "fashion-mnist") for m in ("lenet5", "lenet5-bn")
+                         for n in INPUT_NORMS}
+        assert all(c.standardize == (c.input_norm == "zscore") for _, _, c in grid)
+        # the post's optimizer and protocol; paired seeds
+        assert {(c.optimizer, c.lr, c.batch_size, c.protocol) for _, _, c in grid} == {("adam", 1e-3, 64, "standard")}
+        assert len(grid) == 12 * len(spec.seeds)
+    assert (spec.base.epochs, spec.base.subset, spec.seeds) == (2, 2000, [0, 1])
+    full = build_preset("input-norm", base=TrainConfig())
+    assert (full.base.epochs, full.base.subset, full.seeds) == (10, None, [0, 1, 2, 3, 4])
+    assert "Adam at 1e-3" in PRESETS["input-norm"].description
+
+
+@pytest.mark.parametrize("flag, field", [("--input-norm", "input_norm"), ("--standardize", "standardize"),
+                                         ("--dataset", "dataset")])
+def test_a_typed_setting_the_grid_varies_is_an_error(flag, field):
+    from normlab.experiments.presets import build_preset
+
+    base = TrainConfig(**{"input_norm": "raw", "standardize": False} if field != "dataset" else {})
+    if field == "standardize":
+        base = TrainConfig(standardize=True)
+    with pytest.raises(ConfigError, match=f"{flag} conflicts with preset 'input-norm'"):
+        build_preset("input-norm", base=base, explicit={field})
+
+
+# --------------------------------------------------------------------------------------------
+# The report section, on runs whose finals are set by hand
+# --------------------------------------------------------------------------------------------
+
+SEED_NOISE = (0.0, 0.0012, -0.0009, 0.0005)
+
+
+def _runs(finals: dict[tuple[str, str], float], dataset: str = "mnist", start: int = 0, **config) -> list:
+    from conftest import run_record
+
+    runs, i = [], start
+    for k, ((model, norm), final) in enumerate(finals.items()):
+        for seed, noise in enumerate(SEED_NOISE):
+            i += 1
+            acc = final + noise + 0.0004 * ((k * 5 + seed * 3) % 4 - 1.5)
+            cfg = TrainConfig(model=model, dataset=dataset, input_norm=norm, seed=seed, epochs=2, **config).to_dict()
+            runs.append(run_record(id=i, variant=f"{model} {dataset} {norm}", seed=seed, config=cfg,
+                                   config_hash=f"{i:x}", val_accuracy=[acc - 0.01, acc], val_loss=[0.3, 0.2],
+                                   train_loss=[0.4, 0.3], epoch_seconds=[1.0, 1.0]))
+    return runs
+
+
+def _finals(runs, model, dataset, norm) -> np.ndarray:
+    return np.array([r.val_accuracy[-1] for r in sorted(runs, key=lambda r: r.seed)
+                     if r.variant == f"{model} {dataset} {norm}"])
+
+
+def _holm(p: list[float]) -> list[float]:
+    order = np.argsort(p)
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _section(runs):
+    from normlab.report import build_report
+
+    return build_report(runs, generated_at=0).section("input-norm")
+
+
+def _plain_sensitive(bn_spread: float) -> dict[tuple[str, str], float]:
+    return {("lenet5", "raw"): 0.93, ("lenet5", "minmax"): 0.975, ("lenet5", "zscore"): 0.978,
+            ("lenet5-bn", "raw"): 0.982 - bn_spread, ("lenet5-bn", "minmax"): 0.982, ("lenet5-bn", "zscore"): 0.982}
+
+
+def test_the_section_computes_both_readings_with_holm_over_its_family():
+    from scipy import stats as sps
+
+    runs = _runs(_plain_sensitive(0.0)) + _runs(_plain_sensitive(0.08), "fashion-mnist", start=100)
+    sec = _section(runs)
+    effects = [r for r in sec.readings if r.question == "input-norm"]
+    claims = [r for r in sec.readings if r.question == "input-norm-bn"]
+    assert [(r.numbers["dataset"], r.numbers["model"]) for r in effects] == [
+        ("mnist", "lenet5"), ("mnist", "lenet5-bn"), ("fashion-mnist", "lenet5"), ("fashion-mnist", "lenet5-bn")]
+    # The family: three pairs of settings per model and one spread test per dataset, 14 tests.
+    pair_p, spread_p, expected = [], [], {}
+    for dataset in ("mnist", "fashion-mnist"):
+        for model in ("lenet5", "lenet5-bn"):
+            for a, b in (("raw", "minmax"), ("raw", "zscore"), ("minmax", "zscore")):
+                d = _finals(runs, model, dataset, b) - _finals(runs, model, dataset, a)
+                expected[(dataset, model, a, b)] = d.mean()
+                pair_p.append(sps.ttest_rel(_finals(runs, model, dataset, b), _finals(runs, model, dataset, a)).pvalue)
+        per = {m: np.ptp([_finals(runs, m, dataset, n) for n in INPUT_NORMS], axis=0) for m in ("lenet5", "lenet5-bn")}
+        expected[dataset] = per
+        spread_p.append(sps.ttest_rel(per["lenet5"], per["lenet5-bn"]).pvalue)
+    holm = _holm(pair_p + spread_p)
+    pairs = [p for r in effects for p in r.numbers["pairs"]]
+    assert [p.numbers["holm_p"] for p in pairs] + [c.numbers["holm_p"] for c in claims] == pytest.approx(holm)
+    for p in pairs:
+        x = p.numbers
+        assert p.effect == pytest.approx(expected[(x["dataset"], x["model"], x["setting_a"], x["setting_b"])])
+        assert x["tests"] == 14
+    for r in effects:
+        means = [_finals(runs, r.numbers["model"], r.numbers["dataset"], n).mean() for n in INPUT_NORMS]
+        assert r.effect == pytest.approx(max(means) - min(means))
+    # The plain network depends on its inputs on both datasets; batch norm only on fashion-mnist.
+    assert [r.verdict for r in effects] == ["significant difference", "no significant difference",
+                                            "significant difference", "significant difference"]
+    mnist, fashion = claims
+    assert mnist.verdict == "agree" and fashion.verdict == "disagree"
+    for c in claims:
+        per = expected[c.numbers["dataset"]]
+        assert c.effect == pytest.approx((per["lenet5"] - per["lenet5-bn"]).mean())
+        assert c.numbers["spread_plain"] == pytest.approx(per["lenet5"].mean())
+        assert c.numbers["spread_bn"] == pytest.approx(per["lenet5-bn"].mean())
+    text = sec.paragraphs[-1].text
+    assert "On mnist, lenet5 ends at" in text and "batch norm made the input normalisation matter less" in text
+    assert "the input normalisation mattered more with batch norm" in text
+    assert sec.summary.startswith("Input normalisation with and without batch norm: on mnist,")
+    assert sec.tables[0].column("best − worst (pp)") == [f"{r.effect * 100:.2f}" for r in effects]
+
+
+def test_too_few_seeds_and_missing_networks_are_not_tested():
+    runs = [r for r in _runs(_plain_sensitive(0.002)) if r.seed < 2]
+    sec = _section(runs)
+    assert {r.verdict for r in sec.readings} == {"not tested"}
+    assert "not tested with 2 seeds" in sec.paragraphs[-1].text
+    plain_only = _section([r for r in _runs(_plain_sensitive(0.002)) if r.config["model"] == "lenet5"])
+    claim = [r for r in plain_only.readings if r.question == "input-norm-bn"][0]
+    assert (claim.verdict, claim.numbers["why"]) == ("not tested", "models")
+
+
+def test_the_section_needs_two_settings_and_reads_old_configs():
+    from normlab.report.sections.input_norm import INPUT_SETTINGS, input_setting
+
+    assert INPUT_SETTINGS == INPUT_NORM_NAMES
+    assert input_setting({"standardize": True}) == "zscore" and input_setting({}) == "minmax"
+    one = _runs({("lenet5", "minmax"): 0.97, ("lenet5-bn", "minmax"): 0.98})
+    from normlab.report import build_report
+
+    assert "input-norm" not in [s.anchor for s in build_report(one, generated_at=0).sections]
+    # variants differing in another setting too are not read as an input-normalisation grid
+    mixed = _runs({("lenet5", "raw"): 0.93}) + _runs({("lenet5", "minmax"): 0.97}, start=50, lr=0.01)
+    assert "input-norm" not in [s.anchor for s in build_report(mixed, generated_at=0).sections]

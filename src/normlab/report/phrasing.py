@@ -37,6 +37,9 @@ CLAIMS = {
     "noisy": "Santurkar et al. (2018, figure 2) report that the noisy network trains about as well as with standard "
              "batch norm, and better than without it, although its layer inputs are far less stable: stable "
              "distributions are not what makes batch norm work.",
+    "input-norm": "The post explains min-max scaling and z-scores, then trains on one input scaling without measuring "
+                  "them. Batch norm normalises every layer's inputs, so it is said to make the network's own input "
+                  "normalisation unnecessary: if so, the setting should matter less with it than without.",
     "eval-mode": "The post reports that batch norm lifted LeNet-5 from just above 98% to about 98.5% after 10 "
                  "epochs, measured under its own protocol.",
 }
@@ -575,6 +578,54 @@ def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, st
                f"{compared}{interval}, so {verdict}")
     return (text + f" {_cap(finding)}.",
             f"Batch-size sweep (Wu & He 2018: batch norm degrades at small batches, group norm does not): {finding}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Input normalisation
+# --------------------------------------------------------------------------------------------
+
+
+def _input_norm_effect(r: Reading) -> str:
+    x = r.numbers
+    means = ", ".join(f"{fmt_pct(m, unit=True)} ({s})" for s, m in x["means"].items())
+    spread = f"best − worst {fmt_pp(r.effect, unit=True, signed=False)}"
+    if r.verdict == "significant difference":
+        sig = [f"{p.numbers['setting_b']} − {p.numbers['setting_a']} {fmt_pp(p.effect, unit=True)}"
+               for p in x["pairs"] if p.significant]
+        verdict = (f"the input normalisation changes its accuracy (significant{' after Holm' if x['corrected'] else ''}: "
+                   f"{', '.join(sig)})")
+    elif r.verdict == "no significant difference":
+        verdict = f"no two settings differ significantly{' after Holm' if x['corrected'] else ''} ({spread})"
+    else:
+        verdict = f"{spread}, a direction only (not tested with {plural(r.n, 'seed')}; a paired test needs {MIN_TEST_PAIRS})"
+    return f"{x['model']} ends at {means}: {verdict}"
+
+
+def _input_norm_claim(c: Reading, *, short: bool = False) -> str:
+    x = c.numbers
+    if x["why"] in ("models", "seeds"):
+        return ("no seed has both networks under every setting, so their spreads are not compared" if x["why"] ==
+                "seeds" else "there is no plain and batch-norm network under the same settings to compare")
+    verdict = {"agree": "batch norm made the input normalisation matter less",
+               "disagree": "the input normalisation mattered more with batch norm",
+               "undecided": "these runs cannot tell whether batch norm made it matter less",
+               "not tested": "whether batch norm made it matter less is not tested"}[c.verdict]
+    plain, bn = (fmt_pp(x[k], unit=True, signed=False) for k in ("spread_plain", "spread_bn"))
+    spreads = f"the mean spread across settings (best − worst, per seed) is {plain} for {x['plain']} and {bn} for {x['bn']}"
+    if short:
+        return f"{spreads} (plain − BN {fmt_pp(c.effect, unit=True)}, {significance_words(x['comparison'])}): {verdict}"
+    return f"{spreads}; plain − BN is {difference_words(x['comparison'])}. So {verdict}"
+
+
+def input_norm_text(effects: Sequence[Reading], claims: Sequence[Reading]) -> tuple[str, str]:
+    """The input-normalisation section's reading and its summary: per dataset, each model's final accuracy
+    by setting (``effects``, "input-norm" readings) and its spread with and without batch norm (``claims``,
+    one "input-norm-bn" reading per dataset, whose ``comparison`` is the paired test of the spreads)."""
+    parts = [f"On {c.numbers['dataset']}, " + "; ".join(_input_norm_effect(r) for r in effects
+                                                        if r.numbers["dataset"] == c.numbers["dataset"])
+             + f". {_cap(_input_norm_claim(c))}." for c in claims]
+    summary = "; ".join(f"on {c.numbers['dataset']}, {_input_norm_claim(c, short=True)}" for c in claims)
+    return f"{CLAIMS['input-norm']} {' '.join(parts)}", f"Input normalisation with and without batch norm: {summary}."
 
 
 # --------------------------------------------------------------------------------------------
