@@ -200,11 +200,14 @@ def test_the_flag_comes_from_the_field():
 # --------------------------------------------------------------------------------------------
 
 
-def test_train_scales_shared_splits_as_its_config_says(small_splits):
+def test_train_scales_shared_splits_as_its_config_says(small_splits, tmp_path):
+    from normlab.predict import load_model
     from normlab.train import train
 
     config = TrainConfig(model="lenet5", input_norm="raw", subset=1024, epochs=1, device="cpu")
-    shared = train(config, splits=small_splits, progress=False)  # small_splits: minmax
+    shared = train(config, splits=small_splits, progress=False, checkpoint_path=tmp_path / "raw.pt")  # minmax splits
+    # predict scales its images with the checkpoint's (mean, std): the same map as training's
+    assert load_model(tmp_path / "raw.pt")[2] == {"mean": 0.0, "std": 1 / 255}
     own = train(config, splits=small_splits.scaled("raw"), progress=False)
     assert shared.val_accuracy == own.val_accuracy and shared.train_loss == own.train_loss
     minmax = train(config.replace(input_norm="minmax"), splits=small_splits, progress=False)
@@ -363,3 +366,26 @@ def test_the_section_needs_two_settings_and_reads_old_configs():
     # variants differing in another setting too are not read as an input-normalisation grid
     mixed = _runs({("lenet5", "raw"): 0.93}) + _runs({("lenet5", "minmax"): 0.97}, start=50, lr=0.01)
     assert "input-norm" not in [s.anchor for s in build_report(mixed, generated_at=0).sections]
+
+
+def test_the_quick_preset_runs_on_both_datasets_end_to_end(data_dir, fashion_dir, tmp_path, capsys):
+    """study --preset input-norm --quick (shrunk further by typed flags to fit CI): every cell trains with its own
+    scaling, although a worker shares one load of a dataset between settings."""
+    from normlab.cli import main
+    from normlab.experiments.store import ResultsDB
+
+    out = tmp_path / "inorm"
+    # No --data-dir: it names one dataset's folder; NORMLAB_DATA provides both (the fixtures skip otherwise).
+    args = ["study", "--preset", "input-norm", "--quick", "--subset", "256", "--epochs", "1", "--quiet", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    with ResultsDB(out / "normlab.db", readonly=True) as db:
+        runs = db.list_runs("input-norm-quick", full=True)
+    assert {r.status for r in runs} == {"done"} and len(runs) == 24
+    cells = {(r.config["dataset"], r.config["model"], r.config["input_norm"]) for r in runs}
+    assert len(cells) == 12
+    loss = {(r.config["dataset"], r.config["model"], r.config["input_norm"], r.seed): r.train_loss[0] for r in runs}
+    for d in ("mnist", "fashion-mnist"):
+        for m in ("lenet5", "lenet5-bn"):
+            assert len({loss[(d, m, n, 0)] for n in INPUT_NORMS}) == 3  # three settings, three different runs
+    page = (out / "report.html").read_text()
+    assert '<section id="input-norm">' in page and "Input normalisation with and without batch norm" in page
