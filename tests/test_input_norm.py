@@ -376,7 +376,8 @@ def test_the_quick_preset_runs_on_both_datasets_end_to_end(data_dir, fashion_dir
 
     out = tmp_path / "inorm"
     # No --data-dir: it names one dataset's folder; NORMLAB_DATA provides both (the fixtures skip otherwise).
-    args = ["study", "--preset", "input-norm", "--quick", "--subset", "256", "--epochs", "1", "--quiet", "--out", str(out)]
+    args = ["study", "--preset", "input-norm", "--quick", "--subset", "256", "--epochs", "1", "--quiet",
+            "--out", str(out)]
     assert main(args) == 0, capsys.readouterr().err
     with ResultsDB(out / "normlab.db", readonly=True) as db:
         runs = db.list_runs("input-norm-quick", full=True)

@@ -589,32 +589,33 @@ def _input_norm_effect(r: Reading) -> str:
     x = r.numbers
     means = ", ".join(f"{fmt_pct(m, unit=True)} ({s})" for s, m in x["means"].items())
     spread = f"best − worst {fmt_pp(r.effect, unit=True, signed=False)}"
+    sig, after = [p for p in x["pairs"] if p.significant], " after Holm" if x["corrected"] else ""
     if r.verdict == "significant difference":
-        sig = [f"{p.numbers['setting_b']} − {p.numbers['setting_a']} {fmt_pp(p.effect, unit=True)}"
-               for p in x["pairs"] if p.significant]
-        verdict = (f"the input normalisation changes its accuracy (significant{' after Holm' if x['corrected'] else ''}: "
-                   f"{', '.join(sig)})")
+        verdict = "the input normalisation changes its accuracy (significant" + after + ": " + ", ".join(
+            f"{p.numbers['setting_b']} − {p.numbers['setting_a']} {fmt_pp(p.effect, unit=True)}" for p in sig) + ")"
     elif r.verdict == "no significant difference":
-        verdict = f"no two settings differ significantly{' after Holm' if x['corrected'] else ''} ({spread})"
+        verdict = f"no two settings differ significantly{after} ({spread})"
     else:
-        verdict = f"{spread}, a direction only (not tested with {plural(r.n, 'seed')}; a paired test needs {MIN_TEST_PAIRS})"
+        verdict = (f"{spread}, a direction only (not tested with {plural(r.n, 'seed')}; a paired test needs "
+                   f"{MIN_TEST_PAIRS})")
     return f"{x['model']} ends at {means}: {verdict}"
 
 
 def _input_norm_claim(c: Reading, *, short: bool = False) -> str:
-    x = c.numbers
-    if x["why"] in ("models", "seeds"):
-        return ("no seed has both networks under every setting, so their spreads are not compared" if x["why"] ==
-                "seeds" else "there is no plain and batch-norm network under the same settings to compare")
+    x, cmp = c.numbers, c.numbers.get("comparison")
+    if cmp is None:
+        return {"models": "there is no plain and batch-norm network under the same settings to compare",
+                "seeds": "no seed has both networks under every setting, so their spreads are not compared"}[x["why"]]
     verdict = {"agree": "batch norm made the input normalisation matter less",
                "disagree": "the input normalisation mattered more with batch norm",
                "undecided": "these runs cannot tell whether batch norm made it matter less",
                "not tested": "whether batch norm made it matter less is not tested"}[c.verdict]
     plain, bn = (fmt_pp(x[k], unit=True, signed=False) for k in ("spread_plain", "spread_bn"))
-    spreads = f"the mean spread across settings (best − worst, per seed) is {plain} for {x['plain']} and {bn} for {x['bn']}"
+    spreads = f"the mean spread across settings (best − worst, per seed) is {plain} for {x['plain']} and {bn}"
     if short:
-        return f"{spreads} (plain − BN {fmt_pp(c.effect, unit=True)}, {significance_words(x['comparison'])}): {verdict}"
-    return f"{spreads}; plain − BN is {difference_words(x['comparison'])}. So {verdict}"
+        diff = f"plain − BN {fmt_pp(c.effect, unit=True)}, {significance_words(cmp)}"
+        return f"{spreads} for {x['bn']} ({diff}): {verdict}"
+    return f"{spreads} for {x['bn']}; plain − BN is {difference_words(cmp)}. So {verdict}"
 
 
 def input_norm_text(effects: Sequence[Reading], claims: Sequence[Reading]) -> tuple[str, str]:

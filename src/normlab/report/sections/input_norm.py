@@ -60,6 +60,12 @@ def _order(setting: str) -> int:
     return INPUT_SETTINGS.index(setting) if setting in INPUT_SETTINGS else len(INPUT_SETTINGS)
 
 
+def _plain_and_bn(models: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The first model without normalisation and the first with batch norm (None where there is none)."""
+    return (next((m for m in models if norm_of(m) == "none"), None),
+            next((m for m in models if norm_of(m) == "batch"), None))
+
+
 def _spreads(ctx: ReportContext, cells: dict[str, str], settings: list[str]) -> dict[int, float]:
     """Per seed that has every setting: the best setting's final accuracy minus the worst's."""
     finals = [ctx.seed_finals(cells[s]) for s in settings]
@@ -118,8 +124,7 @@ def input_norm_section(ctx: ReportContext) -> Section | None:
                         cmps.append(cmp)
                         extra.append({"dataset": dataset, "model": model, "setting_a": a, "setting_b": b})
                         roles.append("comparison")
-        plain = next((m for m in models if norm_of(m) == "none"), None)
-        bn = next((m for m in models if norm_of(m) == "batch"), None)
+        plain, bn = _plain_and_bn(models)
         if plain and bn:
             common = [s for s in models[plain] if s in models[bn]]
             if len(common) >= 2:
@@ -138,9 +143,8 @@ def input_norm_section(ctx: ReportContext) -> Section | None:
             means = {s: ctx.summaries[v].final.mean for s, v in cells.items()}
             mine = [r for r in pair_readings if (r.numbers["dataset"], r.numbers["model"]) == (dataset, model)]
             effects.append(_effect_reading(dataset, model, cells, mine, means))
-        plain = next((m for m in models if norm_of(m) == "none"), None)
-        bn = next((m for m in models if norm_of(m) == "batch"), None)
-        claims.append(_claim_reading(dataset, plain, bn, spread_readings.get(dataset), spreads.get(dataset, {})))
+        claims.append(_claim_reading(dataset, *_plain_and_bn(models), spread_readings.get(dataset),
+                                     spreads.get(dataset, {})))
 
     conf = ctx.conf
     sec = Section("Input normalisation with and without batch norm", "input-norm", readings=[*effects, *claims])
