@@ -742,3 +742,56 @@ def eval_mode_text(gaps: Sequence[Reading], effect: Reading | None) -> tuple[str
     return (text + f" Batch norm's gap minus the plain network's is {gap}: {finding}.",
             f"The post's eval-mode bug: batch norm's blog − standard gap minus the plain network's is {gap}, so "
             f"{finding}.")
+
+# --------------------------------------------------------------------------------------------
+# LeNet-5 against LeCun et al. (1998)
+# --------------------------------------------------------------------------------------------
+
+
+def lecun_short(r: Reading) -> str:
+    """A LeCun reading's verdict in a table cell: falls short, matches, exceeds, or not tested."""
+    if r.verdict == "not tested":
+        return f"not tested (n < {MIN_TEST_PAIRS})"
+    return {"short": "falls short", "matches": "matches", "exceeds": "exceeds"}[r.numbers["position"]]
+
+
+def _lecun_verdict(r: Reading, ref: str) -> str:
+    x = r.numbers
+    ci = f"{x['confidence'] * 100:g}% CI {fmt_interval(r.interval, pp=True)} pp"
+    if x["position"] == "short":
+        return f"{r.subject} falls short of {ref} by {format_pp(r.effect)} ({ci})"
+    if x["position"] == "exceeds":
+        return (f"{r.subject} exceeds LeCun et al.'s {fmt_pct(1 - x['reference'], unit=True)} accuracy, with "
+                f"{format_pp(-r.effect)} less test error ({ci})")
+    return f"{r.subject} matches {ref}: the interval of the difference contains 0 ({fmt_pp(r.effect, unit=True)}, {ci})"
+
+
+def lecun_text(readings: Sequence[Reading]) -> tuple[str, str]:
+    """The LeCun section's reading and its one-sentence summary for the headline.
+
+    Each reading sets a variant's mean test error against the reference (``numbers``: ``reference``,
+    ``source``, ``mean``, ``low``, ``high``, ``epochs``, ``images``): ``position`` "short" when the
+    whole interval lies above it, "exceeds" when below, "matches" when it contains it; "not tested"
+    with fewer than :data:`MIN_TEST_PAIRS` runs, the direction only.
+    """
+    x = readings[0].numbers
+    ref = f"{x['reference'] * 100:g}%"
+    images = join_words([f"{n:,}" for n in sorted({n for r in readings for n in r.numbers["images"] if n})], "or")
+    epochs = "/".join(str(e) for e in sorted({e for r in readings for e in r.numbers["epochs"]}))
+    scale = f"after {epochs} epochs on {images} training images"
+    errors = [f"{fmt_pct(r.numbers['mean'], unit=True)} for {r.subject} ("
+              + (f"{r.numbers['confidence'] * 100:g}% CI {fmt_pct(r.numbers['low'])}–"
+                 f"{fmt_pct(r.numbers['high'], unit=True)}, " if r.defined else "") + f"{plural(r.n, 'run')})"
+              for r in readings]
+    parts = [_lecun_verdict(r, ref) for r in readings if r.verdict != "not tested"]
+    untested = [r for r in readings if r.verdict == "not tested"]
+    if untested:
+        runs = "/".join(str(n) for n in sorted({r.n for r in untested}))
+        sides = [f"{r.subject} {'above' if r.effect > 0 else 'below' if r.effect < 0 else 'at'} {ref} by "
+                 f"{format_pp(abs(r.effect))}" for r in untested]
+        parts.append(f"{join_words([r.subject for r in untested])}: not tested with {runs} runs (a verdict needs at "
+                     f"least {MIN_TEST_PAIRS}), so directions only: {join_words(sides)}")
+    verdicts = "; ".join(parts)
+    text = (f"{x['source']} report {ref} test error ({fmt_pct(1 - x['reference'], unit=True)} accuracy) for LeNet-5 "
+            f"on MNIST. Here, {scale}, the mean test error is {join_words(errors)}. So {verdicts}.")
+    return text, f"Against LeCun et al.'s {ref} MNIST test error (1998), {scale}: {verdicts}."

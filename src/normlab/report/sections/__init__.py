@@ -15,6 +15,7 @@ from normlab.report.sections.core import (
     test_section,
 )
 from normlab.report.sections.diagnostics import activations_section, grad_norms_section, smoothness_section
+from normlab.report.sections.lecun import lecun_section
 from normlab.report.sections.input_norm import input_norm_section
 
 __all__ = ["SECTIONS"]
@@ -23,7 +24,7 @@ __all__ = ["SECTIONS"]
 #: measurements behind them, then the appendix (problems, configuration, environment, methods).
 SECTIONS = (
     overview_section, curves_section, distribution_section, statistics_section, comparisons_section, post_section,
-    test_section,
+    test_section, lecun_section,
     lr_section, batch_size_section, placement_section, noisy_bn_section, mode_bug_section, input_norm_section,
     activations_section, smoothness_section, grad_norms_section,
     problems_section, config_section, environment_section, methods_section,
