@@ -743,6 +743,7 @@ def eval_mode_text(gaps: Sequence[Reading], effect: Reading | None) -> tuple[str
             f"The post's eval-mode bug: batch norm's blog − standard gap minus the plain network's is {gap}, so "
             f"{finding}.")
 
+
 # --------------------------------------------------------------------------------------------
 # LeNet-5 against LeCun et al. (1998)
 # --------------------------------------------------------------------------------------------

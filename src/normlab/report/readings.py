@@ -28,9 +28,9 @@ QUESTIONS = {
     "noisy-vs-bn": "Does noisy batch norm train about as well as batch norm (Santurkar et al. 2018)?",
     "noisy-vs-plain": "Does noisy batch norm train better than no norm (Santurkar et al. 2018)?",
     "eval-mode": "Did training in eval mode change batch norm's accuracy (the post's bug)?",
-    "lecun": "How close does LeNet-5 come to LeCun et al.'s 0.95% MNIST test error (1998)?",
     "input-norm": "Does the input normalisation (raw pixels, min-max, z-scores) change a network's final accuracy?",
     "input-norm-bn": "Does batch norm make the input normalisation matter less (a smaller spread across settings)?",
+    "lecun": "How close does LeNet-5 come to LeCun et al.'s 0.95% MNIST test error (1998)?",
 }
 #: Verdicts: on a claim (agree, disagree, undecided), on a difference (significant or not),
 #: "not tested" when the data cannot answer, or "not comparable" when the runs were not made at

@@ -15,8 +15,8 @@ from normlab.report.sections.core import (
     test_section,
 )
 from normlab.report.sections.diagnostics import activations_section, grad_norms_section, smoothness_section
-from normlab.report.sections.lecun import lecun_section
 from normlab.report.sections.input_norm import input_norm_section
+from normlab.report.sections.lecun import lecun_section
 
 __all__ = ["SECTIONS"]
 
