@@ -29,13 +29,15 @@ def test_the_preset_trains_lenet5_with_and_without_bn_under_the_honest_protocol(
     assert [v.label for v in spec.variants] == ["lenet5", "lenet5-bn"] and spec.seeds == [0, 1, 2, 3, 4]
     b = spec.base
     assert (b.protocol, b.resolved_head, b.epochs, b.val_split, b.subset) == ("standard", "logits", 10, 10_000, None)
-    assert (b.transform, b.standardize, b.optimizer, b.lr, b.lr_schedule) == ("pad32", True, "adam", 1e-3, "cosine")
+    assert (b.transform, b.input_norm, b.optimizer, b.lr, b.lr_schedule) == ("pad32", "zscore", "adam", 1e-3, "cosine")
     quick = build_preset("lecun", base=TrainConfig(), quick=True)
     assert (quick.name, quick.seeds, quick.base.epochs, quick.base.subset) == ("lecun-quick", [0, 1], 2, 10_000)
     assert quick.base.val_split == 10_000  # the same held-out images as a full run
     # A typed flag wins over the preset's setting.
-    typed = build_preset("lecun", base=TrainConfig(lr_schedule="onecycle", lr=3e-3), explicit={"lr_schedule", "lr"})
+    typed = build_preset("lecun", base=TrainConfig(lr_schedule="onecycle", lr=3e-3, input_norm="minmax"),
+                         explicit={"lr_schedule", "lr", "input_norm"})
     assert (typed.base.lr_schedule, typed.base.lr, typed.base.transform) == ("onecycle", 3e-3, "pad32")
+    assert (typed.base.input_norm, typed.base.standardize) == ("minmax", False)
 
 
 def test_the_description_says_what_differs_from_lecun_et_al():

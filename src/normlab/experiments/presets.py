@@ -211,7 +211,7 @@ def _d2l(base: TrainConfig, quick: bool) -> PresetGrid:
 #: scaling (background -0.1, foreground 1.175) roughly did, the last 10,000 training images held out for
 #: validation so that the test set is evaluated once. Their rate fell in steps over training; a cosine from the
 #: post's Adam rate to 0 falls smoothly and has no peak rate to tune per network, as one-cycle would.
-LECUN_SETTINGS = {"protocol": "standard", "transform": "pad32", "standardize": True, "val_split": 10_000,
+LECUN_SETTINGS = {"protocol": "standard", "transform": "pad32", "input_norm": "zscore", "val_split": 10_000,
                   "epochs": 10, "lr_schedule": "cosine"}
 
 
@@ -312,17 +312,18 @@ PRESETS: dict[str, Preset] = {
                  "training images held out for validation, the test set evaluated once per run with the weights of "
                  "the best validation epoch; the report says by how much each falls short of it or beats it. From "
                  "LeCun et al.: the 28x28 digits padded to 32x32 (pad32), inputs scaled to mean 0 and variance 1 "
-                 "(theirs: background -0.1, foreground 1.175; here z-scores with the training split's mean and std), "
-                 "a rate that falls over training. normlab's choices: the post's Adam at 1e-3 annealed to 0 by a "
-                 "cosine over the run's steps (--lr-schedule cosine: a smooth form of their stepwise decrease, with "
-                 "no peak rate to tune per network as one-cycle would need), batch 64, cross-entropy on logits, 5 "
-                 "paired seeds. What differs from LeCun et al. 1998: their output layer was 10 Euclidean RBF units "
-                 "with fixed weights (here a linear layer and cross-entropy), C3 was connected to a subset of S2's "
-                 "maps (here all), their subsampling had trainable coefficients and biases and their activation was "
-                 "a scaled tanh (here 2x2 average pooling after tanh), and they trained 20 passes over all 60,000 "
-                 "training images with stochastic diagonal Levenberg-Marquardt, per image, with no validation split "
-                 "(here 10 epochs on 50,000 images); their test error had settled at 0.95% after about 10 passes. "
-                 "5 seeds x 10 epochs, an estimated 12 min on 2 cores (--quick: about 25 s)",
+                 "(theirs: background -0.1, foreground 1.175; here --input-norm zscore, with the training split's "
+                 "mean and std), a rate that falls over training. normlab's choices: the post's Adam at 1e-3 "
+                 "annealed to 0 by a cosine over the run's steps (--lr-schedule cosine: a smooth form of their "
+                 "stepwise decrease, with no peak rate to tune per network as one-cycle would need), batch 64, "
+                 "cross-entropy on logits, 5 paired seeds. What differs from LeCun et al. 1998: their output layer "
+                 "was 10 Euclidean RBF units with fixed weights (here a linear layer and cross-entropy), C3 was "
+                 "connected to a subset of S2's maps (here all), their subsampling had trainable coefficients and "
+                 "biases and their activation was a scaled tanh (here 2x2 average pooling after tanh), and they "
+                 "trained 20 passes over all 60,000 training images with stochastic diagonal Levenberg-Marquardt, "
+                 "per image, with no validation split (here 10 epochs on 50,000 images); their test error had "
+                 "settled at 0.95% after about 10 passes. 5 seeds x 10 epochs, an estimated 12 min on 2 cores "
+                 "(--quick: about 25 s)",
         _lecun, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10)
         + " The validation and test sets stay whole, so the test error is measured as in a full run.",
         full_time="about 12 min", quick_time="25 s"),
