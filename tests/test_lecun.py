@@ -143,6 +143,8 @@ def test_fewer_than_three_runs_give_a_direction_only():
     assert ("lenet5, lenet5-bn and lenet5-bn-before: not tested with 2 runs (a verdict needs at least 3), so "
             "directions only: lenet5 above 0.95% by 0.23 pp, lenet5-bn above 0.95% by 0.01 pp and lenet5-bn-before "
             "below 0.95% by 0.15 pp") in text
+    _, one = _section(_runs(seeds=1))
+    assert "not tested with 1 run (a verdict needs at least 3)" in one.paragraphs[-1].text
 
 
 def test_quick_runs_are_marked_indicative():

@@ -787,10 +787,11 @@ def lecun_text(readings: Sequence[Reading]) -> tuple[str, str]:
     parts = [_lecun_verdict(r, ref) for r in readings if r.verdict != "not tested"]
     untested = [r for r in readings if r.verdict == "not tested"]
     if untested:
-        runs = "/".join(str(n) for n in sorted({r.n for r in untested}))
+        counts = sorted({r.n for r in untested})
+        runs = plural(counts[0], "run") if len(counts) == 1 else "/".join(map(str, counts)) + " runs"
         sides = [f"{r.subject} {'above' if r.effect > 0 else 'below' if r.effect < 0 else 'at'} {ref} by "
                  f"{format_pp(abs(r.effect))}" for r in untested]
-        parts.append(f"{join_words([r.subject for r in untested])}: not tested with {runs} runs (a verdict needs at "
+        parts.append(f"{join_words([r.subject for r in untested])}: not tested with {runs} (a verdict needs at "
                      f"least {MIN_TEST_PAIRS}), so directions only: {join_words(sides)}")
     verdicts = "; ".join(parts)
     text = (f"{x['source']} report {ref} test error ({fmt_pct(1 - x['reference'], unit=True)} accuracy) for LeNet-5 "
