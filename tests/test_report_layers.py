@@ -37,7 +37,9 @@ ALLOWED = {
 OUTSIDE = {"normlab", "normlab.errors", "normlab.fileio", "normlab.experiments.stats", "normlab.experiments.store",
            "normlab.models.spec", "normlab.data.registry", "normlab.post",
            # compare's exports read the runs compare recorded (torch-free modules too)
-           "normlab.experiments.compare", "normlab.train.record"}
+           "normlab.experiments.compare", "normlab.train.record",
+           # a stored config is read back as a TrainConfig (torch-free) to fill in later fields
+           "normlab.train.config"}
 
 
 def _name(path: Path) -> str:

@@ -321,11 +321,30 @@ class SetAside:
     differences: tuple[tuple[str, str, str], ...]
 
 
+def _pairs_within_datasets(variants: Sequence[str], by_variant: dict[str, list[Any]]) -> list[tuple[str, str]]:
+    """``(A, B)`` pairs of a study that is not a grid: each dataset's first variant against its others
+    (an accuracy on MNIST and one on Fashion-MNIST are not two arms of one comparison)."""
+    groups: dict[str, list[str]] = {}
+    for v in variants:
+        groups.setdefault(str(run_config(by_variant[v][0]).get("dataset", "mnist")), []).append(v)
+    return [(group[0], v) for group in groups.values() for v in group[1:]]
+
+
 def _config_key(run: Any) -> tuple | None:
-    """A run's config without its seed, hashable; None when the run has no config."""
+    """A run's config without its seed, hashable; None when the run has no config.
+
+    Fields a config was stored without (it predates them) count at their defaults, which is what
+    such a run trained with, so a study resumed across a new field is not split in two.
+    """
+    from normlab.train.config import TrainConfig
+
     cfg = getattr(run, "config", None)
     if not isinstance(cfg, dict):
         return None
+    try:  # read back as a config: missing fields get their defaults, old aliases their new names
+        cfg = TrainConfig.from_dict(cfg).to_dict()
+    except (ValueError, TypeError):  # not a config this normlab can read: compare it as stored
+        pass
     return tuple(sorted((k, fmt_value(v)) for k, v in cfg.items() if k != "seed"))
 
 
@@ -570,7 +589,7 @@ def build_context(runs: Sequence[Any], *, target: float | None = None, study: st
     colors = grid.colors() if grid else {v: variant_color(i) for i, v in enumerate(variants)}
     summaries = {v: stats.summarize_variant(v, by_variant[v], target=target, confidence=confidence,
                                             n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED) for v in variants}
-    pairs = grid.pairs() if grid else [(variants[0], v) for v in variants[1:]]
+    pairs = grid.pairs() if grid else _pairs_within_datasets(variants, by_variant)
     comparisons = [stats.paired_comparison(by_variant[a], by_variant[b], metric, confidence=confidence,
                                            a_name=a, b_name=b)
                    for a, b in pairs for metric in stats.METRICS]
