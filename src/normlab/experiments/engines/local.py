@@ -53,7 +53,7 @@ class TaskOutcome:
 def data_key(config: dict[str, Any], data_dir: str | None) -> tuple:
     """The data settings a run depends on: runs with the same key can share one copy of the data."""
     return (config.get("dataset"), config.get("transform"), config.get("val_split"), config.get("standardize"),
-            config.get("subset"), data_dir)
+            config.get("input_norm"), config.get("subset"), data_dir)
 
 
 def preload_data(configs: Iterable[Any], data_dir: str | None = None, *, keep: bool = False) -> None:
