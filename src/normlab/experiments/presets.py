@@ -322,11 +322,11 @@ PRESETS: dict[str, Preset] = {
                  "biases and their activation was a scaled tanh (here 2x2 average pooling after tanh), and they "
                  "trained 20 passes over all 60,000 training images with stochastic diagonal Levenberg-Marquardt, "
                  "per image, with no validation split (here 10 epochs on 50,000 images); their test error had "
-                 "settled at 0.95% after about 10 passes. 5 seeds x 10 epochs, an estimated 12 min on 2 cores "
-                 "(--quick: about 25 s)",
+                 "settled at 0.95% after about 10 passes. 5 seeds x 10 epochs, about 6 min on 2 cores "
+                 "(--quick: about 10 s)",
         _lecun, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10)
         + " The validation and test sets stay whole, so the test error is measured as in a full run.",
-        full_time="about 12 min", quick_time="25 s"),
+        full_time="about 6 min", quick_time="10 s"),
     "input-norm": Preset(
         "input-norm", "does batch norm make input normalisation unnecessary? The post's lenet5 and lenet5-bn on raw "
                       "pixels (0-255), min-max scaled pixels ([0, 1], the post's ToTensor) and z-scores (the "
