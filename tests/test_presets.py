@@ -35,7 +35,7 @@ def labels(spec) -> list[str]:
 
 def test_every_preset_builds_valid_configs_full_and_quick():
     assert list(PRESETS) == ["blog", "lr-sweep", "batch-size", "batch-size-scaled", "placement", "noisy-bn",
-                             "mode-bug"]
+                             "mode-bug", "d2l", "lecun", "input-norm"]
     for name, preset in PRESETS.items():
         assert preset.description and preset.quick_note.startswith("--quick") and preset.full_time
         for quick in (False, True):

@@ -17,9 +17,10 @@ POST_REPORTED = {
     "lenet5-bn": {"epoch1": "just above 95%", "epoch1_value": 0.95, "final": "about 98.5%", "final_value": 0.985},
 }
 
-#: The post's settings: Adam at 1e-3, batch 64, 10 epochs, MNIST resized to 32x32, test as validation.
+#: The post's settings: Adam at 1e-3, batch 64, 10 epochs, MNIST resized to 32x32 and scaled to [0, 1]
+#: (ToTensor), test as validation.
 POST_SETTINGS = {"dataset": "mnist", "optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10,
-                 "transform": "resize32"}
+                 "transform": "resize32", "input_norm": "minmax"}
 
 #: normlab's registry names of the post's two networks.
 POST_MODELS = ("lenet5", "lenet5-bn")

@@ -330,22 +330,25 @@ def _pairs_within_datasets(variants: Sequence[str], by_variant: dict[str, list[A
     return [(group[0], v) for group in groups.values() for v in group[1:]]
 
 
-def _config_key(run: Any) -> tuple | None:
-    """A run's config without its seed, hashable; None when the run has no config.
-
-    Fields a config was stored without (it predates them) count at their defaults, which is what
-    such a run trained with, so a study resumed across a new field is not split in two.
-    """
+def full_config(run: Any) -> dict:
+    """The run's config read back as a :class:`~normlab.train.config.TrainConfig`: fields it was
+    stored without (it predates them) at their defaults, which is what the run trained with, and
+    old aliases under their new names. A config this normlab cannot read is returned as stored."""
     from normlab.train.config import TrainConfig
 
-    cfg = getattr(run, "config", None)
-    if not isinstance(cfg, dict):
+    cfg = run_config(run)
+    try:
+        return TrainConfig.from_dict(cfg).to_dict()
+    except (ValueError, TypeError):
+        return cfg
+
+
+def _config_key(run: Any) -> tuple | None:
+    """A run's full config without its seed, hashable (a study resumed across a new config field is
+    not split in two); None when the run has no config."""
+    if not isinstance(getattr(run, "config", None), dict):
         return None
-    try:  # read back as a config: missing fields get their defaults, old aliases their new names
-        cfg = TrainConfig.from_dict(cfg).to_dict()
-    except (ValueError, TypeError):  # not a config this normlab can read: compare it as stored
-        pass
-    return tuple(sorted((k, fmt_value(v)) for k, v in cfg.items() if k != "seed"))
+    return tuple(sorted((k, fmt_value(v)) for k, v in full_config(run).items() if k != "seed"))
 
 
 def _config_differences(used: tuple | None, other: tuple | None) -> tuple[tuple[str, str, str], ...]:

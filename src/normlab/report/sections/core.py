@@ -17,7 +17,7 @@ from normlab.experiments import stats
 from normlab.post import POST_REPORTED, POST_SETTINGS
 from normlab.report import phrasing
 from normlab.report.context import (
-    BN, BOOTSTRAP_RESAMPLES, PLAIN, ReportContext, epoch_series, norm_of, run_config,
+    BN, BOOTSTRAP_RESAMPLES, PLAIN, ReportContext, epoch_series, full_config, norm_of, run_config,
     val_accuracy,
 )
 from normlab.report.document import Column, Paragraph, Section, Table, num
@@ -512,7 +512,7 @@ def post_differences(runs: Sequence[Any], *, final: bool) -> list[tuple[str, str
     with :data:`~normlab.post.POST_SETTINGS`; its epoch-10 value needs 10 epochs too (``final``),
     its epoch-1 value does not.
     """
-    configs = [run_config(r) for r in runs]
+    configs = [full_config(r) for r in runs]
     wanted = {k: v for k, v in POST_SETTINGS.items() if final or k != "epochs"}
     wanted.update(protocol="blog", subset=None, val_split=0)
     out = []
