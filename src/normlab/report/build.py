@@ -75,7 +75,7 @@ def _meta(ctx: ReportContext) -> dict[str, str]:
                     f"{g.label}s ({fmt_values(g.values)})")
     else:
         variants = (f"{len(ctx.variants)}: " if len(ctx.variants) > 8 else "") + ", ".join(ctx.variants)
-    labels = {"val": "held-out split", "test": "test set (the post's protocol)"}
+    labels = {"val": "held-out split", "test": "test set, after every epoch (as the post and d2l do; no held-out split)"}
     names = sorted({getattr(r, "val_split_name", None) for r in runs if r.status == "done"} - {None})
     meta = {
         "Variants": variants,
