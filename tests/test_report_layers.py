@@ -28,7 +28,7 @@ ALLOWED = {
     "readings": set(),
     "figures": {"document", "figures"},
     "context": {"format", "readings", "figures.base"},
-    "phrasing": {"format", "readings"},
+    "phrasing": {"format", "readings", "phrasing"},
     "sections": {"context", "readings", "format", "document", "figures", "phrasing", "sections"},
     "build": {"context", "document", "format", "phrasing", "sections", "html", "markdown"},
     "exports": {"figures"},
@@ -152,7 +152,7 @@ def test_verdicts_are_worded_only_in_the_phrasing():
     words = ("agrees", "disagrees", "does not agree", "significantly", "still significant", "no longer significant",
              "No significant difference", "not significant", "did not measurably change")
     for name, path in _report_files().items():
-        if name in ("phrasing", "readings"):
+        if name == "readings" or name.split(".")[0] == "phrasing":
             continue
         strings = [n.value for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                    if isinstance(n, ast.Constant) and isinstance(n.value, str)]

@@ -230,3 +230,18 @@ def test_text_helpers():
     assert p_words(0.0496, 0.05) == "= 0.0496"
     assert join_words(["a", "", "b", "c"]) == "a, b and c" and join_words(["a"]) == "a"
     assert join_names(list("abcdefgh")) == "a, b, c, d, e, f and 2 more"
+
+
+def test_a_rate_at_which_runs_diverged_reads_diverged_not_a_missing_number():
+    import math
+
+    from normlab.report.phrasing import learning_rate_summary
+    from normlab.report.readings import Reading
+
+    r = Reading("learning-rate", "undecided", "lenet5-bn", math.nan,
+                numbers={"reference": "lenet5", "highest": 0.1, "reference_highest": 0.1, "at_top": False,
+                         "largest": 1.0, "mean": math.nan, "reference_mean": math.nan, "diverged": 2,
+                         "reference_diverged": 2})
+    text = learning_rate_summary([r], {"lenet5": 0.1, "lenet5-bn": 0.1}, 0.9)
+    assert "at the largest rate, 1, lenet5 diverged and lenet5-bn diverged" in text
+    assert "n/a" not in text

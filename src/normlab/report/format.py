@@ -237,3 +237,8 @@ def join_names(names: Sequence[str], limit: int = 6) -> str:
     if len(names) > limit:
         return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
     return join_words(names)
+
+
+def cap(text: str) -> str:
+    """``text`` with its first letter in upper case (a variant's name inside stays as it is)."""
+    return text[:1].upper() + text[1:]

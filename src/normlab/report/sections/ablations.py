@@ -140,7 +140,11 @@ def _rate_readings(cells: dict[str, dict[float, dict]], highest: dict[str, float
                                     "at_top": b == max(cells[m]), "largest": largest,
                                     "mean": cells[m][largest]["mean"] if largest is not None else math.nan,
                                     "reference_mean": cells[base][largest]["mean"] if largest is not None
-                                    else math.nan}))
+                                    else math.nan,
+                                    # runs that diverged there, whose accuracy is no number to quote
+                                    "diverged": cells[m][largest]["diverged"] if largest is not None else 0,
+                                    "reference_diverged": cells[base][largest]["diverged"] if largest is not None
+                                    else 0}))
     return out
 
 
