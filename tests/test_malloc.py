@@ -67,8 +67,10 @@ def test_tuned_malloc_serves_large_blocks_from_the_heap_and_keeps_freed_memory()
     # tensors reuse those pages instead of faulting new ones in.
     assert tuned["mmapped_mib"] == 0
     assert tuned["kept_free_mib"] >= 20
-    # 128 MiB written per round would be 32,768 faults if the pages were new each time.
-    assert tuned["faults_per_round"] < 100
+    # 128 MiB written per round would be 32,768 faults (4 KiB pages) if the pages were new each
+    # time. A stray fault burst (one 16 MiB block's pages once in ten rounds, seen on a loaded CI
+    # machine) is not a heap handing its memory back, so the bound is a tenth of that cost.
+    assert tuned["faults_per_round"] < 32768 / 10
 
 
 def test_tune_malloc_is_idempotent_and_reports_whether_it_applied():
