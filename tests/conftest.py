@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 import torch
+
+# A shell without job control starts background jobs (`make test &` in a script) with SIGINT
+# ignored, and ignored signals stay ignored in every child. The interrupt tests need SIGINT
+# delivered, so the tests (and the commands they start) get Python's own handler back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # LeNet-5's layers are too small for intra-op threads to pay off, and on a busy machine
 # OpenMP's spinning threads slow the tests down many times over; one thread keeps them fast.
