@@ -63,7 +63,7 @@ def build_spec(args) -> StudySpec:
 
 
 def _print_presets() -> None:
-    """Each preset's name, description and what ``--quick`` trades away, in aligned, wrapped columns."""
+    """Each preset's name, description, what ``--quick`` trades away and its times, in aligned, wrapped columns."""
     import shutil
     import textwrap
 
@@ -78,8 +78,8 @@ def _print_presets() -> None:
         print(f"{name:<{name_width}}{lines[0]}")
         for line in lines[1:]:
             print(indent + line)
-        if preset.quick_note:
-            for line in textwrap.wrap(preset.quick_note, width - name_width, break_on_hyphens=False):
+        for note in (preset.quick_note, preset.time_note):
+            for line in textwrap.wrap(note, width - name_width, break_on_hyphens=False):
                 print(indent + line)
         print()
 

@@ -37,11 +37,10 @@ network of the same architecture, so the report's activation reading has somethi
 preset's base setting yields to them, and a flag that contradicts what the grid varies (``--lr``
 with ``lr-sweep``) is an error rather than silently ignored.
 
-The times each preset states are for one worker per core on the 2-core CPU machine the project
-is developed on, full MNIST (60,000 training images, 10,000 test images as validation): full
-times estimated from the per-step and per-validation costs measured there, ``--quick`` times
-measured end to end (benchmarks/RESULTS.md has the measurements). A busy machine takes up to
-twice as long.
+The times each preset states (:attr:`Preset.full_time`, :attr:`Preset.quick_time`) are wall
+times of the whole command with one worker per core on the 2-core CPU machine the project is
+developed on, measured end to end unless they say "estimated" (benchmarks/RESULTS.md, "Preset
+times", has the commands and loads). A busy machine takes up to twice as long.
 """
 
 from __future__ import annotations
@@ -110,7 +109,8 @@ class Preset:
     ``build(base, quick)`` returns the :class:`PresetGrid` for a base config (the user's, with
     the preset's optimizer settings applied); ``description`` is the one-line summary
     ``normlab study --list-presets`` prints, ``quick_note`` what ``--quick`` gives up,
-    ``full_time`` and ``quick_time`` the wall times on the 2-core machine. ``optimizers`` maps
+    ``full_time`` and ``quick_time`` the wall times on the 2-core machine (:attr:`time_note`
+    words them). ``optimizers`` maps
     each optimizer to the settings the preset gives it (the first is the default, the paper's);
     empty: the base config's optimizer and settings as they are.
     """
@@ -122,6 +122,11 @@ class Preset:
     full_time: str = ""
     quick_time: str = ""
     optimizers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def time_note(self) -> str:
+        """The preset's wall times on 2 cores, for ``--list-presets``."""
+        return f"Wall time on 2 cores: {self.full_time} in full, {self.quick_time} with --quick."
 
 
 def _models(names: Sequence[str]) -> list[Variant]:
@@ -249,48 +254,43 @@ _SGD_TEXT = f"SGD with momentum {SGD_MOMENTUM:g}"
 PRESETS: dict[str, Preset] = {
     "blog": Preset(
         "blog", "the post's two models (lenet5, lenet5-bn) under its own protocol, flaws included; 5 seeds x 10 "
-                "epochs, an estimated 10 min on 2 cores (--quick: under 1 min)",
+                "epochs.",
         _blog, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
-        full_time="about 10 min", quick_time="17 s"),
+        full_time="about 6 min (estimated: the same grid under the standard protocol took 5 min 31 s)", quick_time="17 s"),
     "lr-sweep": Preset(
         "lr-sweep", f"lenet5 and lenet5-bn over learning rates 1e-3 ... 1 with {_SGD_TEXT}, the optimizer of Bjorck "
                     "et al. (2018), who follow the ResNet paper's SGD with momentum (their weight decay is left out: "
                     "the claim is about the rate); --optimizer adam: the post's Adam over 1e-4 ... 3e-2. Accuracy "
-                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs, an estimated 25 min on "
-                    "2 cores (--quick: about 1.5 min)",
+                    "against rate and the highest rate that still trains; 3 seeds x 10 epochs.",
         _lr_sweep, _QUICK_10K.format(seeds=3, epochs=2, full_epochs=10),
-        full_time="about 25 min", quick_time="1.5-3 min", optimizers=_SGD_SWEEP),
+        full_time="about 25 min (estimated)", quick_time="32 s", optimizers=_SGD_SWEEP),
     "batch-size": Preset(
         "batch-size", f"no norm, batch, group and layer norm over batch sizes 2 ... 128 at a fixed learning rate, "
                       f"{_SGD_TEXT} as Wu & He (2018), at {SGD_BASE_LR:g} (--optimizer adam: the post's Adam); 3 seeds "
-                      "x 5 epochs, an estimated 1.5 h on 2 cores (--quick: about 3 min)",
-        _batch_size(False), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min", optimizers=_SGD_BATCH),
+                      "x 5 epochs.",
+        _batch_size(False), _QUICK_BATCH, full_time="about 1.5 h (estimated, not run)", quick_time="29 s", optimizers=_SGD_BATCH),
     "batch-size-scaled": Preset(
         "batch-size-scaled", f"batch-size with Wu & He's (2018) linear scaling rule (after Goyal et al. 2017), lr = "
                              f"base lr x batch size / {REFERENCE_BATCH}, {_SGD_TEXT} and base lr {SGD_BASE_LR:g} "
-                             "(--optimizer adam: the post's Adam at 0.001); an estimated 1.5 h on 2 cores (--quick: "
-                             "about 3 min)",
-        _batch_size(True), _QUICK_BATCH, full_time="about 1.5 h", quick_time="about 3 min", optimizers=_SGD_BATCH),
+                             "(--optimizer adam: the post's Adam at 0.001).",
+        _batch_size(True), _QUICK_BATCH, full_time="about 1.5 h (estimated, not run)", quick_time="29 s", optimizers=_SGD_BATCH),
     "placement": Preset(
         "placement", "batch norm after vs before the activation, conv layers only vs also the fully-connected "
                      "layers (lenet5-bn, -bn-before, -bn-all, -bn-before-all), and lenet5 as the plain control of "
-                     "the activation reading; records activations; 5 seeds x 10 epochs, an estimated 20 min on 2 "
-                     "cores (--quick: under 1 min)",
+                     "the activation reading; records activations; 5 seeds x 10 epochs.",
         _placement, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
-        full_time="about 20 min", quick_time="40 s"),
+        full_time="about 20 min (estimated)", quick_time="17 s"),
     "noisy-bn": Preset(
         "noisy-bn", "plain, batch norm and noisy batch norm (Santurkar et al. 2018, Algorithm 1), and batch norm "
                     "before the activation for the activation reading; records activations and smoothness (along "
-                    "the optimizer's update); 5 seeds x 10 epochs, an estimated 20 min on 2 cores (--quick: about "
-                    "1 min)",
+                    "the optimizer's update); 5 seeds x 10 epochs.",
         _noisy_bn, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10),
-        full_time="about 20 min", quick_time="about 1 min"),
+        full_time="25 min 42 s (with other jobs on the machine)", quick_time="20 s"),
     "mode-bug": Preset(
         "mode-bug", "lenet5-bn (and lenet5 as a control) under the post's protocol vs the standard one: what "
-                    "training in eval mode did to the post's result; 5 seeds x 10 epochs, an estimated 15 min on 2 cores "
-                    "(--quick: under 1 min)",
+                    "training in eval mode did to the post's result; 5 seeds x 10 epochs.",
         _mode_bug, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10),
-        full_time="about 15 min", quick_time="45 s"),
+        full_time="about 15 min (estimated)", quick_time="45 s"),
     "d2l": Preset(
         "d2l", "Dive into Deep Learning's batch-norm chapter: BNLeNet (lenet5-d2l-bn: batch norm before the sigmoid "
                "after each of the four conv and linear layers) against the same network without batch norm "
@@ -301,11 +301,10 @@ PRESETS: dict[str, Preset] = {
                "5 paired seeds (each seed gives both networks the same conv and linear weights), the data order "
                "shuffled by a generator seeded from the run's seed, an evaluation batch of 256 (results do not "
                "depend on it), accuracy counted over all test images (d2l plots the mean of per-batch "
-               "accuracies). --dataset mnist runs the same on MNIST; 5 seeds x 10 epochs, an estimated 3 min on "
-               "2 cores (--quick: about 12 s)",
+               "accuracies). --dataset mnist runs the same on MNIST; 5 seeds x 10 epochs.",
         _d2l, _QUICK_10K.format(seeds=5, epochs=3, full_epochs=10)
         + " In so few steps the network without batch norm may stay at chance: d2l's plain LeNet learns slowly.",
-        full_time="about 3 min", quick_time="12 s", optimizers={"sgd": {"momentum": 0.0, "lr": 0.1}, "adam": {}}),
+        full_time="2 min 3 s", quick_time="8 s", optimizers={"sgd": {"momentum": 0.0, "lr": 0.1}, "adam": {}}),
     "lecun": Preset(
         "lecun", "how close LeNet-5 without and with batch norm (lenet5, lenet5-bn) comes in 10 epochs to LeCun et "
                  "al.'s (1998) 0.95% MNIST test error (99.05% accuracy), under the honest protocol: the last 10,000 "
@@ -322,21 +321,20 @@ PRESETS: dict[str, Preset] = {
                  "biases and their activation was a scaled tanh (here 2x2 average pooling after tanh), and they "
                  "trained 20 passes over all 60,000 training images with stochastic diagonal Levenberg-Marquardt, "
                  "per image, with no validation split (here 10 epochs on 50,000 images); their test error had "
-                 "settled at 0.95% after about 10 passes. 5 seeds x 10 epochs, about 6 min on 2 cores "
-                 "(--quick: about 10 s)",
+                 "settled at 0.95% after about 10 passes. 5 seeds x 10 epochs.",
         _lecun, _QUICK_10K.format(seeds=5, epochs=2, full_epochs=10)
         + " The validation and test sets stay whole, so the test error is measured as in a full run.",
-        full_time="about 6 min", quick_time="10 s"),
+        full_time="3 min 34 s", quick_time="10 s"),
     "input-norm": Preset(
         "input-norm", "does batch norm make input normalisation unnecessary? The post's lenet5 and lenet5-bn on raw "
                       "pixels (0-255), min-max scaled pixels ([0, 1], the post's ToTensor) and z-scores (the "
                       "training split's mean and std), each fitted on the training split, on MNIST and "
                       "Fashion-MNIST, with the post's Adam at 1e-3, batch 64 and 10 epochs; 12 variants x 5 paired "
-                      "seeds = 60 runs of 10 epochs on full data (the blog preset makes 10), not timed (--quick: 35 s)",
+                      "seeds = 60 runs of 10 epochs on full data (the blog preset makes 10).",
         _input_norm, f"--quick: 2 seeds instead of 5, 2 epochs instead of 10, the first {QUICK_INPUT_NORM_IMAGES:,} "
                      "training images: nothing is tested (a paired test needs 3 seeds) and accuracies are far below "
                      "full-data levels, so only the directions are indicative.",
-        full_time="not measured (60 runs of 10 epochs on full data)", quick_time="35 s"),
+        full_time="27 min 28 s", quick_time="18 s"),
 }
 
 
