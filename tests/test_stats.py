@@ -325,6 +325,15 @@ def test_rank_by_target_breaks_ties_by_share_reached_then_time_then_order():
     assert rank_by_target({}) == []
 
 
+def test_rank_by_target_never_ranks_summaries_of_different_targets():
+    runs = [_run(i, [0.86, 0.99], [1.0, 1.0]) for i in range(3)]
+    mnist = summarize_variant("mnist", runs, target=0.98).target
+    fashion = summarize_variant("fashion", runs, target=0.85).target
+    assert rank_by_target({"fashion": fashion}) == ["fashion"]
+    with pytest.raises(ConfigError, match="one target at a time"):
+        rank_by_target({"mnist": mnist, "fashion": fashion})
+
+
 def test_two_pairs_are_too_few_to_test():
     # Both differences share a sign: the t-test would have 1 df, Wilcoxon's smallest p is 0.5.
     cmp = paired_comparison(runs_from_finals([0.980, 0.982]), runs_from_finals([0.983, 0.986]))

@@ -117,8 +117,14 @@ def rank_by_target(targets: Mapping[str, TargetSummary]) -> list[str]:
 
     Ordered by median epochs, then by the share of runs that reached the target (more first),
     then by median seconds, then as given. A variant whose median is undefined (half of its runs
-    or more never reached the target) is left out: one lucky run does not make it fast.
+    or more never reached the target) is left out: one lucky run does not make it fast. The
+    summaries must share one target (epochs to 85% and epochs to 98% are not one race); rank each
+    target's group apart. Raises :class:`ConfigError` when they do not.
     """
+    goals = sorted({t.target for t in targets.values()})
+    if len(goals) > 1:
+        raise ConfigError(f"rank_by_target ranks summaries of one target at a time; got targets "
+                          f"{', '.join(f'{g:g}' for g in goals)} (rank each group apart)")
     ranked = [name for name, t in targets.items() if t.median_reached]
     order = {name: i for i, name in enumerate(targets)}
 
