@@ -83,7 +83,8 @@ def _meta(ctx: ReportContext) -> dict[str, str]:
         "Scale": phrasing.scale_text(ctx.scale),
         "Protocol": ", ".join(protocols([r for r in runs if isinstance(getattr(r, "config", None), dict)])) or NA,
         "Validation": ", ".join(labels.get(n, n) for n in names) or NA,
-        "Target": f"{ctx.target * 100:g}%",
+        "Target": (phrasing.targets_by_dataset([(g.dataset, g.target) for g in ctx.target_groups], header=True)
+                   if ctx.mixed_targets else f"{ctx.target * 100:g}%"),
         "Generated": fmt_time(ctx.generated_at),
     }
     if ctx.db_path is not None:
@@ -154,6 +155,7 @@ def build_report(
         variant_colors=ctx.colors,
         meta=_meta(ctx),
         target=ctx.target,
+        targets=dict(ctx.targets),
         highlights=_highlights(ctx),
         adjusted_pvalues=ctx.adjusted_pvalues,
         warnings=warnings,

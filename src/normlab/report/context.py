@@ -6,8 +6,11 @@ anything with the same attributes: they are read by attribute only. Which varian
 when the study holds exactly ``lenet5`` and ``lenet5-bn``, BatchNorm (B) against the plain network
 (A); when the variants form a model x setting grid (:func:`detect_grid`), each model against the
 reference model at the same setting; otherwise every variant against the first one (the baseline:
-the variant of the lowest run id). Only runs with status ``done`` enter the statistics; the others
-are listed, never silently dropped.
+the variant of the lowest run id) trained on the same dataset. Each variant's epochs to target are
+measured against the target given, else against its own dataset's
+(:data:`~normlab.experiments.stats.DATASET_TARGETS`), and read only beside the variants of its
+dataset. Only runs with status ``done`` enter the statistics; the others are listed, never
+silently dropped.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from normlab.report.figures.base import shade, val_label, variant_color
 from normlab.report.format import finite, fmt_value
 from normlab.report.readings import Reading, family_readings
 
-__all__ = ["AtChance", "ReportContext", "Scale", "SetAside", "VariantGrid", "build_context", "detect_grid",
-           "diagnostic", "epoch_series", "final_accuracy", "model_options", "norm_of", "run_config", "run_scale",
-           "val_accuracy"]
+__all__ = ["AtChance", "ReportContext", "Scale", "SetAside", "TargetGroup", "VariantGrid", "build_context",
+           "detect_grid", "diagnostic", "epoch_series", "final_accuracy", "model_options", "norm_of", "run_config",
+           "run_scale", "val_accuracy", "variant_dataset"]
 
 BOOTSTRAP_RESAMPLES = stats.DEFAULT_N_RESAMPLES
 BOOTSTRAP_SEED = 0
@@ -321,12 +324,46 @@ class SetAside:
     differences: tuple[tuple[str, str, str], ...]
 
 
+def variant_dataset(runs: Iterable[Any]) -> str | None:
+    """The dataset a variant's runs trained on (``"mnist"`` where a config names none), or None
+    when they name several."""
+    names = {str(run_config(r).get("dataset", "mnist")) for r in runs}
+    return names.pop() if len(names) == 1 else None
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    """Variants whose epochs to target are read together: those trained on one dataset, all
+    measured against one target (an epoch on MNIST and one on Fashion-MNIST are not one race).
+
+    Attributes:
+        dataset: The dataset, or None for variants whose runs mix datasets.
+        target: The target accuracy (fraction) of every variant in the group.
+        variants: The variants, in report order.
+    """
+
+    dataset: str | None
+    target: float
+    variants: tuple[str, ...]
+
+
+def _target_groups(variants: Sequence[str], datasets: dict[str, str | None],
+                   targets: dict[str, float]) -> list[TargetGroup]:
+    """One :class:`TargetGroup` per dataset, in order of first appearance."""
+    members: dict[str | None, list[str]] = {}
+    for v in variants:
+        members.setdefault(datasets[v], []).append(v)
+    # A dataset's variants share its target (or the user's), so the first variant's stands for all.
+    return [TargetGroup(d, targets[vs[0]], tuple(vs)) for d, vs in members.items()]
+
+
 def _pairs_within_datasets(variants: Sequence[str], by_variant: dict[str, list[Any]]) -> list[tuple[str, str]]:
     """``(A, B)`` pairs of a study that is not a grid: each dataset's first variant against its others
-    (an accuracy on MNIST and one on Fashion-MNIST are not two arms of one comparison)."""
-    groups: dict[str, list[str]] = {}
+    (an accuracy on MNIST and one on Fashion-MNIST are not two arms of one comparison). The datasets
+    are :func:`variant_dataset`'s, as the targets' groups are."""
+    groups: dict[str | None, list[str]] = {}
     for v in variants:
-        groups.setdefault(str(run_config(by_variant[v][0]).get("dataset", "mnist")), []).append(v)
+        groups.setdefault(variant_dataset(by_variant[v]), []).append(v)
     return [(group[0], v) for group in groups.values() for v in group[1:]]
 
 
@@ -481,7 +518,9 @@ class ReportContext:
 
     Attributes:
         study: Study name.
-        target: Target accuracy (fraction) for epochs- and time-to-target.
+        target: The target accuracy (fraction) for epochs- and time-to-target when every variant has
+            the same one (:attr:`targets`); when they differ (:attr:`mixed_targets`), the default
+            target, which no variant is then measured against: read :attr:`targets` instead.
         confidence: Confidence level of every interval (0.95).
         alpha: Significance level of the verdicts (0.05).
         variants: Variant names in report order (the baseline first).
@@ -503,6 +542,11 @@ class ReportContext:
             batch size grid (the pairs are then matched at the same value), else None.
         set_aside: Runs of a variant under another configuration than the one used (see :class:`SetAside`).
         at_chance: The finished runs that did not learn (see :class:`AtChance`), by variant then seed.
+        targets: Each variant's target accuracy: the one given, else its dataset's
+            (:data:`~normlab.experiments.stats.DATASET_TARGETS`).
+        datasets: The dataset of each variant's runs (None where they mix datasets).
+        target_groups: The variants by dataset, each group with its target (:class:`TargetGroup`):
+            epochs to target are compared only within a group.
     """
 
     study: str
@@ -525,6 +569,14 @@ class ReportContext:
     set_aside: list[SetAside] = field(default_factory=list)
     at_chance: list[AtChance] = field(default_factory=list)
     scale: Scale = field(default_factory=lambda: Scale((), (), None, (), (), 0))
+    targets: dict[str, float] = field(default_factory=dict)
+    datasets: dict[str, str | None] = field(default_factory=dict)
+    target_groups: list[TargetGroup] = field(default_factory=list)
+
+    @property
+    def mixed_targets(self) -> bool:
+        """Whether the variants are measured against different targets (datasets with their own)."""
+        return len(set(self.targets.values())) > 1
 
     @property
     def conf(self) -> str:
@@ -582,15 +634,21 @@ def build_context(runs: Sequence[Any], *, target: float | None = None, study: st
     if len(names) > 1:
         raise ConfigError(f"the runs belong to several studies ({', '.join(names)}); report one study at a time")
     study = study or names[0] or "default"
-    if target is None:  # the dataset's own target (98% for MNIST), see stats.DATASET_TARGETS
-        target = stats.default_target((getattr(r, "config", None) or {}).get("dataset", "mnist") for r in runs)
-    target = stats.check_target(target)
+    if target is not None:
+        target = stats.check_target(target)
     chosen, superseded, set_aside = _dedupe(runs)
     variants = _variant_order(list(chosen.values()))
     by_variant = {v: sorted((r for (vv, _), r in chosen.items() if vv == v), key=lambda r: r.seed) for v in variants}
     grid = detect_grid(variants, by_variant)
     colors = grid.colors() if grid else {v: variant_color(i) for i, v in enumerate(variants)}
-    summaries = {v: stats.summarize_variant(v, by_variant[v], target=target, confidence=confidence,
+    datasets = {v: variant_dataset(by_variant[v]) for v in variants}
+    # Without a given target each variant gets its own dataset's (stats.DATASET_TARGETS): one target
+    # for a study mixing MNIST and Fashion-MNIST would leave one of them never reaching it.
+    targets = {v: target if target is not None else stats.default_target({datasets[v]} - {None}) for v in variants}
+    if target is None:
+        common = set(targets.values())
+        target = common.pop() if len(common) == 1 else stats.DEFAULT_TARGET
+    summaries = {v: stats.summarize_variant(v, by_variant[v], target=targets[v], confidence=confidence,
                                             n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED) for v in variants}
     pairs = grid.pairs() if grid else _pairs_within_datasets(variants, by_variant)
     comparisons = [stats.paired_comparison(by_variant[a], by_variant[b], metric, confidence=confidence,
@@ -608,7 +666,8 @@ def build_context(runs: Sequence[Any], *, target: float | None = None, study: st
         runs=by_variant, superseded=superseded, summaries=summaries, pairs=pairs, comparisons=comparisons,
         readings=readings, adjusted_pvalues=adjusted, val_label=_val_label(chosen.values()),
         generated_at=time.time() if generated_at is None else float(generated_at),
-        db_path=Path(db_path) if db_path is not None else None, grid=grid, set_aside=set_aside)
+        db_path=Path(db_path) if db_path is not None else None, grid=grid, set_aside=set_aside, targets=targets,
+        datasets=datasets, target_groups=_target_groups(variants, datasets, targets))
     ctx.at_chance = _at_chance(ctx.all_runs)
     ctx.scale = run_scale(ctx.all_runs, quick=study.endswith(QUICK_SUFFIX) if quick is None else bool(quick))
     return ctx

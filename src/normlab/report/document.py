@@ -197,7 +197,9 @@ class Report:
         verdicts: Verdict sentences, one per comparison in :attr:`comparisons`.
         variant_colors: Colour of each variant in the figures (``#rrggbb``).
         meta: Short facts for the page header (generated, database, runs, protocol), in order.
-        target: Target accuracy (fraction) of epochs- and time-to-target.
+        target: Target accuracy (fraction) of epochs- and time-to-target when every variant has the
+            same one; when they differ (a study spanning datasets), read :attr:`targets`.
+        targets: Each variant's target accuracy (fraction): the one given, else its dataset's.
         highlights: Key numbers shown under the headline (mean and interval of each variant, or
             of the best and worst when there are many).
         headline_more: A pointer to what the headline leaves out (``"... and 19 more comparisons
@@ -227,6 +229,7 @@ class Report:
     adjusted_pvalues: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     readings: list[Any] = field(default_factory=list)
+    targets: dict[str, float] = field(default_factory=dict)
 
     @property
     def figures(self) -> list[ReportFigure]:

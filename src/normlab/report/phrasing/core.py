@@ -220,6 +220,38 @@ def target_text(targets: dict[str, Any], ranked: Sequence[str], target: float, *
             f"{t.n_runs} runs reached it).{rest}")
 
 
+def _dataset_name(dataset: str | None) -> str:
+    return dataset if dataset is not None else "several datasets"
+
+
+def targets_by_dataset(groups: Sequence[tuple[str | None, float]], *, header: bool = False) -> str:
+    """Each dataset's target, datasets sorted by name: ``"85% on fashion-mnist, 98% on mnist"``, or
+    for the page header (``header``) ``"85% (fashion-mnist), 98% (mnist)"``. ``groups`` holds
+    ``(dataset, target)`` pairs (dataset None: variants whose runs mix datasets)."""
+    ordered = sorted(groups, key=lambda g: (g[0] is None, g[0] or ""))
+    if header:
+        return ", ".join(f"{t * 100:g}% ({_dataset_name(d)})" for d, t in ordered)
+    return join_words([f"{t * 100:g}% on {_dataset_name(d)}" for d, t in ordered])
+
+
+def grouped_target_text(groups: Sequence[tuple[str | None, float, dict[str, Any], Sequence[str]]], *,
+                        max_listed: int) -> str:
+    """The reading under the epochs-to-target table of a study spanning several datasets.
+
+    Each group is ``(dataset, target, summaries, ranked)``: one dataset's variants, their target,
+    their :class:`~normlab.experiments.stats.TargetSummary` objects and those ranked fastest
+    first among them alone; each is read by :func:`target_text` (every variant named when the
+    group has at most ``max_listed``). Variants of different datasets are never ranked together.
+    """
+    mixed = len({target for _, target, _, _ in groups}) > 1
+    parts = [f"On {_dataset_name(d)} (target {target * 100:g}%): "
+             + target_text(summaries, ranked, target, listed=len(summaries) <= max_listed)
+             for d, target, summaries, ranked in groups if summaries]
+    lead = ("Epochs to target are read within each dataset" + (", against its own target" if mixed else "")
+            + "; variants trained on different datasets are never ranked against each other.")
+    return " ".join([lead, *parts])
+
+
 # --------------------------------------------------------------------------------------------
 # The headline and the warnings under it
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from normlab.report.context import (
 )
 from normlab.report.document import Column, Paragraph, Section, Table, num
 from normlab.report.format import NA, finite, fmt_duration, fmt_pct, fmt_time, fmt_value
-from normlab.report.phrasing import MAX_HEADLINE_VERDICTS, set_aside_warning
+from normlab.report.phrasing import MAX_HEADLINE_VERDICTS, set_aside_warning, targets_by_dataset
 from normlab.report.sections.core import MAX_LISTED_VARIANTS, variant_column
 
 __all__ = ["config_section", "environment_section", "methods_section", "problems_section"]
@@ -158,6 +158,12 @@ def environment_section(ctx: ReportContext) -> Section:
 def methods_section(ctx: ReportContext) -> Section:
     """How every number was computed."""
     conf, alpha = ctx.conf, f"{ctx.alpha:g}"
+    goal = (f"the target of the variant's dataset "
+            f"({targets_by_dataset([(g.dataset, g.target) for g in ctx.target_groups])})"
+            if ctx.mixed_targets else f"{ctx.target * 100:g}%")
+    several = len(ctx.target_groups) > 1
+    per = " of each dataset" if several else ""
+    apart = "; variants trained on different datasets are never ranked against each other" if several else ""
     return Section("Methods", "methods", paragraphs=[
         Paragraph("Only runs with status done enter the accuracy statistics; failed, diverged and unfinished runs "
                   "are listed with their messages, and a diverged run counts in epochs-to-target as a run that did "
@@ -207,14 +213,14 @@ def methods_section(ctx: ReportContext) -> Section:
                   "(and no such reading); otherwise the significant ones with the largest mean differences, as many "
                   f"as fit in {MAX_HEADLINE_VERDICTS} lines, and says how many more the comparisons section holds.",
                   lead="Headline."),
-        Paragraph(f"Epochs to target is the first epoch whose {ctx.val_label} accuracy reaches "
-                  f"{ctx.target * 100:g}%; time to target adds the wall-clock seconds of the epochs up to it. A run "
+        Paragraph(f"Epochs to target is the first epoch whose {ctx.val_label} accuracy reaches {goal}; time to "
+                  "target adds the wall-clock seconds of the epochs up to it. A run "
                   "that never reaches it is censored (it would reach it, if ever, after its last epoch) and counts "
                   "in the median as later than every run that did: the median is defined only when more than half "
                   "of the runs reached the target (the Kaplan-Meier median, as every run is censored at the same "
                   "last epoch), and is “not reached” otherwise; the mean only when every run reached it. "
-                  "The fastest variant is the one with the lowest such median (ties: more runs reached, then less "
-                  "time).", lead="Target."),
+                  f"The fastest variant{per} is the one with the lowest such median (ties: more runs reached, then "
+                  f"less time){apart}.", lead="Target."),
         Paragraph("Accuracies are in percent with two decimals, differences in percentage points (pp), times in "
                   "seconds.", lead="Units."),
     ])

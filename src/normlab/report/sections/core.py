@@ -219,7 +219,7 @@ def curves_section(ctx: ReportContext) -> Section | None:
             sec.add(Paragraph(_curves_reading(ctx), "reading"))
         for v, rs in done.items():
             fig = variant_curves_figure(v, curves[v], *losses(rs), color=ctx.colors[v], confidence=ctx.confidence,
-                                        val_label=label, target=ctx.target)
+                                        val_label=label, target=ctx.targets.get(v, ctx.target))
             sec.add(report_figure(
                 fig, f"{v}: {label} accuracy (left) and loss (right) per epoch over {len(rs)} seeds. Thick line: "
                      f"mean; shaded: {conf} t band; thin lines: individual seeds. Right: {label} loss solid, "
@@ -307,12 +307,15 @@ def distribution_section(ctx: ReportContext) -> Section | None:
     else:
         joined = "grey lines join the same seed in neighbouring variants (the pairing the comparisons use)"
     layout = "one row per variant" if len(values) > MAX_VERTICAL_BOXES else "one box per variant"
+    # One line across variants measured against different targets would misstate all but one of them.
+    line = ("no target line, as the datasets' targets differ" if ctx.mixed_targets else
+            "dotted line: the target, where it falls near the data")
     sec.add(report_figure(
         final_accuracy_figure(values, seeds={v: ctx.summaries[v].seeds for v in values}, colors=ctx.colors,
-                              target=ctx.target, val_label=ctx.val_label,
+                              target=None if ctx.mixed_targets else ctx.target, val_label=ctx.val_label,
                               groups=[vs for _, vs in g.by_value()] if g is not None else None),
         f"Final {ctx.val_label} accuracy of every finished run, {layout}. Dots: one seed each; box: quartiles with "
-        f"the median line, whiskers to 1.5 × IQR; {joined}; dotted line: the target, where it falls near the data.",
+        f"the median line, whiskers to 1.5 × IQR; {joined}; {line}.",
         "Strip plot over box plot of the final accuracy per variant"))
     sec.add(Paragraph(_distribution_reading(ctx, values), "reading"))
     return sec
@@ -324,9 +327,16 @@ def distribution_section(ctx: ReportContext) -> Section | None:
 
 
 def _target_reading(ctx: ReportContext) -> str:
-    targets = {v: ctx.summaries[v].target for v in ctx.variants if ctx.summaries[v].target.n_runs}
-    return phrasing.target_text(targets, stats.rank_by_target(targets), ctx.target,
-                                listed=len(targets) <= MAX_LISTED_VARIANTS)
+    """The reading of epochs to target: every variant ranked together when the study has one
+    dataset, else each dataset's variants apart, against that dataset's target."""
+    groups = []
+    for group in ctx.target_groups:
+        targets = {v: ctx.summaries[v].target for v in group.variants if ctx.summaries[v].target.n_runs}
+        groups.append((group.dataset, group.target, targets, stats.rank_by_target(targets)))
+    if len(groups) == 1:
+        _, target, targets, ranked = groups[0]
+        return phrasing.target_text(targets, ranked, target, listed=len(targets) <= MAX_LISTED_VARIANTS)
+    return phrasing.grouped_target_text(groups, max_listed=MAX_LISTED_VARIANTS)
 
 
 def statistics_section(ctx: ReportContext) -> Section:
@@ -348,7 +358,7 @@ def statistics_section(ctx: ReportContext) -> Section:
             notes.append(f"{v}: " + ", ".join(f"seed {seed} ({st})" for seed, st in s.excluded)
                          + " excluded from these accuracy statistics"
                          + (f" (a diverged run counts in the target table below, as a run that did not reach "
-                            f"{ctx.target * 100:g}%)" if diverged else "")
+                            f"{ctx.targets.get(v, ctx.target) * 100:g}%)" if diverged else "")
                          + "; listed under \"Failed and diverged runs\".")
         # The first note of a summary with exclusions is that exclusion, said above in the report's words.
         notes += [f"{v}: {n}." for n in s.notes[1 if s.excluded else 0:]]
@@ -358,6 +368,8 @@ def statistics_section(ctx: ReportContext) -> Section:
         rows, caption=f"Final and best {ctx.val_label} accuracy (%)", notes=notes + clipped_notes(rows),
         groups=[("", 2), ("Final: last epoch (%)", 3), ("Best: any epoch (%)", 3)]))
 
+    # With targets that differ by dataset, each row says its own target.
+    mixed = ctx.mixed_targets
     target = f"{ctx.target * 100:g}%"
     trows = []
     for v in ctx.variants:
@@ -366,15 +378,25 @@ def statistics_section(ctx: ReportContext) -> Section:
         later = f"> {t.last_epoch}"
         span = (f"{min(reached_epochs)}–{later if t.n_not_reached else max(reached_epochs)}" if reached_epochs
                 else later if t.n_runs else NA)
-        trows.append([v, f"{t.n_reached} of {t.n_runs}" + (f" ({t.n_diverged} diverged)" if t.n_diverged else ""),
+        trows.append([v, *([f"{t.target * 100:g}%"] if mixed else []),
+                      f"{t.n_reached} of {t.n_runs}" + (f" ({t.n_diverged} diverged)" if t.n_diverged else ""),
                       fmt_num(t.median_epochs) if t.median_reached or not t.n_runs else f"not reached ({later})",
                       fmt_num(t.mean_epochs, 2), span,
                       fmt_seconds(t.median_seconds), fmt_seconds(t.mean_seconds)])
+    if mixed:
+        goals = phrasing.targets_by_dataset([(g.dataset, g.target) for g in ctx.target_groups])
+        lead, caption = ([variant_column(), num("Target"), num("Reached")],
+                         f"Epochs and time to reach each dataset's target {ctx.val_label} accuracy")
+        reach = f"the target of the variant's dataset ({goals})"
+    else:
+        lead = [variant_column(), num(f"Reached {target}")]
+        caption = f"Epochs and time to reach {target} {ctx.val_label} accuracy"
+        reach = target
     sec.add(Table(
-        [variant_column(), num(f"Reached {target}"), num("median epochs"), num("mean epochs"), num("range (epochs)"),
+        [*lead, num("median epochs"), num("mean epochs"), num("range (epochs)"),
          num("median time (s)"), num("mean time (s)")],
-        trows, caption=f"Epochs and time to reach {target} {ctx.val_label} accuracy",
-        notes=[f"Epochs to target: the first epoch (1-based) whose {ctx.val_label} accuracy is at least {target}. "
+        trows, caption=caption,
+        notes=[f"Epochs to target: the first epoch (1-based) whose {ctx.val_label} accuracy is at least {reach}. "
                "Time to target: wall-clock seconds of the epochs up to and including it (training and evaluation). "
                "\"k of n\" says how many runs reached it. A run that did not is censored: it counts in the median "
                "as later than the last epoch (\"> E\"), so the median is \"not reached\" unless more than half "
