@@ -1,5 +1,6 @@
 """A study that mixes datasets (the input-norm preset trains on MNIST and Fashion-MNIST): each variant
-is measured against its own dataset's target, variants are ranked only within a dataset."""
+is measured against its own dataset's target, variants are ranked only within a dataset, and the
+report says which baseline each dataset's comparisons use."""
 
 from __future__ import annotations
 
@@ -131,3 +132,43 @@ def test_a_diverged_run_is_said_to_miss_its_own_datasets_target():
     notes = report.section("statistics").tables[0].notes
     assert any("did not reach 85%" in n for n in notes), notes
     assert report.summaries["lenet5 fashion-mnist"].target.n_diverged == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Which baseline each dataset's comparisons use
+# --------------------------------------------------------------------------------------------
+
+
+def test_each_dataset_is_said_to_have_its_own_baseline():
+    report = build_report(_runs(), generated_at=0)
+    ctx = build_context(_runs())
+    assert ctx.baselines() == {"mnist": "lenet5 mnist", "fashion-mnist": "lenet5 fashion-mnist"}
+    overview = " ".join(_texts(report, "overview"))
+    assert "the first variant, the baseline" not in overview
+    assert "'lenet5 mnist' on mnist, 'lenet5 fashion-mnist' on fashion-mnist" in overview
+    comparisons = _texts(report, "comparisons")[0]
+    assert "the first variant of the study" not in comparisons
+    assert "lenet5 mnist on mnist, lenet5 fashion-mnist on fashion-mnist" in comparisons
+
+
+def test_a_variant_alone_on_its_dataset_is_said_to_be_compared_with_none():
+    runs = _runs() + [_run("lenet5 kmnist", "lenet5", "kmnist", seed, [0.85, 0.9, 0.92, 0.93], id=100 + seed)
+                      for seed in (0, 1, 2)]
+    ctx = build_context(runs)
+    assert ctx.baselines() == {"mnist": "lenet5 mnist", "fashion-mnist": "lenet5 fashion-mnist"}
+    assert ctx.targets["lenet5 kmnist"] == 0.90
+    overview = " ".join(_texts(build_report(runs, generated_at=0), "overview"))
+    assert "'lenet5 kmnist' is the only variant on kmnist" in overview
+
+
+def test_one_dataset_keeps_the_one_baseline_sentence():
+    report = build_report(_runs(datasets=("mnist",)), generated_at=0)
+    assert ("Each variant (B) is compared with the first variant, the baseline 'lenet5 mnist' (A), seed by seed."
+            in _texts(report, "overview"))
+
+
+def test_variants_each_alone_on_their_dataset_are_said_to_be_compared_with_none():
+    report = build_report(_runs(models=("lenet5",)), generated_at=0)
+    assert not report.comparisons and "comparisons" not in [s.anchor for s in report.sections]
+    assert ("No variant is compared with another: each is the only one on its dataset ('lenet5 mnist' on mnist, "
+            "'lenet5 fashion-mnist' on fashion-mnist)") in " ".join(_texts(report, "overview"))

@@ -578,6 +578,14 @@ class ReportContext:
         """Whether the variants are measured against different targets (datasets with their own)."""
         return len(set(self.targets.values())) > 1
 
+    def baselines(self) -> dict[str | None, str]:
+        """The baseline (A) of each dataset's comparisons in a study that is not a grid, read from
+        :attr:`pairs` (not assumed), keyed by the baseline's dataset in order of first appearance."""
+        out: dict[str | None, str] = {}
+        for a, _ in self.pairs:
+            out.setdefault(self.datasets.get(a), a)
+        return out
+
     @property
     def conf(self) -> str:
         """The confidence level as text: ``"95%"``."""

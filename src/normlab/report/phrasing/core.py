@@ -252,6 +252,43 @@ def grouped_target_text(groups: Sequence[tuple[str | None, float, dict[str, Any]
     return " ".join([lead, *parts])
 
 
+def baseline_text(baselines: dict[str | None, str], alone: dict[str, str | None], *, form: str) -> str:
+    """Which variant each variant is compared with, in a study that is not a grid.
+
+    ``baselines`` maps each dataset to the variant its comparisons use as A (the pairs actually
+    compared, in order), ``alone`` each variant compared with none (the only one on its dataset)
+    to its dataset. ``form`` is ``"overview"`` (a sentence of the overview) or ``"comparisons"``
+    (the paired-comparisons section's opening). With one baseline and no variant alone, the
+    baseline is the study's first variant and is named so.
+    """
+    if len(baselines) == 1 and not alone:
+        a = next(iter(baselines.values()))
+        if form == "overview":
+            return f"Each variant (B) is compared with the first variant, the baseline {a!r} (A), seed by seed."
+        return (f"Each variant B against the baseline A = {a} (the first variant of the study), seed by "
+                "seed: differences are B − A on the same seed.")
+    quote = (lambda v: repr(v)) if form == "overview" else (lambda v: v)
+    listed = ", ".join(f"{quote(a)} on {_dataset_name(d)}" for d, a in baselines.items())
+    if not baselines:
+        each = ", ".join(f"{quote(v)} on {_dataset_name(d)}" for v, d in alone.items())
+        return (f"No variant is compared with another: each is the only one on its dataset ({each}), and "
+                "accuracies on different datasets are never compared.")
+    if form == "overview":
+        text = (f"Each variant (B) is compared, seed by seed, with the first variant trained on the same dataset, "
+                f"its baseline (A), never with a variant on another dataset: {listed}.")
+    else:
+        text = (f"Each variant B against the baseline A = the first variant trained on the same dataset ({listed}), "
+                "seed by seed: differences are B − A on the same seed, and variants on different datasets are never "
+                "compared.")
+    if len(alone) == 1:
+        v, d = next(iter(alone.items()))
+        text += f" {quote(v)} is the only variant on {_dataset_name(d)}, so it is compared with none."
+    elif alone:
+        text += (f" {join_words([f'{quote(v)} ({_dataset_name(d)})' for v, d in alone.items()])} are each the only "
+                 "variant on their dataset, so they are compared with none.")
+    return text
+
+
 # --------------------------------------------------------------------------------------------
 # The headline and the warnings under it
 # --------------------------------------------------------------------------------------------

@@ -80,14 +80,22 @@ def _val_short(run: Any) -> str:
     return "test set" if name == "test" else NA
 
 
+def _alone(ctx: ReportContext) -> dict[str, str | None]:
+    """The variants no comparison includes (in a study that is not a grid: the only variant on its
+    dataset), with their datasets."""
+    paired = {v for pair in ctx.pairs for v in pair}
+    return {v: ctx.datasets.get(v) for v in ctx.variants if v not in paired}
+
+
 def _pairing_rule(ctx: ReportContext) -> str:
     """Which variant is compared with which, in a sentence."""
+    if not ctx.pairs:
+        return phrasing.baseline_text({}, _alone(ctx), form="overview")
     if set(ctx.variants) == {PLAIN, BN}:
         return f"The comparison is BatchNorm ({BN}, B) against the plain network ({PLAIN}, A)."
     g = ctx.grid
     if g is None:
-        return (f"Each variant (B) is compared with the first variant, the baseline {ctx.variants[0]!r} (A), "
-                "seed by seed.")
+        return phrasing.baseline_text(ctx.baselines(), _alone(ctx), form="overview")
     others = [m for m in g.models if m != g.reference]
     ref = (f"the model without normalisation, {g.reference}" if norm_of(g.reference) == "none"
            else f"the first model, {g.reference}")
@@ -113,7 +121,7 @@ def overview_section(ctx: ReportContext) -> Section:
         they, stay, are = ("it", "It stays", "is") if n == 1 else ("they", "They stay", "are")
         sec.add(Paragraph(f"{plural(n, 'finished run')} ended within chance accuracy: {they} did not learn. {stay} in "
                           f"the statistics and {are} listed under \"Failed and diverged runs\".", "note"))
-    if ctx.pairs:
+    if ctx.pairs or len(ctx.variants) > 1:
         sec.add(_pairing_rule(ctx))
     rows = []
     for v in ctx.variants:
@@ -465,8 +473,7 @@ def comparisons_section(ctx: ReportContext) -> Section | None:
                 f"(comparing variants trained {'at' if g.ordered else 'under'} different {g.label}s would mix the two "
                 "effects).")
     else:
-        sec.add(f"Each variant B against the baseline A = {ctx.variants[0]} (the first variant of the study), seed by "
-                "seed: differences are B − A on the same seed.")
+        sec.add(phrasing.baseline_text(ctx.baselines(), _alone(ctx), form="comparisons"))
     sec.add(f"A verdict says \"raised\" or \"lowered\" only when the paired t-test gives p < {ctx.alpha:g} and the "
             f"{conf} t-interval of the mean difference excludes zero; otherwise it says there is no significant "
             f"difference. With fewer than {stats.MIN_TEST_PAIRS} paired seeds no test is run (with two, the t-test has "
