@@ -132,6 +132,73 @@ def test_batch_size_section_computes_its_verdict():
     assert disagree.verdict == "disagree" and disagree.effect == pytest.approx(-0.05, abs=0.003)
 
 
+def _bs_grid(acc) -> list[RunRecord]:
+    """BN and GN at batches 2, 8 and 128; ``acc(model, bs)`` sets the accuracy before the seeds' noise."""
+    runs, i = [], 0
+    for k, model in enumerate(("lenet5-bn", "lenet5-gn")):
+        for j, bs in enumerate((2, 8, 128)):
+            for seed in range(3):
+                i += 1
+                runs.append(_run(i, f"{model} bs={bs}", seed, acc(model, bs) + _noise(3 * k + j, seed), model=model,
+                                 batch_size=bs))
+    return runs
+
+
+# At batch 2 both collapse to chance, batch norm a little lower: read there, batch norm "lost more"
+# significantly, which today's two chance-level networks cannot show.
+CHANCE = {"lenet5-bn": 0.09, "lenet5-gn": 0.11}
+
+
+def test_batch_size_claim_skips_a_batch_where_bn_and_gn_did_not_learn():
+    runs = _bs_grid(lambda m, bs: CHANCE[m] if bs == 2 else 0.97 - (0.01 if m == "lenet5-gn" and bs == 8 else 0.0))
+    sec = _report(runs).section("batch-size")
+    *changes, claim = sec.readings
+    assert claim.verdict != "agree"
+    # Read from 128 down to 8, the smallest batch at which every run of both learned.
+    assert (claim.numbers["small"], claim.numbers["smallest"], claim.numbers["large"]) == (8, 2, 128)
+    assert claim.numbers["skipped"] == {2: {"lenet5-bn": (3, 3), "lenet5-gn": (3, 3)}}
+    bn_change = _finals(runs, "lenet5-bn bs=8") - _finals(runs, "lenet5-bn bs=128")
+    gn_change = _finals(runs, "lenet5-gn bs=8") - _finals(runs, "lenet5-gn bs=128")
+    assert claim.numbers["bn_change"] == pytest.approx(bn_change.mean())
+    assert claim.numbers["gn_change"] == pytest.approx(gn_change.mean())
+    assert claim.effect == pytest.approx((gn_change - bn_change).mean()) and claim.effect < 0
+    assert claim.verdict == "disagree"
+    # The Holm family: the two changes (to batch 2, kept) and the difference at batch 8.
+    assert claim.numbers["tests"] == 3 and claim.numbers["holm_p"] >= claim.p
+    # The per-model changes keep batch 2 and its numbers, marked as runs that did not learn.
+    assert [(c.numbers["small"], c.numbers["chance_small"]) for c in changes] == [(2, 3), (2, 3)]
+    bn_to_2 = _finals(runs, "lenet5-bn bs=2") - _finals(runs, "lenet5-bn bs=128")
+    assert changes[0].effect == pytest.approx(bn_to_2.mean())
+    text = sec.paragraphs[-1].text
+    assert "At batch 2 lenet5-bn and lenet5-gn did not learn in 3 of 3 seeds each (chance accuracy)" in text
+    assert "going from batch 128 to 8 instead" in text and "the direction agrees" not in text
+    assert text.count("where it did not learn in 3 of 3 seeds") == 2
+    assert "batch 2 cannot compare them" in sec.summary
+
+
+def test_batch_size_claim_is_undecided_when_no_smaller_batch_learned():
+    runs = _bs_grid(lambda m, bs: CHANCE[m] if bs < 128 else 0.97)
+    sec = _report(runs).section("batch-size")
+    *changes, claim = sec.readings
+    assert (claim.verdict, claim.numbers["small"], claim.numbers["large"]) == ("undecided", None, 128)
+    assert np.isnan(claim.effect) and np.isnan(claim.p) and claim.n == 0
+    assert set(claim.numbers["skipped"]) == {2, 8}
+    assert [c.numbers["tests"] for c in changes] == [2, 2]  # no difference tested: the family is the two changes
+    text = sec.paragraphs[-1].text
+    assert "no batch below 128 has every run of both learning" in text and "nor can batch 8" in text
+    assert "agree (" not in text and "lost" not in text and "fared" not in text
+
+
+def test_batch_size_claim_unchanged_when_every_run_learned():
+    sec = _report(_bs_runs(bn_drop=0.08, gn_drop=0.0)).section("batch-size")
+    *changes, claim = sec.readings
+    assert claim.verdict == "agree" and claim.numbers["tests"] == 3
+    assert (claim.numbers["small"], claim.numbers["smallest"], claim.numbers["skipped"]) == (2, 2, {})
+    assert [c.numbers["chance_small"] for c in changes] == [0, 0]
+    assert "did not learn" not in sec.paragraphs[-1].text and "instead" not in sec.summary
+    assert "going from batch 128 to 2, lenet5-bn changed by" in sec.paragraphs[-1].text.lower()
+
+
 def _preset_runs(name: str, finals, *, models=("lenet5-bn", "lenet5-gn"), seeds: int = 3) -> list[RunRecord]:
     """Synthetic finished runs with the preset's own configs; ``finals(model, config)`` sets the accuracy."""
     spec = build_preset(name, base=BASE, quick=True, variants=list(models))

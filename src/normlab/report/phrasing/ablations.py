@@ -139,15 +139,51 @@ def learning_rate_summary(readings: Sequence[Reading], highest: dict[str, float 
     return text + ": " + "; ".join(_rate_verdict(r, summary=True) for r in readings) + "."
 
 
+def _did_not_learn_words(counts: dict[str, tuple[int, int]], *, each: bool = True) -> str:
+    """``"lenet5-bn and lenet5-gn did not learn in 3 of 3 seeds each"``, from (runs at chance, finished runs)
+    by model."""
+    items = list(counts.items())
+    if len(items) == 2 and items[0][1] == items[1][1] and each:
+        (k, n) = items[0][1]
+        return f"{items[0][0]} and {items[1][0]} did not learn in {k} of {plural(n, 'seed')} each"
+    (m, (k, n)), rest = items[0], items[1:]
+    return join_words([f"{m} did not learn in {k} of {plural(n, 'seed')}"]
+                      + [f"{o} in {j} of {plural(q, 'seed')}" for o, (j, q) in rest])
+
+
+def _collapse_words(x: dict) -> str:
+    """Why the batch-size claim is not read at the grid's smallest batch: the batches left out, each with the
+    batch-norm and group-norm runs that did not learn there (``""`` when none was left out)."""
+    skipped = x.get("skipped") or {}
+    if not skipped:
+        return ""
+    first, *rest = sorted(skipped)
+    counts = skipped[first]
+    # Every run of both at chance: the setting trains neither, which the learning rate names.
+    neither = len(counts) == 2 and all(k == n for k, n in counts.values())
+    rate = f"at learning rate {x['lr']:g} " if x.get("lr") is not None else ""
+    text = (f"at batch {first} {_did_not_learn_words(counts)} (chance accuracy)"
+            + (f": {rate}neither trains there, so batch {first} cannot compare them" if neither
+               else f", so batch {first} cannot compare them"))
+    if rest:
+        text += "; nor can " + join_words([f"batch {bs} ({_did_not_learn_words(skipped[bs])})" for bs in rest])
+    return text
+
+
 def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, str]:
     """The batch-size section's reading and its one-sentence summary for the headline (``""`` when untested).
 
     ``changes`` are each model's change from the largest to the smallest batch (comparison readings
-    with ``model``, ``small``, ``large``, ``mean_small`` and ``mean_large``); ``claim`` compares
-    batch norm's change with group norm's.
+    with ``model``, ``small``, ``large``, ``mean_small``, ``mean_large`` and ``chance_small``, its runs
+    there that did not learn, of ``done_small``); ``claim`` compares batch norm's change with group
+    norm's from ``large`` to ``small``, the smallest batch at which every run of both learned (None:
+    no batch below ``large``), leaving out the ``skipped`` batches below it.
     """
     parts = [f"{c.numbers['model']} {fmt_pct(c.numbers['mean_large'], unit=True)} at batch {c.numbers['large']} and "
-             f"{fmt_pct(c.numbers['mean_small'], unit=True)} at {c.numbers['small']} (change {difference_words(c)})"
+             f"{fmt_pct(c.numbers['mean_small'], unit=True)} at {c.numbers['small']}"
+             + (f", where it did not learn in {c.numbers['chance_small']} of {plural(c.numbers['done_small'], 'seed')}"
+                if c.numbers.get("chance_small") else "")
+             + f" (change {difference_words(c)})"
              for c in changes]
     text = f"{CLAIMS['batch-size']} Here the mean final accuracy is " + (join_words(parts) or "not available") + "."
     x = claim.numbers
@@ -158,6 +194,13 @@ def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, st
                      "changes are not compared.",
             "seeds": " No seed has both models at both batch sizes, so their changes are not compared.",
         }[x["why"]], ""
+    collapse = _collapse_words(x)
+    if x["small"] is None:
+        finding = (f"{collapse}; no batch below {x['large']} has every run of both learning, so these runs give no "
+                   "direction on the claim: they neither agree nor disagree")
+        return (text + f" {cap(finding)}.",
+                f"Batch-size sweep (Wu & He 2018: batch norm degrades at small batches, group norm does not): "
+                f"{finding}.")
     lost_more = claim.effect
     after = " after Holm's correction" if x["corrected"] else ""
     if claim.verdict == "not tested":
@@ -174,7 +217,9 @@ def batch_size_text(changes: Sequence[Reading], claim: Reading) -> tuple[str, st
                 else f"batch norm fared {fmt_pp(-lost_more, unit=True, signed=False)} better than group norm")
     interval = (f" (group norm's change minus batch norm's: {x['confidence'] * 100:g}% CI "
                 f"{fmt_interval(claim.interval, pp=True)} pp)" if claim.defined else "")
-    finding = (f"going from batch {x['large']} to {x['small']}, {x['bn']} changed by "
+    going = (f"going from batch {x['large']} to {x['small']} instead, the smallest batch at which every run of both "
+             f"learned" if collapse else f"going from batch {x['large']} to {x['small']}")
+    finding = (f"{collapse + '; ' if collapse else ''}{going}, {x['bn']} changed by "
                f"{fmt_pp(x['bn_change'], unit=True)} and {x['gn']} by {fmt_pp(x['gn_change'], unit=True)}: "
                f"{compared}{interval}, so {verdict}")
     return (text + f" {cap(finding)}.",

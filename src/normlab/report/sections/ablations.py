@@ -78,20 +78,26 @@ def _sweep(ctx: ReportContext, key: str) -> dict[str, dict[Any, dict[str, Any]]]
     by_model: dict[str, dict[Any, list[Any]]] = defaultdict(dict)
     for (model, value), variant in grid.cells.items():
         by_model[model][value] = list(ctx.runs.get(variant, []))
-    return {m: {x: _cell(rs, ctx.confidence) for x, rs in sorted(vals.items())}
+    chance = {id(a.run) for a in ctx.at_chance}
+    return {m: {x: _cell(rs, ctx.confidence, chance) for x, rs in sorted(vals.items())}
             for m, vals in by_model.items() if len(vals) >= 2}
 
 
-def _cell(runs: list[Any], confidence: float) -> dict[str, Any]:
-    """A (model, value) cell: mean final accuracy and its interval, the seeds' finals, failures, and
-    whether the setting trains the model (no run diverged or failed, mean >= TRAINS_ACCURACY)."""
+def _cell(runs: list[Any], confidence: float, at_chance: frozenset[int] | set[int] = frozenset()) -> dict[str, Any]:
+    """A (model, value) cell: mean final accuracy and its interval, the seeds' finals, failures, the
+    finished runs that did not learn (``chance``: their count, of ``done``; ``at_chance`` holds the
+    ``id`` of every such run, :attr:`ReportContext.at_chance`), the learning rate when the runs share
+    one (``lr``, else None), and whether the setting trains the model (no run diverged or failed,
+    mean >= TRAINS_ACCURACY)."""
     done = [r for r in runs if r.status == "done" and finite(final_accuracy(r))]
     finals = [final_accuracy(r) for r in done]
     mean, lo, hi = stats.mean_ci(finals, confidence) if finals else (math.nan,) * 3
     diverged = sum(1 for r in runs if r.status == "diverged")
     failed = sum(1 for r in runs if r.status not in ("done", "diverged"))
+    lrs = {run_config(r).get("lr") for r in runs}
     return {"mean": mean, "low": lo, "high": hi, "finals": {int(r.seed): final_accuracy(r) for r in done},
-            "diverged": diverged, "failed": failed,
+            "diverged": diverged, "failed": failed, "done": len(done),
+            "chance": sum(1 for r in done if id(r) in at_chance), "lr": next(iter(lrs)) if len(lrs) == 1 else None,
             "trains": bool(done) and not diverged and not failed and mean >= TRAINS_ACCURACY}
 
 
@@ -190,11 +196,19 @@ def _lr_rule(ctx: ReportContext, models: Any) -> str:
     return "the learning rate differed between runs without a single rule"
 
 
+def _did_not_learn(cells: dict[str, dict[int, dict]], models: Any, bs: int) -> dict[str, tuple[int, int]]:
+    """The models of ``models`` with a run at batch ``bs`` that did not learn: (such runs, finished runs)."""
+    return {m: (cells[m][bs]["chance"], cells[m][bs]["done"]) for m in models if cells[m][bs]["chance"]}
+
+
 def _batch_size_readings(ctx: ReportContext, cells: dict[str, dict[int, dict]]) -> tuple[list[Reading], Reading]:
     """Each model's change from the largest to the smallest batch, and batch norm's change against group norm's.
 
     The changes and the difference of batch norm's and group norm's are one family: Holm's
-    correction runs across all of them.
+    correction runs across all of them. The difference is read down to the smallest batch at
+    which every run of both models learned (``small``; ``smallest`` is the grid's, ``skipped``
+    the batches below ``small`` left out, each with the models' runs that did not learn there);
+    with no such batch below the largest, the claim is "undecided" with no direction.
     """
     drops, cmps, extra = {}, [], []
     for m, by_bs in cells.items():
@@ -203,18 +217,33 @@ def _batch_size_readings(ctx: ReportContext, cells: dict[str, dict[int, dict]]) 
         drops[m] = (small, large, cmp)
         if cmp is not None:
             cmps.append(cmp)
+            # chance_small: runs at the small batch that did not learn, whose "change" is a collapse to chance
             extra.append(dict(model=m, small=small, large=large, mean_small=by_bs[small]["mean"],
-                              mean_large=by_bs[large]["mean"]))
+                              mean_large=by_bs[large]["mean"], chance_small=by_bs[small]["chance"],
+                              done_small=by_bs[small]["done"]))
     bn = [m for m in cells if norm_of(m) == "batch"]
     gn = [m for m in cells if norm_of(m) == "group"]
-    diff, why = None, "models"
+    diff, why, used, skipped = None, "models", None, {}
     if bn and gn:
         b, g = bn[0], gn[0]
         (sb, lb, cb), (sg, lg, cg) = drops[b], drops[g]
         why = "sizes"
         if cb is not None and cg is not None and (sb, lb) == (sg, lg):
+            # At a batch where a run of either model did not learn, the two are compared at chance level, which
+            # says nothing about the claim (both fail alike); read it down to the smallest batch where all learned.
+            below = [bs for bs in sorted(set(cells[b]) & set(cells[g])) if bs < lb]
+            failed = {bs: c for bs in below if (c := _did_not_learn(cells, (b, g), bs))}
+            used = next((bs for bs in below if bs not in failed), None)
+            skipped = {bs: c for bs, c in failed.items() if used is None or bs < used}
+            if used is None:
+                lrs = {cells[m][sb]["lr"] for m in (b, g)}
+                return family_readings(cmps, ctx.alpha, numbers=extra), Reading(
+                    "batch-size", "undecided", f"{g} − {b}",
+                    numbers={"bn": b, "gn": g, "small": None, "smallest": sb, "large": lb, "skipped": skipped,
+                             "lr": lrs.pop() if len(lrs) == 1 else None, "why": "chance"})
+
             def change(m: str) -> dict[int, float]:
-                small, large = cells[m][sb]["finals"], cells[m][lb]["finals"]
+                small, large = cells[m][used]["finals"], cells[m][lb]["finals"]
                 return {s: small[s] - large[s] for s in small if s in large}
 
             # Per seed, each model's change from the large to the small batch, paired by seed: group norm's
@@ -227,7 +256,11 @@ def _batch_size_readings(ctx: ReportContext, cells: dict[str, dict[int, dict]]) 
         return changes, Reading("batch-size", "not tested",
                                 numbers={"why": why, **({"bn": bn[0], "gn": gn[0]} if why == "sizes" else {})})
     d = readings[-1]
-    x = {"bn": b, "gn": g, "small": sb, "large": lb, "bn_change": cb.mean_difference, "gn_change": cg.mean_difference,
+    lrs = {cells[m][sb]["lr"] for m in (b, g)}
+    x = {"bn": b, "gn": g, "small": used, "smallest": sb, "large": lb, "skipped": skipped,
+         "lr": lrs.pop() if len(lrs) == 1 else None,
+         "bn_change": cb.mean_difference if used == sb else float(np.mean(list(change(b).values()))),
+         "gn_change": cg.mean_difference if used == sb else float(np.mean(list(change(g).values()))),
          "confidence": ctx.confidence, "holm_p": d.numbers["holm_p"], "corrected": d.numbers["corrected"],
          "tests": d.numbers["tests"]}
     if d.numbers["why"] == "pairs":
