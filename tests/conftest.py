@@ -67,3 +67,18 @@ def run_record(**fields):
     defaults = dict(study="s", config_hash="", status="done", normlab_version="0.1.0", git_rev="1a2b3c4",
                     torch_version="2.13.0+cpu", host="lab-box-7")
     return RunRecord(**{**defaults, **fields})
+
+
+def assert_same_forward_and_grads(model, reference, x, y, *, out_tol: dict, grad_tol: dict) -> None:
+    """Run ``model`` and ``reference`` (in whatever mode they are in) on ``x``, check that their
+    outputs agree within ``out_tol``, back-propagate cross-entropy against ``y`` through both and
+    check that every parameter's gradient agrees within ``grad_tol`` (assert_close's atol/rtol)."""
+    import torch.nn.functional as F
+
+    out, ref = model(x), reference(x)
+    torch.testing.assert_close(out, ref, **out_tol)
+    F.cross_entropy(out, y).backward()
+    F.cross_entropy(ref, y).backward()
+    ref_params = dict(reference.named_parameters())
+    for key, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, ref_params[key].grad, **grad_tol, msg=key)

@@ -12,8 +12,8 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 
+from conftest import assert_same_forward_and_grads
 from normlab.cli import main
 from normlab.errors import ConfigError
 from normlab.experiments.presets import PRESETS, build_preset
@@ -97,14 +97,9 @@ def test_an_accelerated_sigmoid_model_computes_what_the_plain_one_does(spec, mod
     assert record["eval_bn_after_pool"] == (["batchnorm1", "batchnorm2"] if spec.startswith("lenet5-bn") else [])
     plain.train(mode == "train")
     fast.train(mode == "train")
-    x, y = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(5)), torch.arange(16) % 10
-    out, ref = fast(x), plain(x)
-    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-    F.cross_entropy(out, y).backward()
-    F.cross_entropy(ref, y).backward()
-    plain_params = dict(plain.named_parameters())
-    for key, param in fast.named_parameters():
-        torch.testing.assert_close(param.grad, plain_params[key].grad, atol=1e-5, rtol=1e-4, msg=key)
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(5))
+    assert_same_forward_and_grads(fast, plain, x, torch.arange(16) % 10,
+                                  out_tol=dict(atol=1e-5, rtol=1e-5), grad_tol=dict(atol=1e-5, rtol=1e-4))
 
 
 def test_training_a_sigmoid_model_accelerated_and_plain_agree(fashion_dir, threads):

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from conftest import assert_same_forward_and_grads
 from normlab.errors import ConfigError
 from normlab.fast import AvgPool2x2, FastConv2d, MaxPool2x2, accelerate, create_optimizer
 from normlab.fast import kernels
@@ -137,14 +138,8 @@ def test_an_accelerated_model_computes_what_the_plain_one_does(spec, mode, threa
     accelerate(fast)
     plain.train(mode == "train")
     fast.train(mode == "train")
-    x, y = images(16, seed=5), torch.arange(16) % 10
-    out, ref = fast(x), plain(x)
-    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-    F.cross_entropy(out, y).backward()
-    F.cross_entropy(ref, y).backward()
-    plain_params = dict(plain.named_parameters())
-    for key, param in fast.named_parameters():
-        torch.testing.assert_close(param.grad, plain_params[key].grad, atol=1e-5, rtol=1e-4, msg=key)
+    assert_same_forward_and_grads(fast, plain, images(16, seed=5), torch.arange(16) % 10,
+                                  out_tol=dict(atol=1e-5, rtol=1e-5), grad_tol=dict(atol=1e-5, rtol=1e-4))
     for key, value in plain.state_dict().items():  # running statistics too
         torch.testing.assert_close(fast.state_dict()[key], value, atol=1e-5, rtol=1e-5, msg=key)
 
@@ -167,14 +162,9 @@ def test_eval_bn_after_the_pool_gives_the_literal_orders_results(spec, mode):
     twin = _literal_twin(model)
     model.train(mode == "train")
     twin.train(mode == "train")
-    x, y = images(16, seed=5), torch.arange(16) % 10
-    out, ref = model(x), twin(x)
-    torch.testing.assert_close(out, ref, **ULP)
-    F.cross_entropy(out, y).backward()
-    F.cross_entropy(ref, y).backward()
-    twin_params = dict(twin.named_parameters())
-    for key, param in model.named_parameters():
-        torch.testing.assert_close(param.grad, twin_params[key].grad, atol=1e-6, rtol=1e-5)
+    x = images(16, seed=5)
+    assert_same_forward_and_grads(model, twin, x, torch.arange(16) % 10, out_tol=ULP,
+                                  grad_tol=dict(atol=1e-6, rtol=1e-5))
     for key, value in twin.state_dict().items():  # running statistics too
         torch.testing.assert_close(model.state_dict()[key], value, **ULP)
     with torch.no_grad():
