@@ -235,12 +235,13 @@ def _batch_size_readings(ctx: ReportContext, cells: dict[str, dict[int, dict]]) 
             failed = {bs: c for bs in below if (c := _did_not_learn(cells, (b, g), bs))}
             used = next((bs for bs in below if bs not in failed), None)
             skipped = {bs: c for bs, c in failed.items() if used is None or bs < used}
+            lrs = {cells[m][sb]["lr"] for m in (b, g)}
+            lr = lrs.pop() if len(lrs) == 1 else None
             if used is None:
-                lrs = {cells[m][sb]["lr"] for m in (b, g)}
                 return family_readings(cmps, ctx.alpha, numbers=extra), Reading(
                     "batch-size", "undecided", f"{g} − {b}",
                     numbers={"bn": b, "gn": g, "small": None, "smallest": sb, "large": lb, "skipped": skipped,
-                             "lr": lrs.pop() if len(lrs) == 1 else None, "why": "chance"})
+                             "lr": lr, "why": "chance"})
 
             def change(m: str) -> dict[int, float]:
                 small, large = cells[m][used]["finals"], cells[m][lb]["finals"]
@@ -256,9 +257,7 @@ def _batch_size_readings(ctx: ReportContext, cells: dict[str, dict[int, dict]]) 
         return changes, Reading("batch-size", "not tested",
                                 numbers={"why": why, **({"bn": bn[0], "gn": gn[0]} if why == "sizes" else {})})
     d = readings[-1]
-    lrs = {cells[m][sb]["lr"] for m in (b, g)}
-    x = {"bn": b, "gn": g, "small": used, "smallest": sb, "large": lb, "skipped": skipped,
-         "lr": lrs.pop() if len(lrs) == 1 else None,
+    x = {"bn": b, "gn": g, "small": used, "smallest": sb, "large": lb, "skipped": skipped, "lr": lr,
          "bn_change": cb.mean_difference if used == sb else float(np.mean(list(change(b).values()))),
          "gn_change": cg.mean_difference if used == sb else float(np.mean(list(change(g).values()))),
          "confidence": ctx.confidence, "holm_p": d.numbers["holm_p"], "corrected": d.numbers["corrected"],
